@@ -1,0 +1,113 @@
+/**
+ * The backward pass: an iterative topological sort of the recorded graph, then each node's
+ * vector-Jacobian product in reverse order (micrograd's algorithm, without recursion so a
+ * 1000-layer chain cannot overflow the stack). Each node is visited once, so residual graphs
+ * cost time linear in their size.
+ */
+import { fmtShape, shapesEqual } from '../tensor/shape.js';
+import { NDArray } from '../tensor/ndarray.js';
+import { withGradMode } from './grad-mode.js';
+import type { Tensor } from './tensor.js';
+
+/** Tensors reachable from `roots` through recorded ops, each after all of its inputs. */
+function topologicalOrder(roots: readonly Tensor[]): Tensor[] {
+  const order: Tensor[] = [];
+  const visited = new Set<Tensor>();
+  const stack: { node: Tensor; next: number }[] = [];
+  for (const root of roots) {
+    if (visited.has(root)) continue;
+    visited.add(root);
+    stack.push({ node: root, next: 0 });
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      const inputs = top.node.gradFn?.inputs ?? [];
+      if (top.next < inputs.length) {
+        const child = inputs[top.next++];
+        if (child.requiresGrad && !visited.has(child)) {
+          visited.add(child);
+          stack.push({ node: child, next: 0 });
+        }
+      } else {
+        order.push(top.node);
+        stack.pop();
+      }
+    }
+  }
+  return order;
+}
+
+/**
+ * Gradients of `roots` (seeded with `seeds`, default ones for scalars) with respect to every tensor
+ * in the graph. With `createGraph`, the backward ops are recorded too.
+ */
+function propagate(roots: readonly Tensor[], seeds: readonly Tensor[] | undefined, createGraph: boolean): Map<Tensor, Tensor> {
+  const grads = new Map<Tensor, Tensor>();
+  roots.forEach((root, i) => {
+    if (!root.requiresGrad) {
+      throw new Error(`backward: ${root.toString()} does not require gradients (no input of its graph requires them)`);
+    }
+    let seed = seeds?.[i];
+    if (seed === undefined) {
+      if (root.size !== 1) {
+        throw new Error(`backward: a gradient seed is needed for non-scalar output of shape ${fmtShape(root.shape)}`);
+      }
+      seed = new (root.constructor as typeof Tensor)(NDArray.full(root.shape, 1, root.dtype, root.data.backend));
+    } else if (!shapesEqual(seed.shape, root.shape)) {
+      throw new RangeError(`backward: seed shape ${fmtShape(seed.shape)} differs from output shape ${fmtShape(root.shape)}`);
+    }
+    const prev = grads.get(root);
+    grads.set(root, prev ? withGradMode(createGraph, () => prev.add(seed!)) : seed);
+  });
+
+  const order = topologicalOrder(roots);
+  withGradMode(createGraph, () => {
+    for (let n = order.length - 1; n >= 0; n--) {
+      const node = order[n];
+      const fn = node.gradFn;
+      const g = grads.get(node);
+      if (fn === null || g === undefined) continue;
+      const inputGrads = fn.backward(g);
+      fn.inputs.forEach((input, i) => {
+        const gi = inputGrads[i];
+        if (gi === null || gi === undefined || !input.requiresGrad) return;
+        if (!shapesEqual(gi.shape, input.shape)) {
+          throw new Error(`backward of ${fn.op}: gradient shape ${fmtShape(gi.shape)} differs from input shape ${fmtShape(input.shape)}`);
+        }
+        const prev = grads.get(input);
+        grads.set(input, prev ? prev.add(gi) : gi);
+      });
+    }
+  });
+  return grads;
+}
+
+/** Implements `Tensor.backward`: accumulates into `.grad` of leaves (and of retaining non-leaves). */
+export function runBackward(roots: readonly Tensor[], seeds: readonly Tensor[] | undefined, createGraph: boolean): void {
+  const grads = propagate(roots, seeds, createGraph);
+  withGradMode(createGraph, () => {
+    for (const [t, g] of grads) {
+      if (!(t.isLeaf || t.retainsGrad)) continue;
+      const value = createGraph ? g : g.detach();
+      t.grad = t.grad === null ? value : t.grad.add(value);
+    }
+  });
+}
+
+/**
+ * Gradients of `outputs` with respect to `inputs`, returned rather than accumulated (PyTorch's
+ * `torch.autograd.grad`). Inputs the outputs do not depend on get null.
+ */
+export function grad(
+  outputs: Tensor | readonly Tensor[],
+  inputs: readonly Tensor[],
+  options: { gradOutputs?: readonly Tensor[]; createGraph?: boolean } = {},
+): (Tensor | null)[] {
+  const outs = Array.isArray(outputs) ? (outputs as readonly Tensor[]) : [outputs as Tensor];
+  const createGraph = options.createGraph ?? false;
+  const grads = propagate(outs, options.gradOutputs, createGraph);
+  return inputs.map((t) => {
+    const g = grads.get(t);
+    if (g === undefined) return null;
+    return createGraph ? g : g.detach();
+  });
+}

@@ -1,0 +1,4 @@
+export { Tensor, DIFFERENTIABLE_OPS, type DifferentiableOp, type GradFn } from './tensor.js';
+export { grad } from './engine.js';
+export { noGrad, withGradMode, isGradEnabled } from './grad-mode.js';
+export { gradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';

@@ -1,0 +1,50 @@
+/**
+ * Element types. `float32` is the default; `float64` exists for reference computations and
+ * gradient checks; `int32` holds indices.
+ */
+export type DType = 'float32' | 'float64' | 'int32';
+
+export const DTYPES: readonly DType[] = ['float32', 'float64', 'int32'];
+
+/** The typed array that stores each dtype on the CPU. */
+export type TypedArray = Float32Array | Float64Array | Int32Array;
+
+export type TypedArrayFor<D extends DType> = D extends 'float32'
+  ? Float32Array
+  : D extends 'float64'
+    ? Float64Array
+    : Int32Array;
+
+/** Allocates a zero-filled typed array of `size` elements of `dtype`. */
+export function allocTyped(dtype: DType, size: number): TypedArray {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(size);
+    case 'float64':
+      return new Float64Array(size);
+    case 'int32':
+      return new Int32Array(size);
+  }
+}
+
+/** The dtype of a typed array, or an error naming what was passed. */
+export function dtypeOfTyped(data: TypedArray): DType {
+  if (data instanceof Float32Array) return 'float32';
+  if (data instanceof Float64Array) return 'float64';
+  if (data instanceof Int32Array) return 'int32';
+  throw new TypeError(`dtypeOfTyped: unsupported array type ${(data as object).constructor.name}`);
+}
+
+export function isFloat(dtype: DType): boolean {
+  return dtype === 'float32' || dtype === 'float64';
+}
+
+/** Bytes per element, as written in safetensors and on GPUs. */
+export function bytesPerElement(dtype: DType): number {
+  return dtype === 'float64' ? 8 : 4;
+}
+
+export function assertDType(op: string, value: string): DType {
+  if (value === 'float32' || value === 'float64' || value === 'int32') return value;
+  throw new TypeError(`${op}: unknown dtype '${value}' (expected one of ${DTYPES.join(', ')})`);
+}

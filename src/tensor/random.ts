@@ -1,0 +1,192 @@
+/**
+ * A seeded random number generator: xoshiro128** (Blackman and Vigna), seeded through splitmix32.
+ *
+ * Why this generator: it uses only 32-bit integer arithmetic (`Math.imul`, shifts), so the stream is
+ * bit-for-bit identical on every machine and JavaScript engine; its state is four numbers, so a
+ * checkpoint can save and restore it exactly. `Math.random` is never used in calm-ts.
+ */
+
+/** The full state of a generator: four 32-bit words plus a cached normal deviate. */
+export interface RngState {
+  readonly s: readonly [number, number, number, number];
+  readonly spareNormal: number | null;
+}
+
+function splitmix32(seed: number): () => number {
+  let x = seed >>> 0;
+  return () => {
+    x = (x + 0x9e3779b9) >>> 0;
+    let z = x;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    return (z ^ (z >>> 16)) >>> 0;
+  };
+}
+
+export class Rng {
+  private s0 = 0;
+  private s1 = 0;
+  private s2 = 0;
+  private s3 = 0;
+  private spare: number | null = null;
+
+  /** `seed` is any finite number; its integer part (mod 2^32) and fractional bits are mixed in. */
+  constructor(seed = 0) {
+    if (!Number.isFinite(seed)) throw new RangeError(`Rng: seed must be a finite number, got ${seed}`);
+    const lo = seed >>> 0;
+    const hi = Math.floor(seed / 4294967296) >>> 0;
+    const next = splitmix32(lo ^ Math.imul(hi, 0x27d4eb2d));
+    this.s0 = next();
+    this.s1 = next();
+    this.s2 = next();
+    this.s3 = next();
+    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
+  }
+
+  /** A uniformly distributed 32-bit unsigned integer. */
+  nextUint32(): number {
+    const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
+    const t = this.s1 << 9;
+    this.s2 ^= this.s0;
+    this.s3 ^= this.s1;
+    this.s1 ^= this.s2;
+    this.s0 ^= this.s3;
+    this.s2 ^= t;
+    this.s3 = rotl(this.s3, 11);
+    return result;
+  }
+
+  /** Uniform in [0, 1) with 53 random bits. */
+  uniform(): number {
+    const hi = this.nextUint32() >>> 5; // 27 bits
+    const lo = this.nextUint32() >>> 6; // 26 bits
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  /** Uniform in [lo, hi). */
+  uniformIn(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.uniform();
+  }
+
+  /** A uniform integer in [0, n). Unbiased (rejection on the top partial block). */
+  int(n: number): number {
+    if (!Number.isInteger(n) || n <= 0 || n > 4294967296) throw new RangeError(`Rng.int: n must be an integer in [1, 2^32], got ${n}`);
+    const limit = 4294967296 - (4294967296 % n);
+    for (;;) {
+      const r = this.nextUint32();
+      if (r < limit) return r % n;
+    }
+  }
+
+  /** Standard normal via the Box-Muller transform (the second deviate is cached). */
+  normal(): number {
+    if (this.spare !== null) {
+      const v = this.spare;
+      this.spare = null;
+      return v;
+    }
+    let u = 0;
+    while (u === 0) u = this.uniform();
+    const v = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.spare = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  }
+
+  /** True with probability p. */
+  bernoulli(p: number): boolean {
+    if (!(p >= 0 && p <= 1)) throw new RangeError(`Rng.bernoulli: p must be in [0, 1], got ${p}`);
+    return this.uniform() < p;
+  }
+
+  /** An index drawn with probability proportional to `weights` (non-negative, not all zero). */
+  categorical(weights: ArrayLike<number>): number {
+    let total = 0;
+    for (let i = 0; i < weights.length; i++) {
+      const w = weights[i];
+      if (!(w >= 0) || !Number.isFinite(w)) throw new RangeError(`Rng.categorical: weight ${i} is ${w}; weights must be finite and non-negative`);
+      total += w;
+    }
+    if (!(total > 0)) throw new RangeError('Rng.categorical: weights sum to zero');
+    let r = this.uniform() * total;
+    for (let i = 0; i < weights.length; i++) {
+      r -= weights[i];
+      if (r < 0) return i;
+    }
+    // Rounding left r at or just above 0: return the last index with positive weight.
+    for (let i = weights.length - 1; i >= 0; i--) if (weights[i] > 0) return i;
+    return weights.length - 1;
+  }
+
+  /** Fisher-Yates shuffle in place. */
+  shuffle<T>(items: T[]): T[] {
+    for (let i = items.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      const t = items[i];
+      items[i] = items[j];
+      items[j] = t;
+    }
+    return items;
+  }
+
+  /**
+   * A new, independent generator. Its seed is drawn from this stream, so forking is itself
+   * reproducible: the same parent state always yields the same child.
+   */
+  fork(): Rng {
+    const child = new Rng(0);
+    const next = splitmix32(this.nextUint32() ^ Math.imul(this.nextUint32(), 0x9e3779b9));
+    child.s0 = next();
+    child.s1 = next();
+    child.s2 = next();
+    child.s3 = next();
+    if ((child.s0 | child.s1 | child.s2 | child.s3) === 0) child.s0 = 1;
+    return child;
+  }
+
+  /** `n` independent generators forked from this one. */
+  split(n: number): Rng[] {
+    return Array.from({ length: n }, () => this.fork());
+  }
+
+  /** Fills a new Float32Array/Float64Array with uniforms in [lo, hi). */
+  uniformArray(size: number, lo = 0, hi = 1, dtype: 'float32' | 'float64' = 'float32'): Float32Array | Float64Array {
+    const out = dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
+    for (let i = 0; i < size; i++) out[i] = lo + (hi - lo) * this.uniform();
+    return out;
+  }
+
+  /** Fills a new array with N(mean, std^2) deviates. */
+  normalArray(size: number, mean = 0, std = 1, dtype: 'float32' | 'float64' = 'float32'): Float32Array | Float64Array {
+    const out = dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
+    for (let i = 0; i < size; i++) out[i] = mean + std * this.normal();
+    return out;
+  }
+
+  /** The exact state, for checkpoints. */
+  getState(): RngState {
+    return { s: [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0], spareNormal: this.spare };
+  }
+
+  setState(state: RngState): void {
+    const [a, b, c, d] = state.s;
+    for (const w of state.s) {
+      if (!Number.isInteger(w) || w < 0 || w > 0xffffffff) throw new RangeError(`Rng.setState: state words must be uint32, got ${w}`);
+    }
+    this.s0 = a;
+    this.s1 = b;
+    this.s2 = c;
+    this.s3 = d;
+    this.spare = state.spareNormal;
+  }
+
+  static fromState(state: RngState): Rng {
+    const r = new Rng(0);
+    r.setState(state);
+    return r;
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
