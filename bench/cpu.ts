@@ -1,0 +1,128 @@
+/**
+ * `npm run bench`: the engine's CPU benchmarks, calm-ts's CPU backend side by side with
+ * TensorFlow.js (`tfjs-backend-cpu`, `tfjs-backend-wasm`) in the same process.
+ */
+import { Bench } from 'tinybench';
+import { NDArray } from '../src/tensor/ndarray.js';
+import { Rng } from '../src/tensor/random.js';
+import { saveResults, type BenchRow } from './report.js';
+import { tf, usePeer, type PeerName } from './peers.js';
+
+interface Case {
+  name: string;
+  size: number;
+  /** Builds inputs and returns the timed function for calm-ts. */
+  ours: () => () => void;
+  /** The same computation in TensorFlow.js (reading the result back, as calm-ts does). */
+  peer: () => () => void;
+}
+
+const quick = process.argv.includes('--quick');
+const rng = new Rng(1);
+
+function data(n: number): Float32Array {
+  return rng.uniformArray(n, -1, 1, 'float32') as Float32Array;
+}
+
+function cases(): Case[] {
+  const list: Case[] = [];
+  for (const n of quick ? [64, 256] : [64, 256, 512, 1024]) {
+    const a = data(n * n);
+    const b = data(n * n);
+    list.push({
+      name: 'matmul',
+      size: n,
+      ours: () => {
+        const x = NDArray.fromData(a, [n, n]);
+        const y = NDArray.fromData(b, [n, n]);
+        return () => void x.matmul(y).toTypedArray();
+      },
+      peer: () => {
+        const x = tf.tensor2d(a, [n, n]);
+        const y = tf.tensor2d(b, [n, n]);
+        return () => tf.tidy(() => tf.matMul(x, y)).dataSync() && undefined;
+      },
+    });
+  }
+  const n = 1_000_000;
+  for (const op of ['add', 'mul'] as const) {
+    const a = data(n);
+    const b = data(n);
+    list.push({
+      name: op,
+      size: n,
+      ours: () => {
+        const x = NDArray.fromData(a, [n]);
+        const y = NDArray.fromData(b, [n]);
+        return () => void x.binary(op, y).toTypedArray();
+      },
+      peer: () => {
+        const x = tf.tensor1d(a);
+        const y = tf.tensor1d(b);
+        return () => void tf.tidy(() => (op === 'add' ? tf.add(x, y) : tf.mul(x, y))).dataSync();
+      },
+    });
+  }
+  const rows = 1024;
+  const cols = 1024;
+  const s = data(rows * cols);
+  list.push({
+    name: 'softmax-rows',
+    size: rows * cols,
+    ours: () => {
+      const x = NDArray.fromData(s, [rows, cols]);
+      return () => {
+        const e = x.sub(x.max(-1, true)).exp();
+        void e.div(e.sum(-1, true)).toTypedArray();
+      };
+    },
+    peer: () => {
+      const x = tf.tensor2d(s, [rows, cols]);
+      return () => void tf.tidy(() => tf.softmax(x)).dataSync();
+    },
+  });
+  list.push({
+    name: 'sum-rows',
+    size: rows * cols,
+    ours: () => {
+      const x = NDArray.fromData(s, [rows, cols]);
+      return () => void x.sum(-1).toTypedArray();
+    },
+    peer: () => {
+      const x = tf.tensor2d(s, [rows, cols]);
+      return () => void tf.tidy(() => tf.sum(x, -1)).dataSync();
+    },
+  });
+  return list;
+}
+
+async function median(fn: () => void): Promise<number> {
+  const bench = new Bench({ time: quick ? 200 : 1000, iterations: 5, warmupIterations: 2 });
+  bench.add('case', fn);
+  await bench.run();
+  const p50 = bench.tasks[0].result?.latency.p50;
+  if (p50 === undefined) throw new Error('bench: tinybench returned no latency');
+  return p50;
+}
+
+async function main(): Promise<void> {
+  const results: BenchRow[] = [];
+  const all = cases();
+  for (const c of all) {
+    const ms = await median(c.ours());
+    results.push({ case: c.name, size: c.size, impl: 'calm-ts-cpu', medianMs: ms });
+    console.log(`${c.name} ${c.size} calm-ts-cpu ${ms.toFixed(3)} ms`);
+  }
+  for (const peer of ['tfjs-cpu', 'tfjs-wasm'] as PeerName[]) {
+    await usePeer(peer);
+    for (const c of all) {
+      const ms = await median(c.peer());
+      results.push({ case: c.name, size: c.size, impl: peer, medianMs: ms });
+      console.log(`${c.name} ${c.size} ${peer} ${ms.toFixed(3)} ms`);
+    }
+  }
+  saveResults(results);
+  console.log('wrote bench/RESULTS.md and bench/results.json');
+}
+
+await main();

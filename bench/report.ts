@@ -1,0 +1,86 @@
+/**
+ * Shared bookkeeping for benchmarks: rows of `{ case, size, impl, medianMs }` merged into
+ * `bench/results.json` (a later run replaces rows with the same case, size and impl) and rendered
+ * as ratio tables in `bench/RESULTS.md`.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '../src/nn/io/atomic.js';
+
+export interface BenchRow {
+  case: string;
+  size: number;
+  impl: string;
+  medianMs: number;
+  /** Optional extra figures (tokens/s, GFLOP/s). */
+  note?: string;
+}
+
+/** The repository's bench/ folder (this file compiles to dist/bench/report.js). */
+export const benchDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench');
+
+export function describeMachine(): string {
+  const cpus = os.cpus();
+  const model = cpus[0]?.model.trim() ?? 'unknown CPU';
+  return `${model}, ${cpus.length} logical cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os.type()} ${os.release()}, Node.js ${process.version}`;
+}
+
+function readRows(file: string): BenchRow[] {
+  if (!existsSync(file)) return [];
+  const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+  if (!Array.isArray(parsed)) throw new Error(`${file}: expected a JSON array of rows`);
+  return parsed as BenchRow[];
+}
+
+/** Merges `rows` into results.json and rewrites RESULTS.md from all rows. */
+export function saveResults(rows: readonly BenchRow[], sections: Record<string, string> = {}): void {
+  const jsonPath = path.join(benchDir, 'results.json');
+  const key = (r: BenchRow): string => `${r.case}|${r.size}|${r.impl}`;
+  const merged = new Map(readRows(jsonPath).map((r) => [key(r), r]));
+  for (const r of rows) merged.set(key(r), r);
+  const all = [...merged.values()].sort((a, b) => a.case.localeCompare(b.case) || a.size - b.size || a.impl.localeCompare(b.impl));
+  writeFileAtomic(jsonPath, JSON.stringify(all, null, 2) + '\n');
+  const machinePath = path.join(benchDir, 'machine.txt');
+  writeFileAtomic(machinePath, describeMachine() + '\n');
+  writeFileAtomic(path.join(benchDir, 'RESULTS.md'), renderMarkdown(all, sections));
+}
+
+/** One table per case: rows are sizes, columns implementations, then calm-ts/peer speed ratios. */
+export function renderMarkdown(rows: readonly BenchRow[], sections: Record<string, string>): string {
+  const lines: string[] = ['# Benchmark results', ''];
+  lines.push(`Machine: ${describeMachine()}.`, '');
+  lines.push('Median wall-clock milliseconds per call, measured with tinybench in one process, calm-ts and its');
+  lines.push('peers side by side. A ratio "x faster" is peer median / calm-ts median (above 1 means calm-ts is faster).');
+  lines.push('Regenerate with `npm run bench` (CPU) and `npm run bench:gpu` (gpu.js backends).', '');
+  const cases = [...new Set(rows.map((r) => r.case))];
+  for (const c of cases) {
+    const rs = rows.filter((r) => r.case === c);
+    const impls = [...new Set(rs.map((r) => r.impl))];
+    const ours = impls.filter((i) => i.startsWith('calm-ts'));
+    const peers = impls.filter((i) => !i.startsWith('calm-ts'));
+    lines.push(`## ${c}`, '');
+    const ratioCols = ours.flatMap((o) => peers.map((p) => `${o} vs ${p}`));
+    lines.push(`| size | ${impls.join(' | ')} | ${ratioCols.join(' | ')} |`);
+    lines.push(`|---|${impls.map(() => '---:').join('|')}|${ratioCols.map(() => '---:').join('|')}|`);
+    for (const size of [...new Set(rs.map((r) => r.size))].sort((a, b) => a - b)) {
+      const cell = (impl: string): BenchRow | undefined => rs.find((r) => r.size === size && r.impl === impl);
+      const times = impls.map((i) => {
+        const r = cell(i);
+        return r ? r.medianMs.toFixed(3) : '—';
+      });
+      const ratios = ours.flatMap((o) =>
+        peers.map((p) => {
+          const a = cell(o);
+          const b = cell(p);
+          return a && b ? `${(b.medianMs / a.medianMs).toFixed(2)}x faster` : '—';
+        }),
+      );
+      lines.push(`| ${size} | ${times.join(' | ')} | ${ratios.join(' | ')} |`);
+    }
+    if (sections[c]) lines.push('', sections[c]);
+    lines.push('');
+  }
+  return lines.join('\n');
+}

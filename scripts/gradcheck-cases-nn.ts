@@ -1,0 +1,104 @@
+/**
+ * Gradient checks for the nn layer's composites (functional ops and layers), in float64. They use
+ * only engine primitives, so these cases check the compositions, not new backward rules.
+ */
+import { Tensor } from '../src/autograd/index.js';
+import { CausalSelfAttention } from '../src/nn/attention.js';
+import {
+  applyRope,
+  causalAttention,
+  crossEntropy,
+  dropout,
+  gelu,
+  layerNorm,
+  logSoftmax,
+  rmsNorm,
+  ropeTables,
+  silu,
+  softmax,
+} from '../src/nn/functional.js';
+import { SwiGLU } from '../src/nn/mlp.js';
+import type { Module } from '../src/nn/module.js';
+import { NDArray } from '../src/tensor/ndarray.js';
+import { Rng } from '../src/tensor/random.js';
+import { sizeOf, type Shape } from '../src/tensor/shape.js';
+import type { GradcheckCase } from './gradcheck-cases.js';
+
+const rng = new Rng(20251128);
+
+/** float64 values uniform in [lo, hi). */
+function rand(shape: Shape, lo = -1, hi = 1): NDArray {
+  const data = new Float64Array(sizeOf(shape));
+  for (let i = 0; i < data.length; i++) data[i] = rng.uniformIn(lo, hi);
+  return NDArray.fromData(data, shape);
+}
+
+function ints(values: number[]): Tensor {
+  return new Tensor(NDArray.fromData(Int32Array.from(values), [values.length]));
+}
+
+/** Gives every parameter of `m` uniform values in [-scale, scale) (init weights are too small to test well). */
+function randomise<M extends Module>(m: M, scale: number): M {
+  const dict: Record<string, Tensor> = {};
+  for (const [name, p] of m.namedParameters()) dict[name] = new Tensor(rand(p.shape, -scale, scale));
+  m.loadStateDict(dict);
+  return m;
+}
+
+/** Splits [B, T, H*hd] into heads [B, H, T, hd]. */
+function heads(y: Tensor, h: number): Tensor {
+  const [b, t, d] = y.shape;
+  return y.reshape([b, t, h, d / h]).permute([0, 2, 1, 3]);
+}
+
+export function nnCompositeCases(): GradcheckCase[] {
+  const cases: GradcheckCase[] = [];
+  cases.push({ op: 'softmax', label: '[3, 4] axis -1', inputs: [rand([3, 4], -2, 2)], fn: (x) => softmax(x) });
+  cases.push({ op: 'softmax', label: '[2, 3, 2] axis 1, transposed view', inputs: [rand([2, 2, 3], -2, 2)], fn: (x) => softmax(x.transpose(), 1) });
+  cases.push({ op: 'logSoftmax', label: '[3, 5] axis -1', inputs: [rand([3, 5], -3, 3)], fn: (x) => logSoftmax(x) });
+  cases.push({ op: 'logSoftmax', label: '[4, 2] axis 0', inputs: [rand([4, 2], -3, 3)], fn: (x) => logSoftmax(x, 0) });
+  cases.push({ op: 'crossEntropy', label: '[4, 5] targets [1, 0, 4, 4]', inputs: [rand([4, 5], -2, 2)], fn: (x) => crossEntropy(x, ints([1, 0, 4, 4])) });
+  cases.push({
+    op: 'crossEntropy',
+    label: '[4, 3] ignoreIndex -100 on rows 1, 3',
+    inputs: [rand([4, 3], -2, 2)],
+    fn: (x) => crossEntropy(x, ints([2, -100, 0, -100]), { ignoreIndex: -100 }),
+  });
+  cases.push({ op: 'silu', label: '[3, 4]', inputs: [rand([3, 4], -3, 3)], fn: (x) => silu(x) });
+  cases.push({ op: 'gelu', label: '[3, 4] (tanh approximation)', inputs: [rand([3, 4], -3, 3)], fn: (x) => gelu(x) });
+  cases.push({ op: 'rmsNorm', label: 'x [2, 5], w [5]', inputs: [rand([2, 5]), rand([5])], fn: (x, w) => rmsNorm(x, w) });
+  cases.push({ op: 'layerNorm', label: 'x [2, 5], w [5], b [5]', inputs: [rand([2, 5]), rand([5]), rand([5])], fn: (x, w, b) => layerNorm(x, w, b) });
+  cases.push({
+    op: 'rope',
+    label: 'x [1, 2, 3, 4] at positions 2..4',
+    inputs: [rand([1, 2, 3, 4])],
+    fn: (x) => {
+      const { cos, sin } = ropeTables(2, 3, 4, { dtype: 'float64' });
+      return applyRope(x, cos, sin);
+    },
+  });
+  cases.push({
+    op: 'attention',
+    label: 'functional: x [1, 3, 4], H 2, wq wk wv wo [4, 4]',
+    inputs: [rand([1, 3, 4]), rand([4, 4]), rand([4, 4]), rand([4, 4]), rand([4, 4])],
+    fn: (x, wq, wk, wv, wo) => {
+      const { cos, sin } = ropeTables(0, 3, 2, { dtype: 'float64' });
+      const q = applyRope(heads(x.matmul(wq), 2), cos, sin); // [1, 2, 3, 2]
+      const k = applyRope(heads(x.matmul(wk), 2), cos, sin); // [1, 2, 3, 2]
+      const out = causalAttention(q, k, heads(x.matmul(wv), 2)); // [1, 2, 3, 2]
+      return out.permute([0, 2, 1, 3]).reshape([1, 3, 4]).matmul(wo); // [1, 3, 4]
+    },
+  });
+  const attn = randomise(new CausalSelfAttention(4, 2, { rng: new Rng(3), dtype: 'float64' }), 0.8);
+  cases.push({ op: 'attention', label: 'CausalSelfAttention module, x [1, 3, 4], H 2', inputs: [rand([1, 3, 4])], fn: (x) => attn.forward(x) });
+  cases.push({
+    op: 'swiglu',
+    label: 'functional: x [2, 3], gate/up [3, 4], down [4, 3]',
+    inputs: [rand([2, 3]), rand([3, 4]), rand([3, 4]), rand([4, 3])],
+    fn: (x, wg, wu, wd) => silu(x.matmul(wg)).mul(x.matmul(wu)).matmul(wd),
+  });
+  const mlp = randomise(new SwiGLU(3, 4, { rng: new Rng(4), dtype: 'float64' }), 1);
+  cases.push({ op: 'swiglu', label: 'SwiGLU module, x [2, 2, 3]', inputs: [rand([2, 2, 3])], fn: (x) => mlp.forward(x) });
+  cases.push({ op: 'dropout', label: '[3, 4] p 0.3, fixed rng', inputs: [rand([3, 4])], fn: (x) => dropout(x, 0.3, new Rng(7), true) });
+  return cases;
+}
