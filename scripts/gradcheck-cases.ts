@@ -7,6 +7,7 @@ import { Tensor, type GradcheckOptions } from '../src/autograd/index.js';
 import { NDArray } from '../src/tensor/ndarray.js';
 import { Rng } from '../src/tensor/random.js';
 import { sizeOf, type Shape } from '../src/tensor/shape.js';
+import { nnCompositeCases } from './gradcheck-cases-nn.js';
 
 export interface GradcheckCase {
   /** The op under test: a primitive name from DIFFERENTIABLE_OPS, or a composite's name. */
@@ -143,5 +144,5 @@ export function engineCompositeCases(): GradcheckCase[] {
 
 /** Every case, across all layers. */
 export function allCases(): GradcheckCase[] {
-  return [...primitiveCases(), ...engineCompositeCases()];
+  return [...primitiveCases(), ...engineCompositeCases(), ...nnCompositeCases()];
 }

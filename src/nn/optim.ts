@@ -1,0 +1,166 @@
+/**
+ * AdamW with decoupled weight decay (Loshchilov & Hutter; PyTorch's `torch.optim.AdamW`), and
+ * global gradient-norm clipping. Updates run on host typed arrays, outside any graph.
+ */
+import { Tensor } from '../autograd/tensor.js';
+import { NDArray } from '../tensor/ndarray.js';
+import { fmtShape, shapesEqual } from '../tensor/shape.js';
+import type { NamedArray } from './io/safetensors.js';
+import { assignData } from './module.js';
+
+/** Decides whether a parameter (by dotted name) gets weight decay. */
+export type DecayFilter = (name: string, param: Tensor) => boolean;
+
+/** Default: matrices only (rank >= 2), and not embedding tables (nanoGPT's rule; CALM.md §8.1). */
+export const decayMatricesExceptEmbeddings: DecayFilter = (name, p) => p.rank >= 2 && !name.toLowerCase().includes('embed');
+
+export interface AdamWOptions {
+  lr: number;
+  /** [β1, β2], default [0.9, 0.95] (CALM.md §8.1). */
+  betas?: readonly [number, number];
+  /** Default 1e-8. */
+  eps?: number;
+  /** Decoupled weight decay λ, default 0.1. */
+  weightDecay?: number;
+  /** Which parameters decay (default {@link decayMatricesExceptEmbeddings}). */
+  decayFilter?: DecayFilter;
+}
+
+/** Everything needed to resume: step count and both moments per parameter name. */
+export interface AdamWState {
+  step: number;
+  m: Record<string, NamedArray>;
+  v: Record<string, NamedArray>;
+}
+
+interface Slot {
+  name: string;
+  param: Tensor;
+  decay: boolean;
+  m: Float32Array | Float64Array;
+  v: Float32Array | Float64Array;
+}
+
+export class AdamW {
+  /** Learning rate for the next step (a schedule sets it before each step). */
+  lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  /** Steps taken so far. */
+  stepCount = 0;
+  private readonly slots: Slot[];
+
+  /** `params` are tensors (named `param.i`) or `[name, tensor]` pairs such as `module.namedParameters()`. */
+  constructor(params: readonly Tensor[] | readonly (readonly [string, Tensor])[], options: AdamWOptions) {
+    this.lr = options.lr;
+    [this.beta1, this.beta2] = options.betas ?? [0.9, 0.95];
+    this.eps = options.eps ?? 1e-8;
+    this.weightDecay = options.weightDecay ?? 0.1;
+    const filter = options.decayFilter ?? decayMatricesExceptEmbeddings;
+    const named = params.map((p, i): readonly [string, Tensor] => (p instanceof Tensor ? [`param.${i}`, p] : p));
+    const seen = new Set<string>();
+    this.slots = named.map(([name, param]) => {
+      if (seen.has(name)) throw new Error(`AdamW: parameter name '${name}' appears twice`);
+      seen.add(name);
+      if (param.dtype !== 'float32' && param.dtype !== 'float64') throw new TypeError(`AdamW: parameter '${name}' has dtype ${param.dtype}`);
+      const Arr = param.dtype === 'float64' ? Float64Array : Float32Array;
+      return { name, param, decay: filter(name, param), m: new Arr(param.size), v: new Arr(param.size) };
+    });
+  }
+
+  /** Names of the parameters that receive weight decay. */
+  decayedNames(): string[] {
+    return this.slots.filter((s) => s.decay).map((s) => s.name);
+  }
+
+  /**
+   * One update of every parameter that has a gradient (PyTorch's AdamW):
+   * p ← p (1 - lr λ); m ← β1 m + (1-β1) g; v ← β2 v + (1-β2) g²;
+   * p ← p - lr/(1-β1^t) · m / (sqrt(v)/sqrt(1-β2^t) + eps).
+   */
+  step(): void {
+    this.stepCount++;
+    const t = this.stepCount;
+    const { beta1, beta2, eps, lr } = this;
+    const stepSize = lr / (1 - Math.pow(beta1, t));
+    const sqrtBc2 = Math.sqrt(1 - Math.pow(beta2, t));
+    for (const slot of this.slots) {
+      const { param, m, v } = slot;
+      if (param.grad === null) continue;
+      const g = param.grad.toTypedArray();
+      const p = param.toTypedArray(); // a fresh host copy
+      const shrink = slot.decay ? 1 - lr * this.weightDecay : 1;
+      for (let i = 0; i < p.length; i++) {
+        const gi = g[i];
+        m[i] = beta1 * m[i] + (1 - beta1) * gi;
+        v[i] = beta2 * v[i] + (1 - beta2) * gi * gi;
+        p[i] = p[i] * shrink - (stepSize * m[i]) / (Math.sqrt(v[i]) / sqrtBc2 + eps);
+      }
+      assignData(param, NDArray.fromData(p, param.shape, param.dtype, param.data.backend));
+    }
+  }
+
+  /** Drops the gradients of every parameter. */
+  zeroGrad(): void {
+    for (const s of this.slots) s.param.grad = null;
+  }
+
+  /** A copy of the optimiser state, keyed by parameter name. */
+  state(): AdamWState {
+    const m: Record<string, NamedArray> = {};
+    const v: Record<string, NamedArray> = {};
+    for (const s of this.slots) {
+      m[s.name] = { dtype: s.param.dtype, shape: [...s.param.shape], data: s.m.slice() };
+      v[s.name] = { dtype: s.param.dtype, shape: [...s.param.shape], data: s.v.slice() };
+    }
+    return { step: this.stepCount, m, v };
+  }
+
+  /** Restores a state from {@link state}; every parameter name must be present with its shape. */
+  loadState(state: AdamWState): void {
+    const problems: string[] = [];
+    const names = new Set(this.slots.map((s) => s.name));
+    const missing = this.slots.filter((s) => !Object.hasOwn(state.m, s.name) || !Object.hasOwn(state.v, s.name)).map((s) => s.name);
+    const unexpected = [...new Set([...Object.keys(state.m), ...Object.keys(state.v)])].filter((k) => !names.has(k));
+    if (missing.length > 0) problems.push(`missing moments for ${missing.join(', ')}`);
+    if (unexpected.length > 0) problems.push(`unexpected names ${unexpected.join(', ')}`);
+    for (const s of this.slots) {
+      for (const [which, rec] of [['m', state.m], ['v', state.v]] as const) {
+        const a = rec[s.name];
+        if (a !== undefined && (!shapesEqual(a.shape, s.param.shape) || a.data.length !== s.param.size)) {
+          problems.push(`${which} of ${s.name} has shape ${fmtShape(a.shape)}, expected ${fmtShape(s.param.shape)}`);
+        }
+      }
+    }
+    if (!Number.isInteger(state.step) || state.step < 0) problems.push(`step must be a non-negative integer, got ${state.step}`);
+    if (problems.length > 0) throw new Error(`AdamW.loadState: ${problems.join('; ')}`);
+    this.stepCount = state.step;
+    for (const s of this.slots) {
+      s.m.set(state.m[s.name].data);
+      s.v.set(state.v[s.name].data);
+    }
+  }
+}
+
+/**
+ * Scales all gradients by maxNorm / (total + 1e-6) when their global L2 norm exceeds `maxNorm`
+ * (PyTorch's `clip_grad_norm_`). Returns the norm before clipping; a non-finite norm is returned
+ * without scaling, so the caller can skip the step.
+ */
+export function clipGradNorm(params: readonly Tensor[], maxNorm: number): number {
+  if (!(maxNorm > 0)) throw new RangeError(`clipGradNorm: maxNorm must be positive, got ${maxNorm}`);
+  let sumSq = 0;
+  for (const p of params) {
+    if (p.grad === null) continue;
+    const g = p.grad.toTypedArray();
+    for (let i = 0; i < g.length; i++) sumSq += g[i] * g[i];
+  }
+  const total = Math.sqrt(sumSq);
+  if (Number.isFinite(total) && total > maxNorm) {
+    const scale = maxNorm / (total + 1e-6);
+    for (const p of params) if (p.grad !== null) p.grad = new Tensor(p.grad.data.mul(scale));
+  }
+  return total;
+}
