@@ -118,4 +118,10 @@ export interface Backend {
    * starts[i] + j * steps[i] along each axis i. (Padding is the case steps = 1.)
    */
   unslice(x: View, outShape: Shape, starts: readonly number[], steps: readonly number[]): BackendBuffer;
+
+  // ---- optional fused ops: `src/tensor/fused.ts` calls them when present, composes primitives otherwise ----
+  /** Softmax over the last axis of a float view; the result has the view's shape. */
+  softmaxRows?(x: View): BackendBuffer;
+  /** `silu(a) * b = a * sigmoid(a) * b` elementwise; `a` and `b` have equal shapes and float dtypes. */
+  siluMul?(a: View, b: View): BackendBuffer;
 }

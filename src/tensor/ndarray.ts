@@ -52,6 +52,16 @@ class Storage {
  */
 const finalizer = new FinalizationRegistry<Storage>((storage) => storage.release());
 
+/** Called with every NDArray as it is created; installed by memory scopes (`memory.ts`). */
+let creationHook: ((array: NDArray) => void) | null = null;
+
+/** Installs the NDArray creation hook (null removes it); returns the previous hook. */
+export function setCreationHook(hook: ((array: NDArray) => void) | null): ((array: NDArray) => void) | null {
+  const previous = creationHook;
+  creationHook = hook;
+  return previous;
+}
+
 export type ArrayData = TypedArray | readonly number[];
 
 /** A nested JavaScript array of numbers, as accepted by {@link NDArray.from}. */
@@ -80,6 +90,7 @@ export class NDArray {
     this.dtype = storage.buffer.dtype;
     storage.retain();
     finalizer.register(this, storage, this);
+    if (creationHook !== null) creationHook(this);
   }
 
   // ---------------------------------------------------------------- creation

@@ -108,7 +108,7 @@ function packB(b: MatrixOperand, p0: number, kc: number, j0: number, nc: number,
  */
 function microKernel(
   ap: Float64Array, aBase: number, bp: Float64Array, bBase: number, kc: number,
-  c: Float64Array | Float32Array, cOff: number, ldc: number, rows: number, cols: number, accumulate: boolean,
+  c: Float64Array, cOff: number, ldc: number, rows: number, cols: number, accumulate: boolean,
 ): void {
   let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
   let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
@@ -167,11 +167,11 @@ export function matmulFloat(
   const mcMax = Math.min(MC, roundUp(m, MR));
   const ncMax = Math.min(NC, roundUp(n, NR));
   const kcMax = Math.min(KC, k);
-  // With several k blocks a float32 result would be rounded after each block: accumulate the
-  // partial sums in a float64 scratch of the output size instead, and round once at the end.
-  const needScratch = k > KC && out instanceof Float32Array;
+  // The micro-kernel always stores into a float64 block (monomorphic typed-array access keeps V8's
+  // inner loop fast; a float32 result is also rounded only once), copied out at the end.
+  const needScratch = !(out instanceof Float64Array);
   ws.ensure(mcMax * kcMax, ncMax * kcMax, needScratch ? m * n : 0);
-  const c: Float32Array | Float64Array = needScratch ? ws.accum : out;
+  const c: Float64Array = needScratch ? ws.accum : (out as Float64Array);
   const cBase = needScratch ? 0 : outOffset;
   const ap = ws.packedA;
   const bp = ws.packedB;
