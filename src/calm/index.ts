@@ -1,0 +1,3 @@
+export * from './brier.js';
+export * from './temperature.js';
+export * from './flops.js';
