@@ -5,6 +5,7 @@ import { applyRope, causalAttention, ropeTables } from './functional.js';
 import type { FloatDType, LayerOptions } from './init.js';
 import { Linear } from './linear.js';
 import { Module } from './module.js';
+import { keep } from '../tensor/memory.js';
 
 /**
  * RoPE, rotate-half convention, θ = 10,000 by default (CALM.md §3.2). Keeps cos/sin tables for
@@ -38,6 +39,9 @@ export class RotaryEmbedding extends Module {
     if (this.cos === null || this.cos.shape[0] < need) {
       const capacity = Math.max(need, 2 * (this.cos?.shape[0] ?? 0), 16);
       ({ cos: this.cos, sin: this.sin } = ropeTables(0, capacity, this.headDim, { theta: this.theta, dtype: this.dtype }));
+      // The tables outlive the step that built them: exempt them from any open memoryScope.
+      keep(this.cos.data);
+      keep(this.sin!.data);
     }
     const cos = this.cos.sliceAxis(0, startPos, need); // [T, hd/2]
     const sin = this.sin!.sliceAxis(0, startPos, need); // [T, hd/2]

@@ -12,6 +12,7 @@
  */
 import { Tensor } from '../autograd/tensor.js';
 import type { DType, TypedArray } from '../tensor/dtype.js';
+import { keep } from '../tensor/memory.js';
 import { NDArray } from '../tensor/ndarray.js';
 import { fmtShape, shapesEqual } from '../tensor/shape.js';
 import type { NamedArray } from './io/safetensors.js';
@@ -39,6 +40,7 @@ export function assignData(t: Tensor, data: NDArray): void {
     throw new RangeError(`assignData: cannot assign ${data.dtype} ${fmtShape(data.shape)} to ${t.dtype} ${fmtShape(t.shape)}`);
   }
   (t as unknown as { data: NDArray }).data = data;
+  keep(data); // parameter values outlive any memoryScope they were computed in
 }
 
 /** Whether a property value counts as a parameter. */

@@ -162,6 +162,9 @@ export class GpujsBackend implements Backend {
     if (!(buffer instanceof GpujsBuffer) || buffer.disposed) return;
     buffer.disposed = true;
     this.live--;
+    // After close the worker and all its buffers are gone; a late dispose (the FinalizationRegistry
+    // in ndarray.ts) has nothing left to free.
+    if (this.closed) return;
     this.request({ kind: 'dispose', id: buffer.id });
   }
 
@@ -285,6 +288,21 @@ export class GpujsBackend implements Backend {
       out,
       xs: xs.map((x) => this.wire('concat', x)),
       axis,
+    }));
+  }
+
+  // ---- fused ops (optional in the Backend interface; see src/tensor/fused.ts) ----
+
+  softmaxRows(x: View): BackendBuffer {
+    return this.produce(sizeOf(x.shape), x.buffer.dtype, (out) => ({ kind: 'softmaxRows', out, x: this.wire('softmaxRows', x) }));
+  }
+
+  siluMul(a: View, b: View): BackendBuffer {
+    return this.produce(sizeOf(a.shape), a.buffer.dtype, (out) => ({
+      kind: 'siluMul',
+      out,
+      a: this.wire('siluMul', a),
+      b: this.wire('siluMul', b),
     }));
   }
 

@@ -201,6 +201,12 @@ export class Engine {
       case 'unslice':
         this.store(req.out, await this.unslice(req.x, req.outShape, req.starts, req.steps));
         return undefined;
+      case 'softmaxRows':
+        this.store(req.out, await this.softmaxRows(req.x));
+        return undefined;
+      case 'siluMul':
+        this.store(req.out, await this.map('siluMul', K.siluMulKernel, [req.a, req.b]));
+        return undefined;
     }
   }
 
@@ -344,6 +350,26 @@ export class Engine {
       return await this.run(`reduce-${op}|${len}`, REDUCE_KERNELS[op], outer, { len }, len, [x]);
     } finally {
       Engine.release(x);
+    }
+  }
+
+  /** Softmax over the last axis: row max, row sum of exp, then one normalising pass (3 launches). */
+  private async softmaxRows(v: WireView): Promise<Handle> {
+    checkExact('softmaxRows', v.shape);
+    const n = sizeOf(v.shape);
+    if (n === 0) return new Float32Array(0);
+    const len = v.shape[v.shape.length - 1];
+    const outer = n / len;
+    const x = await this.copy(v);
+    const temps: Handle[] = [x];
+    try {
+      const mx = await this.run(`reduce-max|${len}`, K.maxKernel, outer, { len }, len, [x]);
+      temps.push(mx);
+      const sum = await this.run(`sumExp|${len}`, K.sumExpKernel, outer, { len }, len, [x, mx]);
+      temps.push(sum);
+      return await this.run(`softmaxNorm|${len}`, K.softmaxNormKernel, n, { len }, 0, [x, mx, sum]);
+    } finally {
+      for (const t of temps) Engine.release(t);
     }
   }
 

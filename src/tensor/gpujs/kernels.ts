@@ -203,8 +203,13 @@ export function fillKernel(this: KernelThis, value: number): number {
 /** Truncation toward zero (float to int32 cast, integer division). */
 export function truncKernel(this: KernelThis, x: Float32Array): number {
   const v = x[this.thread.x];
-  if (v < 0) {
+  if (v <= -1) {
     return -Math.floor(-v);
+  }
+  // (-1, 1) is +0 as an Int32Array holds it (-Math.floor(0.5) would be -0; shader compilers fold
+  // the usual `+ 0` fix away).
+  if (v < 1) {
+    return 0;
   }
   return Math.floor(v);
 }
@@ -437,6 +442,43 @@ export function matmulKernel(this: KernelThis, a: Float32Array, b: Float32Array)
     acc = acc + a[aBase + p] * b[bBase + p * n];
   }
   return acc;
+}
+
+// ---- fused kernels (one request, fewer launches and no broadcast copies; see bench/gpu.ts) ----
+
+/** sum_j exp(x[r, j] - mx[r]) over each row of a contiguous [outer, len] input. */
+export function sumExpKernel(this: KernelThis, x: Float32Array, mx: Float32Array): number {
+  const base = this.thread.x * this.constants.len;
+  const m = mx[this.thread.x];
+  let acc = 0;
+  for (let j = 0; j < this.constants.len; j++) {
+    acc = acc + Math.exp(x[base + j] - m);
+  }
+  return acc;
+}
+
+/** exp(x[r, j] - mx[r]) / sum[r] for a contiguous [outer, len] input: the softmax of each row. */
+export function softmaxNormKernel(this: KernelThis, x: Float32Array, mx: Float32Array, sum: Float32Array): number {
+  const len = this.constants.len;
+  const flat = this.thread.x * this.constants.one;
+  let row = Math.floor(flat / len);
+  const col = flat - row * len;
+  if (col < 0) {
+    row = row - 1;
+  }
+  if (col >= len) {
+    row = row + 1;
+  }
+  return Math.exp(x[this.thread.x] - mx[row]) / sum[row];
+}
+
+/**
+ * silu(a) * b = a * b / (1 + exp(-a)). Branch-free: for a below about -88, exp(-a) overflows to
+ * Infinity and the quotient is the right limit, 0.
+ */
+export function siluMulKernel(this: KernelThis, a: Float32Array, b: Float32Array): number {
+  const v = a[this.thread.x];
+  return (v * b[this.thread.x]) / (1 + Math.exp(-v));
 }
 
 /** A compiled gpu.js kernel as this backend calls it. */

@@ -53,7 +53,9 @@ export type Request =
       readonly outShape: readonly number[];
       readonly starts: readonly number[];
       readonly steps: readonly number[];
-    };
+    }
+  | { readonly kind: 'softmaxRows'; readonly out: number; readonly x: WireView }
+  | { readonly kind: 'siluMul'; readonly out: number; readonly a: WireView; readonly b: WireView };
 
 /** Worker-side counters, for tests and `calm info`. */
 export interface EngineStats {
