@@ -62,8 +62,9 @@ export function renderMarkdown(rows: readonly BenchRow[], sections: Record<strin
     const peers = impls.filter((i) => !i.startsWith('calm-ts'));
     lines.push(`## ${c}`, '');
     const ratioCols = ours.flatMap((o) => peers.map((p) => `${o} vs ${p}`));
-    lines.push(`| size | ${impls.join(' | ')} | ${ratioCols.join(' | ')} |`);
-    lines.push(`|---|${impls.map(() => '---:').join('|')}|${ratioCols.map(() => '---:').join('|')}|`);
+    const header = ['size', ...impls, ...ratioCols];
+    lines.push(`| ${header.join(' | ')} |`);
+    lines.push(`|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
     for (const size of [...new Set(rs.map((r) => r.size))].sort((a, b) => a - b)) {
       const cell = (impl: string): BenchRow | undefined => rs.find((r) => r.size === size && r.impl === impl);
       const times = impls.map((i) => {
@@ -77,7 +78,7 @@ export function renderMarkdown(rows: readonly BenchRow[], sections: Record<strin
           return a && b ? `${(b.medianMs / a.medianMs).toFixed(2)}x faster` : '—';
         }),
       );
-      lines.push(`| ${size} | ${times.join(' | ')} | ${ratios.join(' | ')} |`);
+      lines.push(`| ${[String(size), ...times, ...ratios].join(' | ')} |`);
     }
     if (sections[c]) lines.push('', sections[c]);
     lines.push('');
