@@ -8,6 +8,7 @@ import { NDArray } from '../src/tensor/ndarray.js';
 import { Rng } from '../src/tensor/random.js';
 import { sizeOf, type Shape } from '../src/tensor/shape.js';
 import { nnCompositeCases } from './gradcheck-cases-nn.js';
+import { calmCases } from './gradcheck-cases-calm.js';
 
 export interface GradcheckCase {
   /** The op under test: a primitive name from DIFFERENTIABLE_OPS, or a composite's name. */
@@ -144,5 +145,5 @@ export function engineCompositeCases(): GradcheckCase[] {
 
 /** Every case, across all layers. */
 export function allCases(): GradcheckCase[] {
-  return [...primitiveCases(), ...engineCompositeCases(), ...nnCompositeCases()];
+  return [...primitiveCases(), ...engineCompositeCases(), ...nnCompositeCases(), ...calmCases()];
 }

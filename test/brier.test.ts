@@ -187,8 +187,10 @@ describe('BrierAccumulator and BrierLM (CALM.md §6.1)', () => {
   test('BrierLM = 100 · geometric mean, clipped at 0', () => {
     assert.ok(Math.abs(brierLMFromMeans([0.5, 0.4, 0.3, 0.2]) - 100 * Math.sqrt(Math.sqrt(0.012))) < 1e-12);
     assert.equal(brierLMFromMeans([0.5, -0.1, 0.3, 0.2]), 0);
-    // The reference clips the product, not each mean: two negative means give a positive product.
-    assert.ok(Math.abs(brierLMFromMeans([-0.5, -0.1, 0.3, 0.2]) - 100 * Math.sqrt(Math.sqrt(0.003))) < 1e-12);
+    // The reference clips only the product, so two negative means would give a positive score;
+    // calm-ts clips each mean (documented deviation), so any mean <= 0 gives 0.
+    assert.equal(brierLMFromMeans([-0.5, -0.1, 0.3, 0.2]), 0);
+    assert.equal(brierLMFromMeans([-0.5, -0.1, -0.3, -0.2]), 0);
   });
 
   test('means and standard errors match a naive two-pass computation', () => {

@@ -168,12 +168,19 @@ export class BrierAccumulator {
   }
 }
 
-/** BrierLM from four mean Brier-n values: 100 · max(product, 0)^{1/4} (CALM.md §6.1). */
+/**
+ * BrierLM from four mean Brier-n values: 100 · (Π_n max(m_n, 0))^{1/4} (CALM.md §6.1).
+ *
+ * Deviation from the reference, which clips only the product (`max(product, 0)^0.25`): with an even
+ * number of negative means that product is positive, so a model that is always wrong could score
+ * near 100. A Brier-n mean at or below 0 means the model is no better than chance at that order,
+ * and here it makes BrierLM 0. The two agree whenever every mean is positive.
+ */
 export function brierLMFromMeans(means: ArrayLike<number>): number {
   if (means.length !== BRIER_ORDERS) throw new RangeError(`brierLMFromMeans: expected 4 means, got ${means.length}`);
   let product = 1;
-  for (let i = 0; i < BRIER_ORDERS; i++) product *= means[i];
-  return 100 * Math.pow(Math.max(product, 0), 1 / BRIER_ORDERS);
+  for (let i = 0; i < BRIER_ORDERS; i++) product *= Math.max(means[i], 0);
+  return 100 * Math.pow(product, 1 / BRIER_ORDERS);
 }
 
 /** Inputs of {@link arBrierAtPosition}. */

@@ -63,6 +63,13 @@ export type ReduceOp = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
 export interface Backend {
   /** A short name: `cpu`, `gpujs-webgpu`, ... */
   readonly name: string;
+  /**
+   * True when buffers are ordinary host memory that the garbage collector reclaims by itself. Arrays
+   * on such a backend skip the FinalizationRegistry backstop: its held values stay strongly
+   * reachable until the event loop runs the cleanup, so a long synchronous loop would keep every
+   * temporary alive.
+   */
+  readonly hostMemory?: boolean;
 
   // ---- memory ----
   /** A zero-filled buffer. */

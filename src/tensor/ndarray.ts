@@ -89,7 +89,7 @@ export class NDArray {
     this.offset = offset;
     this.dtype = storage.buffer.dtype;
     storage.retain();
-    finalizer.register(this, storage, this);
+    if (storage.backend.hostMemory !== true) finalizer.register(this, storage, this);
     if (creationHook !== null) creationHook(this);
   }
 

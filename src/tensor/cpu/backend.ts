@@ -55,6 +55,7 @@ const INT32_MIN = -2147483648;
  */
 export class CpuBackend implements Backend {
   readonly name = 'cpu';
+  readonly hostMemory = true;
   private live = 0;
   private readonly matmulWorkspace = new MatmulWorkspace();
 

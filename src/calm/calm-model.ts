@@ -1,0 +1,117 @@
+/**
+ * The CALM language model (CALM.md §3): input compression of K discrete tokens per step, a Llama-style
+ * backbone over chunk positions, and the energy head predicting the next chunk's latent vector. The
+ * autoencoder is not part of this module: it is frozen and only supplies training targets (§3.3) and
+ * decodes latents at generation time (§5).
+ */
+import { Tensor } from '../autograd/tensor.js';
+import { noGrad } from '../autograd/grad-mode.js';
+import type { Rng } from '../tensor/random.js';
+import { fmtShape } from '../tensor/shape.js';
+import { silu } from '../nn/functional.js';
+import type { FloatDType } from '../nn/init.js';
+import { Embedding, Linear } from '../nn/linear.js';
+import { Module } from '../nn/module.js';
+import { LayerNorm } from '../nn/norm.js';
+import type { KVCache } from '../nn/attention.js';
+import { DecoderStack } from '../nn/transformer.js';
+import type { Autoencoder } from './autoencoder.js';
+import { EnergyHead } from './energy-head.js';
+import { energyLoss } from './energy-loss.js';
+import type { CalmConfig } from './flops.js';
+
+export type { CalmConfig } from './flops.js';
+
+/** A small CALM for the byte tokenizer (CALM.md §10.1), sized for CPU training in minutes. */
+export function smallCalmConfig(vocabSize: number, latent: number, overrides: Partial<CalmConfig> = {}): CalmConfig {
+  const d = overrides.d ?? 128;
+  return { vocabSize, d, ffn: Math.round((2.75 * d) / 16) * 16, layers: 4, heads: 4, K: 4, latent, headBlocks: 2, noiseDim: 32, nSamples: 8, ...overrides };
+}
+
+/**
+ * The model. Parameter names: `tokenEmbedding.weight` (E_lm, separate from the AE's table),
+ * `compressIn`, `compressOut`, `compressNorm` (§3.1), `backbone.*` (§3.2), `head.*` (§3.4).
+ */
+export class CalmModel extends Module {
+  readonly tokenEmbedding: Embedding;
+  readonly compressIn: Linear;
+  readonly compressOut: Linear;
+  readonly compressNorm: LayerNorm;
+  readonly backbone: DecoderStack;
+  readonly head: EnergyHead;
+
+  constructor(
+    readonly config: CalmConfig,
+    options: { rng: Rng; dtype?: FloatDType },
+  ) {
+    super();
+    const { vocabSize, d, ffn, layers, heads, K, latent, headBlocks, noiseDim } = config;
+    this.tokenEmbedding = new Embedding(vocabSize, d, options); // E_lm [V, d]
+    this.compressIn = new Linear(K * d, 2 * d, options); // W1: K·d → 2d
+    this.compressOut = new Linear(2 * d, d, options); // W2: 2d → d
+    this.compressNorm = new LayerNorm(d, { dtype: options.dtype }); // ε = 1e-6
+    this.backbone = new DecoderStack({ dim: d, nLayers: layers, nHeads: heads, ffnHidden: ffn }, options);
+    this.head = new EnergyHead({ dim: d, latent, noiseDim, blocks: headBlocks }, options);
+  }
+
+  /**
+   * Input compression (CALM.md §3.1): ids [B, T·K] -> v [B, T, d] with
+   * v_t = LayerNorm(W2 · SiLU(W1 · [E[x_tK]; …; E[x_tK+K−1]] + b1) + b2).
+   */
+  embedChunks(ids: Tensor): Tensor {
+    const { K, d } = this.config;
+    if (ids.dtype !== 'int32' || ids.rank !== 2 || ids.shape[1] % K !== 0 || ids.shape[1] === 0) {
+      throw new TypeError(`CalmModel.embedChunks: ids must be int32 [B, T·${K}] with T >= 1, got ${ids.dtype} ${fmtShape(ids.shape)}`);
+    }
+    const [b, n] = ids.shape;
+    const t = n / K;
+    const u = this.tokenEmbedding.forward(ids).reshape([b, t, K * d]); // [B, T, K·d]   concatenated token embeddings
+    return this.compressNorm.forward(this.compressOut.forward(silu(this.compressIn.forward(u)))); // [B, T, d]
+  }
+
+  /** Final-normed hidden states h [B, T, d] for ids [B, T·K] (CALM.md §3.2); caches continue a sequence. */
+  hidden(ids: Tensor, options: { caches?: KVCache[]; startPos?: number } = {}): Tensor {
+    return this.backbone.forward(this.embedChunks(ids), options); // [B, T, d]
+  }
+
+  /**
+   * Training loss on a block of T chunks (CALM.md §3.3, §4.2): h_t predicts chunk t+1, so T−1 positions
+   * per sequence; targets are M samples from the frozen AE posterior of the true next chunk.
+   */
+  loss(ids: Tensor, autoencoder: Autoencoder, rng: Rng, targetSamples: number): { loss: Tensor; positions: number } {
+    const { K, latent, nSamples } = this.config;
+    const [b, n] = ids.shape;
+    const t = n / K;
+    if (!Number.isInteger(t) || t < 2) throw new RangeError(`CalmModel.loss: ids must be [B, T·${K}] with T >= 2 chunks, got ${fmtShape(ids.shape)}`);
+    const positions = b * (t - 1);
+    const h = this.hidden(ids); // [B, T, d]
+    const context = h.sliceAxis(1, 0, t - 1).reshape([positions, this.config.d]); // [P, d]   h_0 … h_{T−2}
+    const samples = this.head.sample(context, nSamples, rng); // [P, N, l]   N head samples per position
+    const { mu, logSigma } = nextChunkPosterior(autoencoder, ids); // [P, l] each   posterior of c_1 … c_{T−1}
+    const targets = posteriorSamples(mu, logSigma, targetSamples, rng); // [P, M, l]
+    if (targets.shape[2] !== latent) throw new RangeError(`CalmModel.loss: the autoencoder's latent size ${targets.shape[2]} differs from the model's ${latent}`);
+    return { loss: energyLoss(samples, targets), positions };
+  }
+}
+
+/**
+ * Posterior (μ, s = log σ) [B·(T−1), l] of chunks 1 … T−1 of ids [B, T·K] under the frozen autoencoder
+ * (CALM.md §3.3): computed without recording a graph, so no gradient can reach the AE.
+ */
+export function nextChunkPosterior(autoencoder: Autoencoder, ids: Tensor): { mu: Tensor; logSigma: Tensor } {
+  const K = autoencoder.config.K;
+  const [b, n] = ids.shape;
+  const t = n / K;
+  return noGrad(() => {
+    const next = ids.reshape([b, t, K]).sliceAxis(1, 1, t).contiguous().reshape([b * (t - 1), K]); // [P, K]   c_1 … c_{T−1}
+    const { mu, logSigma } = autoencoder.encode(next); // [P, l] each
+    return { mu: mu.detach(), logSigma: logSigma.detach() };
+  });
+}
+
+/** M samples y_m = μ + σ ⊙ ε_m with σ = exp(s), ε_m ~ N(0, I) (CALM.md §4.2): [P, l] -> [P, M, l]. */
+export function posteriorSamples(mu: Tensor, logSigma: Tensor, count: number, rng: Rng): Tensor {
+  const [p, l] = mu.shape;
+  const eps = Tensor.randn([p, count, l], rng, { dtype: mu.dtype === 'float64' ? 'float64' : 'float32' }); // [P, M, l]
+  return noGrad(() => mu.reshape([p, 1, l]).add(logSigma.exp().reshape([p, 1, l]).mul(eps))); // [P, M, l]
+}

@@ -1,0 +1,60 @@
+/**
+ * The energy loss of CALM (CALM.md §4): the Monte Carlo energy score with α = 1, written so that its
+ * gradient is exactly the one of §4.3, including the zero-distance convention (gradient 0, never NaN).
+ */
+import { Tensor } from '../autograd/tensor.js';
+import { NDArray } from '../tensor/ndarray.js';
+import { fmtShape } from '../tensor/shape.js';
+
+/**
+ * Euclidean norm over the last axis of `diff` [..., l], with gradient 0 where the norm is 0
+ * (PyTorch's convention, CALM.md §4.3).
+ *
+ * sqrt has an infinite derivative at 0, so zero squared norms are replaced by 1 before the sqrt and
+ * the result masked back to 0: `where`'s backward sends 0 to the masked branch, and the sqrt's own
+ * backward there is g / (2·1) = 0, so no 0·∞ = NaN can appear.
+ */
+export function safeNorm(diff: Tensor): Tensor {
+  const sq = diff.mul(diff).sum(-1); // [...]   ||v||²
+  const positive = new Tensor(sq.data.gt(0)); // [...]   1 where ||v|| > 0 (no gradient through the mask)
+  const safe = Tensor.where(positive, sq, 1).sqrt(); // [...]   sqrt of ||v||², or of 1 where v = 0
+  return Tensor.where(positive, safe, 0); // [...]   ||v||, with d||v||/dv = 0 at v = 0
+}
+
+/**
+ * Energy loss per CALM.md §4.2 with α = 1, averaged over positions:
+ *
+ * L = (2 / (N·M)) Σ_i Σ_m ||x_i − y_m|| − (1 / (N·(N−1))) Σ_i Σ_{j≠i} ||x_i − x_j||
+ *
+ * `samples` x [P, N, l] are the model's N samples per position (N ≥ 2), `targets` y [P, M, l] the M
+ * posterior samples (treated as constants: their gradient is never used). Returns a scalar.
+ */
+export function energyLoss(samples: Tensor, targets: Tensor): Tensor {
+  if (samples.rank !== 3 || targets.rank !== 3 || samples.shape[0] !== targets.shape[0] || samples.shape[2] !== targets.shape[2]) {
+    throw new RangeError(`energyLoss: samples must be [P, N, l] and targets [P, M, l], got ${fmtShape(samples.shape)} and ${fmtShape(targets.shape)}`);
+  }
+  const [p, n, l] = samples.shape;
+  const m = targets.shape[1];
+  if (n < 2) throw new RangeError(`energyLoss: needs N >= 2 samples per position for the repulsion term, got samples ${fmtShape(samples.shape)}`);
+  if (m < 1) throw new RangeError(`energyLoss: needs M >= 1 target samples, got targets ${fmtShape(targets.shape)}`);
+  const y = targets.detach(); // [P, M, l]   no gradient into the targets (§4.2)
+
+  // Attraction: mean over (i, m) of ||x_i − y_m||, times 2.
+  const toTargets = safeNorm(samples.reshape([p, n, 1, l]).sub(y.reshape([p, 1, m, l]))); // [P, N, M]
+  const attraction = toTargets.sum([1, 2]).mul(2 / (n * m)); // [P]
+
+  // Repulsion: mean over ordered pairs i ≠ j of ||x_i − x_j||; the diagonal is skipped by the mask
+  // (its distance is exactly 0 anyway, and safeNorm gives it zero gradient).
+  const pairwise = safeNorm(samples.reshape([p, n, 1, l]).sub(samples.reshape([p, 1, n, l]))); // [P, N, N]
+  const offDiagonal = offDiagonalMask(n, samples); // [N, N]
+  const repulsion = pairwise.mul(offDiagonal).sum([1, 2]).mul(1 / (n * (n - 1))); // [P]
+
+  return attraction.sub(repulsion).mean(); // []   mean over positions (§4.2)
+}
+
+/** [N, N] with 1 off the diagonal and 0 on it, in the dtype and backend of `like`. */
+function offDiagonalMask(n: number, like: Tensor): Tensor {
+  const data = like.dtype === 'float64' ? new Float64Array(n * n) : new Float32Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) data[i * n + j] = i === j ? 0 : 1;
+  return new Tensor(NDArray.fromData(data, [n, n], like.dtype, like.data.backend));
+}

@@ -1,0 +1,280 @@
+/**
+ * Training tasks for the shared trainer (src/nn/train): the autoencoder (CALM.md §2.8 data, §2.7 loss)
+ * and the CALM language model (§3.3 data and alignment, §4.2 loss), plus the AE robustness report of
+ * §10.2.
+ */
+import { noGrad } from '../autograd/grad-mode.js';
+import { Tensor } from '../autograd/tensor.js';
+import type { JsonValue } from '../nn/checkpoint.js';
+import { BlockLoader, type BlockLoaderState } from '../nn/data/loader.js';
+import type { TrainTask } from '../nn/train/trainer.js';
+import { NDArray } from '../tensor/ndarray.js';
+import { Rng, type RngState } from '../tensor/random.js';
+import { Autoencoder, gaussianKl, type AutoencoderRegularisation } from './autoencoder.js';
+import { BrierAccumulator, calmBrierChunkAligned } from './brier.js';
+import type { CalmModel } from './calm-model.js';
+
+/** int32 [rows, cols] tensor over `ids`. */
+function idTensor(ids: Int32Array, rows: number, cols: number): Tensor {
+  return new Tensor(NDArray.fromData(ids, [rows, cols], 'int32'));
+}
+
+/** `count` evenly spaced, non-overlapping blocks of `length` ids from `tokens` (fewer when too short). */
+export function evenBlocks(tokens: Int32Array, length: number, count: number): { ids: Int32Array; count: number } {
+  const available = Math.floor(tokens.length / length);
+  const n = Math.min(count, available);
+  if (n === 0) throw new RangeError(`evenBlocks: ${tokens.length} ids are fewer than one block of ${length}`);
+  const ids = new Int32Array(n * length);
+  for (let i = 0; i < n; i++) {
+    const block = Math.floor((i * available) / n);
+    ids.set(tokens.subarray(block * length, (block + 1) * length), i * length);
+  }
+  return { ids, count: n };
+}
+
+interface LoaderTaskState {
+  loader: BlockLoaderState;
+  rng: RngState;
+}
+
+function loaderState(state: JsonValue, who: string): LoaderTaskState {
+  if (state === null || typeof state !== 'object' || Array.isArray(state) || !('loader' in state) || !('rng' in state)) {
+    throw new Error(`${who}.loadState: expected { loader, rng }, got ${JSON.stringify(state)?.slice(0, 120)}`);
+  }
+  return state as unknown as LoaderTaskState;
+}
+
+// ------------------------------------------------------------------ autoencoder
+
+/** Options of {@link createAutoencoderTask}. */
+export interface AutoencoderTaskOptions {
+  readonly model: Autoencoder;
+  /** AE token streams: documents ending in EOS and padded with PAD to a multiple of K (CALM.md §2.8). */
+  readonly trainTokens: Int32Array;
+  readonly validTokens: Int32Array;
+  /** Chunks per batch. */
+  readonly batchSize: number;
+  readonly regularisation: AutoencoderRegularisation;
+  readonly seed: number;
+  /** Held-out chunks per evaluation (default 4096). */
+  readonly validChunks?: number;
+}
+
+/** The AE as a {@link TrainTask}: random chunks (never straddling documents), loss of §2.7. */
+export function createAutoencoderTask(o: AutoencoderTaskOptions): TrainTask {
+  const { model, batchSize, regularisation } = o;
+  const K = model.config.K;
+  for (const [name, t] of [['trainTokens', o.trainTokens], ['validTokens', o.validTokens]] as const) {
+    if (t.length % K !== 0) throw new RangeError(`createAutoencoderTask: ${name} has ${t.length} ids, not a multiple of K = ${K} (pad documents, CALM.md §2.8)`);
+  }
+  const loader = new BlockLoader(o.trainTokens, { batchSize, blockSize: K, seed: o.seed });
+  const rng = new Rng(o.seed + 1);
+  const valid = evenBlocks(o.validTokens, K, o.validChunks ?? 4096);
+  return {
+    name: 'autoencoder',
+    model,
+    trainStep() {
+      const ids = idTensor(loader.next(), batchSize, K); // [B, K]
+      const out = model.loss(ids, regularisation, rng);
+      return { loss: out.loss, tokens: batchSize * K, metrics: { ce: out.ce, kl: out.kl, klClipped: out.klClipped } };
+    },
+    evaluate() {
+      // The reference reports the mean token CE in eval (no ×K, no KL), decoding a sample (CALM.md §2.7).
+      const ids = idTensor(valid.ids, valid.count, K); // [C, K]
+      const out = model.loss(ids, regularisation, new Rng(o.seed + 2));
+      const report = autoencoderAccuracy(model, valid.ids, K);
+      return { validLoss: out.ce, validKl: out.kl, accuracyMu: report };
+    },
+    state() {
+      return { loader: loader.state(), rng: rng.getState() } as unknown as JsonValue;
+    },
+    loadState(state) {
+      const s = loaderState(state, 'autoencoder task');
+      loader.setState(s.loader);
+      rng.setState(s.rng);
+    },
+  };
+}
+
+/** Share of tokens of `ids` (a multiple of K) reconstructed by decoding μ, in eval mode. */
+function autoencoderAccuracy(model: Autoencoder, ids: Int32Array, K: number): number {
+  return noGrad(() => {
+    const { mu } = model.encode(idTensor(ids, ids.length / K, K));
+    return accuracy(model.decodeTokens(mu).toTypedArray(), ids);
+  });
+}
+
+function accuracy(predicted: ArrayLike<number>, truth: ArrayLike<number>): number {
+  let hits = 0;
+  for (let i = 0; i < truth.length; i++) if (predicted[i] === truth[i]) hits++;
+  return hits / truth.length;
+}
+
+/** The robustness report of CALM.md §10.2 (JSON-able). */
+export interface RobustnessReport {
+  /** Held-out tokens scored. */
+  readonly tokens: number;
+  /** Token accuracy decoding μ. */
+  readonly accuracyMu: number;
+  /** Token accuracy decoding one posterior sample z = μ + σ ⊙ ε. */
+  readonly accuracySample: number;
+  /** Token accuracy decoding μ + N(0, s²) noise, by s. */
+  readonly accuracyNoise: Record<string, number>;
+  /** Mean σ over chunks and dimensions. */
+  readonly meanSigma: number;
+  /** Mean over chunks of the unclipped KL sum (nats). */
+  readonly meanKl: number;
+  /** Latent dimensions whose mean KL over the held-out chunks is below the floor λ. */
+  readonly dimsAtKlFloor: number;
+  readonly latent: number;
+}
+
+/**
+ * Robustness of the AE on held-out ids (CALM.md §2.9, §10.2): accuracy decoding μ, a posterior sample,
+ * and μ plus Gaussian noise of each scale; mean σ; and how many latent dims sit at the KL floor.
+ */
+export function autoencoderRobustness(
+  model: Autoencoder,
+  ids: Int32Array,
+  options: { rng: Rng; klFloor: number; noiseScales?: readonly number[]; batchChunks?: number },
+): RobustnessReport {
+  const { K, latent } = model.config;
+  if (ids.length % K !== 0 || ids.length === 0) throw new RangeError(`autoencoderRobustness: ${ids.length} ids is not a positive multiple of K = ${K}`);
+  const scales = options.noiseScales ?? [0.1, 0.3, 0.5];
+  const batch = options.batchChunks ?? 4096;
+  const chunks = ids.length / K;
+  const predicted = { mu: new Int32Array(ids.length), sample: new Int32Array(ids.length), noise: scales.map(() => new Int32Array(ids.length)) };
+  const klPerDim = new Float64Array(latent);
+  let sigmaSum = 0;
+  let klSum = 0;
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    noGrad(() => {
+      for (let start = 0; start < chunks; start += batch) {
+        const count = Math.min(batch, chunks - start);
+        const slice = ids.subarray(start * K, (start + count) * K);
+        const { mu, logSigma } = model.encode(idTensor(slice, count, K)); // [C, l] each
+        const sigma = logSigma.exp(); // [C, l]
+        const at = start * K;
+        predicted.mu.set(model.decodeTokens(mu).toTypedArray(), at);
+        const eps = Tensor.randn(mu.shape, options.rng); // [C, l]
+        predicted.sample.set(model.decodeTokens(mu.add(sigma.mul(eps))).toTypedArray(), at);
+        scales.forEach((s, i) => predicted.noise[i].set(model.decodeTokens(mu.add(Tensor.randn(mu.shape, options.rng, { std: s }))).toTypedArray(), at));
+        sigmaSum += sigma.sum().item();
+        const kl = gaussianKl(mu, logSigma); // [C, l]
+        klSum += kl.sum().item();
+        const perDim = kl.sum(0).toTypedArray(); // [l]
+        for (let j = 0; j < latent; j++) klPerDim[j] += perDim[j];
+      }
+    });
+  } finally {
+    model.train(wasTraining);
+  }
+  let atFloor = 0;
+  for (let j = 0; j < latent; j++) if (klPerDim[j] / chunks < options.klFloor) atFloor++;
+  const accuracyNoise: Record<string, number> = {};
+  scales.forEach((s, i) => (accuracyNoise[String(s)] = accuracy(predicted.noise[i], ids)));
+  return {
+    tokens: ids.length,
+    accuracyMu: accuracy(predicted.mu, ids),
+    accuracySample: accuracy(predicted.sample, ids),
+    accuracyNoise,
+    meanSigma: sigmaSum / (chunks * latent),
+    meanKl: klSum / chunks,
+    dimsAtKlFloor: atFloor,
+    latent,
+  };
+}
+
+// ------------------------------------------------------------------ CALM
+
+/** Options of {@link createCalmTask}. */
+export interface CalmTaskOptions {
+  readonly model: CalmModel;
+  /** The trained autoencoder; frozen here (its parameters stop requiring gradients). */
+  readonly autoencoder: Autoencoder;
+  /** LM token streams: BOS-prefixed documents concatenated, no EOS, no padding (CALM.md §3.3). */
+  readonly trainTokens: Int32Array;
+  readonly validTokens: Int32Array;
+  /** Chunks T per training block (T−1 targets each). */
+  readonly blockChunks: number;
+  readonly batchSize: number;
+  /** Target samples M per position (reference 100, CALM.md §4.2). */
+  readonly targetSamples: number;
+  readonly seed: number;
+  /** Held-out blocks per evaluation (default 16). */
+  readonly validBlocks?: number;
+}
+
+/** Freezes every parameter of the autoencoder (CALM.md §3.3: the AE is fixed during LM training). */
+export function freeze(model: Autoencoder): void {
+  model.eval();
+  for (const p of model.parameters()) p.requireGrad(false);
+}
+
+/** CALM as a {@link TrainTask}: blocks of T chunks, energy loss against the frozen AE posterior. */
+export function createCalmTask(o: CalmTaskOptions): TrainTask {
+  const { model, autoencoder, batchSize, blockChunks, targetSamples } = o;
+  const K = model.config.K;
+  if (autoencoder.config.K !== K || autoencoder.config.latent !== model.config.latent) {
+    throw new RangeError(`createCalmTask: autoencoder (K ${autoencoder.config.K}, latent ${autoencoder.config.latent}) does not match the model (K ${K}, latent ${model.config.latent})`);
+  }
+  if (!Number.isInteger(blockChunks) || blockChunks < 2) throw new RangeError(`createCalmTask: blockChunks must be an integer >= 2, got ${blockChunks}`);
+  freeze(autoencoder);
+  const length = blockChunks * K;
+  const loader = new BlockLoader(o.trainTokens, { batchSize, blockSize: length, seed: o.seed });
+  const rng = new Rng(o.seed + 1);
+  const valid = evenBlocks(o.validTokens, length, o.validBlocks ?? 16);
+  return {
+    name: 'calm',
+    model,
+    trainStep() {
+      const ids = idTensor(loader.next(), batchSize, length); // [B, T·K]
+      const { loss, positions } = model.loss(ids, autoencoder, rng, targetSamples);
+      return { loss, tokens: batchSize * length, metrics: { positions } };
+    },
+    evaluate() {
+      const evalRng = new Rng(o.seed + 2); // the same noise every evaluation: comparable numbers
+      const ids = idTensor(valid.ids, valid.count, length); // [Bv, T·K]
+      const { loss } = model.loss(ids, autoencoder, evalRng, targetSamples);
+      return { validLoss: loss.item(), brierLM: calmBrierLM(model, autoencoder, valid.ids, valid.count, evalRng) };
+    },
+    state() {
+      return { loader: loader.state(), rng: rng.getState() } as unknown as JsonValue;
+    },
+    loadState(state) {
+      const s = loaderState(state, 'calm task');
+      loader.setState(s.loader);
+      rng.setState(s.rng);
+    },
+  };
+}
+
+/**
+ * BrierLM of CALM with K ≥ 4 on blocks of ids [count, T·K] (CALM.md §6.2): at every position two head
+ * samples are decoded to chunks and scored against the true next chunk (chunk-aligned n-grams).
+ */
+export function calmBrierLM(model: CalmModel, autoencoder: Autoencoder, ids: Int32Array, count: number, rng: Rng): number {
+  const { K, d, latent } = model.config;
+  const length = ids.length / count;
+  const t = length / K;
+  return noGrad(() => {
+    const h = model.hidden(idTensor(ids, count, length)); // [Bv, T, d]
+    const p = count * (t - 1);
+    const context = h.sliceAxis(1, 0, t - 1).reshape([p, d]); // [P, d]
+    const z = model.head.sample(context, 2, rng).reshape([p * 2, latent]); // [P·2, l]
+    const chunks = autoencoder.decodeTokens(z).toTypedArray(); // [P·2, K]
+    const acc = new BrierAccumulator();
+    for (let b = 0; b < count; b++) {
+      for (let i = 0; i < t - 1; i++) {
+        const row = b * (t - 1) + i;
+        const truthAt = b * length + (i + 1) * K;
+        acc.add(calmBrierChunkAligned(chunks.subarray(row * 2 * K, row * 2 * K + K), chunks.subarray(row * 2 * K + K, row * 2 * K + 2 * K), ids.subarray(truthAt, truthAt + K), K));
+      }
+    }
+    // A negative mean Brier-n (samples that agree with each other but not with the truth) would make the
+    // product of four means positive again; BrierLM is 0 then (reported to the owner of brier.ts).
+    return acc.mean().some((m) => m <= 0) ? 0 : acc.brierLM();
+  });
+}

@@ -1,0 +1,129 @@
+/**
+ * `calm demo` (`npm run demo`): the whole CALM pipeline in minutes on a laptop CPU. Trains the autoencoder
+ * and reports its accuracy and robustness (CALM.md §10.2), trains a small CALM against it (§3-4), and
+ * continues a few prompts (§5). Leaves a run folder with checkpoints, metrics, plots, report.md and
+ * report.json.
+ */
+import * as path from 'node:path';
+import { generateCalm } from '../../calm/generate.js';
+import type { JsonValue } from '../../nn/checkpoint.js';
+import { ByteTokenizer } from '../../nn/data/tokenizer.js';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../nn/io/atomic.js';
+import { Rng } from '../../tensor/random.js';
+import { useBackend } from '../../tensor/select.js';
+import { formatHelp, parseArgs } from '../args.js';
+import { autoencoderRunConfig, formatRobustness, specs as aeSpecs, trainAutoencoder } from './train-ae.js';
+import { calmRunConfig, specs as calmSpecs, trainCalm } from './train-calm.js';
+
+export const specs = {
+  out: { type: 'string', description: 'run folder (default runs/demo-<timestamp>)' },
+  aeSteps: { type: 'number', integer: true, min: 1, default: 1000, description: 'autoencoder optimiser steps' },
+  calmSteps: { type: 'number', integer: true, min: 1, default: 300, description: 'CALM optimiser steps' },
+  maxTokens: { type: 'number', integer: true, min: 4, default: 80, description: 'tokens generated per prompt' },
+  seed: { type: 'number', integer: true, min: 0, default: 1, description: 'seed of everything' },
+  backend: { type: 'string', default: 'cpu', choices: ['cpu', 'auto', 'gpujs-webgpu', 'gpujs-webasm', 'gpujs-cpu'], description: 'compute backend' },
+  quiet: { type: 'boolean', description: 'no progress bars' },
+} as const;
+
+export const help = formatHelp(
+  'calm demo',
+  'End-to-end CALM demonstration: train the autoencoder (accuracy and robustness report), train a small CALM language model against it, and generate text from a few prompts. Writes checkpoints, metrics, plots, report.md and report.json to the run folder.',
+  specs,
+);
+
+const PROMPTS = ['It is a truth universally acknowledged', 'Elizabeth looked at her sister and', 'The weather at Hartfield was'];
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const { options: o, help: wantHelp } = parseArgs('calm demo', specs, argv);
+  if (wantHelp) {
+    process.stdout.write(help);
+    return;
+  }
+  const started = performance.now();
+  const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(0)} s`;
+  const say = (line: string): void => void process.stderr.write(`${line}\n`);
+  await useBackend(o.backend, (note) => say(note));
+  const outDir = o.out ?? path.join('runs', `demo-${timestamp()}`);
+  ensureDir(outDir);
+  say(`calm demo: run folder ${outDir}`);
+
+  // 1. Autoencoder (CALM.md §2), with the train-ae defaults.
+  say(`\n[1/3] training the autoencoder (${o.aeSteps} steps) ...`);
+  const aeOptions = parseArgs('calm train-ae', aeSpecs, ['--steps', String(o.aeSteps), '--seed', String(o.seed)]).options;
+  const aeConfig = autoencoderRunConfig(aeOptions);
+  const aeDir = path.join(outDir, 'autoencoder');
+  const ae = await trainAutoencoder(aeConfig, aeDir, { resume: false, quiet: o.quiet, log: say });
+  for (const line of formatRobustness(ae.report)) say(`  ${line}`);
+  say(`  autoencoder done at ${elapsed()}`);
+
+  // 2. CALM (CALM.md §3-4) against the frozen AE.
+  say(`\n[2/3] training CALM (${o.calmSteps} steps) against the frozen autoencoder ...`);
+  const calmOptions = parseArgs('calm train --model calm', calmSpecs, ['--steps', String(o.calmSteps), '--seed', String(o.seed)]).options;
+  const calmConfig = calmRunConfig(calmOptions, aeConfig.autoencoder, aeDir);
+  const calmDir = path.join(outDir, 'calm');
+  const calmStarted = performance.now();
+  const calm = await trainCalm(calmConfig, ae.model, calmDir, { resume: false, quiet: o.quiet, log: say });
+  const calmSeconds = (performance.now() - calmStarted) / 1000;
+  const valid = calm.summary.finalValid;
+  say(`  held-out energy loss ${valid.validLoss?.toFixed(4)}, BrierLM ${valid.brierLM?.toFixed(2)}; CALM done at ${elapsed()}`);
+
+  // 3. Generation (CALM.md §5).
+  say('\n[3/3] generating ...');
+  const tokenizer = new ByteTokenizer();
+  const samples: { prompt: string; temperature: number; text: string; chunks: number; samplerCalls: number }[] = [];
+  const rng = new Rng(o.seed + 100);
+  const runs: [string, number][] = [...PROMPTS.map((p): [string, number] => [p, 1]), [PROMPTS[0], 0.5]];
+  for (const [prompt, temperature] of runs) {
+    const r = generateCalm(calm.model, ae.model, [tokenizer.bos, ...tokenizer.encode(prompt)], {
+      maxNewTokens: o.maxTokens, rng, eos: tokenizer.eos, pad: tokenizer.pad, temperature, poolSize: 32,
+    });
+    const text = tokenizer.decode(r.tokens);
+    samples.push({ prompt, temperature, text, chunks: r.chunks, samplerCalls: r.samplerCalls });
+    process.stdout.write(`\n--- T = ${temperature} (${r.samplerCalls} sampler calls)\n${prompt}|${text}\n`);
+  }
+
+  const seconds = (performance.now() - started) / 1000;
+  const report = {
+    seconds,
+    autoencoder: { ...ae.report, accuracyMu: ae.report.accuracyMu, accuracySample: ae.report.accuracySample, seconds: ae.seconds, steps: ae.summary.steps, config: aeConfig.autoencoder },
+    calm: { validLoss: valid.validLoss, brierLM: valid.brierLM, steps: calm.summary.steps, seconds: calmSeconds, parameters: calm.model.numParameters(), config: calmConfig.calm },
+    samples,
+  };
+  writeJsonAtomic(path.join(outDir, 'report.json'), report as unknown as JsonValue);
+  const pct = (x: number): string => `${(100 * x).toFixed(3)} %`;
+  const md = [
+    '# CALM demo',
+    '',
+    `Total time ${seconds.toFixed(0)} s.`,
+    '',
+    '## Autoencoder (CALM.md §2, targets §10.2)',
+    '',
+    `${ae.summary.steps} steps in ${ae.seconds.toFixed(0)} s; K ${aeConfig.autoencoder.K}, hidden ${aeConfig.autoencoder.hidden}, latent ${aeConfig.autoencoder.latent}.`,
+    '',
+    '| metric | value |',
+    '|---|---|',
+    `| accuracy decoding μ (target ≥ 99.9 %) | ${pct(ae.report.accuracyMu)} |`,
+    `| accuracy decoding a posterior sample (target ≥ 99.5 %) | ${pct(ae.report.accuracySample)} |`,
+    ...Object.entries(ae.report.accuracyNoise).map(([s, a]) => `| accuracy with N(0, ${s}²) noise on μ | ${pct(a)} |`),
+    `| mean σ | ${ae.report.meanSigma.toFixed(4)} |`,
+    `| latent dims at the KL floor | ${ae.report.dimsAtKlFloor} of ${ae.report.latent} |`,
+    '',
+    '![autoencoder loss](autoencoder/loss.svg)',
+    '',
+    '## CALM (CALM.md §3-4)',
+    '',
+    `${calm.summary.steps} steps in ${calmSeconds.toFixed(0)} s, ${calm.model.numParameters().toLocaleString('en')} parameters; held-out energy loss ${valid.validLoss?.toFixed(4)}, BrierLM ${valid.brierLM?.toFixed(2)}.`,
+    '',
+    '![CALM loss](calm/loss.svg)',
+    '',
+    '## Samples (CALM.md §5)',
+    '',
+    ...samples.flatMap((s) => [`**T = ${s.temperature}**, ${s.samplerCalls} sampler calls:`, '', '```', `${s.prompt}|${s.text}`, '```', '']),
+  ].join('\n');
+  writeFileAtomic(path.join(outDir, 'report.md'), `${md}\n`);
+  say(`\ncalm demo finished in ${seconds.toFixed(0)} s; report in ${path.join(outDir, 'report.md')}`);
+}

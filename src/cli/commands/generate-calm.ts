@@ -1,0 +1,46 @@
+/**
+ * `calm generate` for CALM runs (CALM.md §5): continues a prompt chunk by chunk with the KV-cached
+ * backbone, one energy-head sample per chunk decoded by the frozen autoencoder; `--temperature T < 1`
+ * uses the sample-only samplers of §7 on whole chunks.
+ */
+import { generateCalm } from '../../calm/generate.js';
+import { ByteTokenizer } from '../../nn/data/tokenizer.js';
+import { Rng } from '../../tensor/random.js';
+import { useBackend } from '../../tensor/select.js';
+import { formatHelp, parseArgs, UsageError } from '../args.js';
+import { loadCalmRun } from './train-calm.js';
+
+export const specs = {
+  checkpoint: { type: 'string', description: 'CALM run folder written by calm train --model calm' },
+  prompt: { type: 'string', default: '', description: 'text to continue (a BOS token is put in front; left-padded with PAD to a multiple of K)' },
+  maxTokens: { type: 'number', integer: true, min: 0, default: 200, description: 'length limit in tokens (whole chunks are generated)' },
+  temperature: { type: 'number', min: 0, max: 1, default: 1, description: 'chunk-level temperature in (0, 1] (CALM.md §7)' },
+  method: { type: 'string', choices: ['auto', 'batch', 'exact'], default: 'auto', description: 'temperature sampler: batch (Algorithm 2, 1/T integer) or exact (Algorithm 1); auto picks batch when 1/T is an integer' },
+  pool: { type: 'number', integer: true, min: 1, default: 64, description: 'pool size of the batch sampler' },
+  topK: { type: 'number', integer: true, min: 0, default: 0, description: 'ignored for CALM (no logits)' },
+  seed: { type: 'number', integer: true, min: 0, default: 0, description: 'sampling seed' },
+  backend: { type: 'string', default: 'cpu', choices: ['cpu', 'auto', 'gpujs-webgpu', 'gpujs-webasm', 'gpujs-cpu'], description: 'compute backend' },
+} as const;
+
+export const help = formatHelp('calm generate (CALM run)', 'Continue a prompt with a trained CALM model and its frozen autoencoder.', specs);
+
+export async function run(argv: string[]): Promise<void> {
+  const { options: o, help: wantHelp } = parseArgs('calm generate', specs, argv);
+  if (wantHelp) {
+    process.stdout.write(help);
+    return;
+  }
+  if (o.checkpoint === undefined) throw new UsageError('calm generate: --checkpoint DIR is required');
+  if (!(o.temperature > 0)) throw new UsageError(`calm generate: --temperature must be in (0, 1] for CALM, got ${o.temperature}`);
+  await useBackend(o.backend, (note) => process.stderr.write(`${note}\n`));
+  const { model, autoencoder } = loadCalmRun(o.checkpoint);
+  const tokenizer = new ByteTokenizer();
+  const prompt = [tokenizer.bos, ...tokenizer.encode(o.prompt)];
+  const started = performance.now();
+  const r = generateCalm(model, autoencoder, prompt, {
+    maxNewTokens: o.maxTokens, rng: new Rng(o.seed), eos: tokenizer.eos, pad: tokenizer.pad, temperature: o.temperature,
+    method: o.method === 'batch' || o.method === 'exact' ? o.method : undefined, poolSize: o.pool,
+  });
+  process.stdout.write(`${o.prompt}${tokenizer.decode(r.tokens)}\n`);
+  process.stderr.write(`${r.chunks} chunks, ${r.samplerCalls} sampler calls${r.stoppedAtEos ? ', stopped at EOS' : ''}, ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+}
