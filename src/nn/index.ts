@@ -25,3 +25,5 @@ export { constantSchedule, warmupConstantSchedule, warmupCosineSchedule, type Lr
 export { saveCheckpoint, loadCheckpoint, type CheckpointContents, type JsonValue } from './checkpoint.js';
 export * from './io/index.js';
 export * from './data/index.js';
+export { TransformerLM, generate, sampleNext, type TransformerLMConfig, type SamplingOptions } from './transformer-lm.js';
+export * from './train/index.js';
