@@ -126,6 +126,17 @@ export function findings(rows: readonly ExperimentRow[]): string[] {
         ` Inference FLOPs/token x${fixed(r.inferFlopsPerToken / base.inferFlopsPerToken, 2)}.${speed}`,
     );
   }
+  for (const r of rows) {
+    if (r.aeAccuracyMu !== null && r.aeAccuracyMu < 0.99) {
+      out.push(
+        `${r.model}: its autoencoder reconstructs only ${fixed(100 * r.aeAccuracyMu, 1)}% of held-out tokens from mu (target >= 99.9%, CALM.md §10.2); ` +
+          'AE errors cap every downstream metric, so this CALM number says more about the undertrained AE than about CALM. Train the AEs longer (--ae-steps, --budget) first.',
+      );
+    }
+    if (r.brier.some((b) => b === -1)) {
+      out.push(`${r.model}: some Brier-n equals -1 exactly: the two decoded samples always agree and are always wrong, i.e. the decoded chunks have collapsed to one output (the head's samples, or the AE decoder mapping all of them to the same tokens).`);
+    }
+  }
   return out;
 }
 
