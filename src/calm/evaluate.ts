@@ -81,9 +81,7 @@ function summarise(acc: BrierAccumulator, protocol: BrierProtocol, rollForwardCa
   return {
     brier: means,
     stdError: acc.count >= 2 ? Array.from(acc.stdError()) : [NaN, NaN, NaN, NaN],
-    // CALM.md §6.1 clips the product at 0; an even number of negative means would make the product
-    // positive (a deterministic, always-wrong model: every Brier-n = −1 gives 100), so any mean ≤ 0 gives 0.
-    brierLM: means.some((m) => m <= 0) ? 0 : acc.brierLM(),
+    brierLM: acc.brierLM(), // each mean clipped at 0 (brier.ts)
     interval: interval === null ? null : { lower: interval.lower, upper: interval.upper, z },
     protocol,
     rollForwardCalls,

@@ -11,7 +11,7 @@ import type { TrainTask } from '../nn/train/trainer.js';
 import { NDArray } from '../tensor/ndarray.js';
 import { Rng, type RngState } from '../tensor/random.js';
 import { Autoencoder, gaussianKl, type AutoencoderRegularisation } from './autoencoder.js';
-import { BrierAccumulator, calmBrierChunkAligned } from './brier.js';
+import { calmSampler, evaluateCalmBrier } from './evaluate.js';
 import type { CalmModel } from './calm-model.js';
 
 /** int32 [rows, cols] tensor over `ids`. */
@@ -238,7 +238,7 @@ export function createCalmTask(o: CalmTaskOptions): TrainTask {
       const evalRng = new Rng(o.seed + 2); // the same noise every evaluation: comparable numbers
       const ids = idTensor(valid.ids, valid.count, length); // [Bv, T·K]
       const { loss } = model.loss(ids, autoencoder, evalRng, targetSamples);
-      return { validLoss: loss.item(), brierLM: calmBrierLM(model, autoencoder, valid.ids, valid.count, evalRng) };
+      return { validLoss: loss.item(), brierLM: evaluateCalmBrier(calmSampler(model, autoencoder, evalRng), valid.ids, length, { rng: evalRng }).brierLM };
     },
     state() {
       return { loader: loader.state(), rng: rng.getState() } as unknown as JsonValue;
@@ -251,30 +251,3 @@ export function createCalmTask(o: CalmTaskOptions): TrainTask {
   };
 }
 
-/**
- * BrierLM of CALM with K ≥ 4 on blocks of ids [count, T·K] (CALM.md §6.2): at every position two head
- * samples are decoded to chunks and scored against the true next chunk (chunk-aligned n-grams).
- */
-export function calmBrierLM(model: CalmModel, autoencoder: Autoencoder, ids: Int32Array, count: number, rng: Rng): number {
-  const { K, d, latent } = model.config;
-  const length = ids.length / count;
-  const t = length / K;
-  return noGrad(() => {
-    const h = model.hidden(idTensor(ids, count, length)); // [Bv, T, d]
-    const p = count * (t - 1);
-    const context = h.sliceAxis(1, 0, t - 1).reshape([p, d]); // [P, d]
-    const z = model.head.sample(context, 2, rng).reshape([p * 2, latent]); // [P·2, l]
-    const chunks = autoencoder.decodeTokens(z).toTypedArray(); // [P·2, K]
-    const acc = new BrierAccumulator();
-    for (let b = 0; b < count; b++) {
-      for (let i = 0; i < t - 1; i++) {
-        const row = b * (t - 1) + i;
-        const truthAt = b * length + (i + 1) * K;
-        acc.add(calmBrierChunkAligned(chunks.subarray(row * 2 * K, row * 2 * K + K), chunks.subarray(row * 2 * K + K, row * 2 * K + 2 * K), ids.subarray(truthAt, truthAt + K), K));
-      }
-    }
-    // A negative mean Brier-n (samples that agree with each other but not with the truth) would make the
-    // product of four means positive again; BrierLM is 0 then (reported to the owner of brier.ts).
-    return acc.mean().some((m) => m <= 0) ? 0 : acc.brierLM();
-  });
-}
