@@ -1,0 +1,188 @@
+/**
+ * The WebAssembly SIMD float32 matmul (src/tensor/cpu/wasm-matmul.ts) against naive float64 loops.
+ *
+ * Small-integer inputs make every float32 product and partial sum exact, so those checks demand
+ * bit equality and catch any packing/indexing/edge-tile slip; normal inputs check the rounding
+ * error against the closed-form bound of blocked summation.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import type { View } from '../src/tensor/backend.js';
+import { CpuBackend } from '../src/tensor/cpu/backend.js';
+import { matmulFloat, MatmulWorkspace, type MatrixOperand } from '../src/tensor/cpu/matmul.js';
+import { cpuMatmulKernel, emitGemmModule, WASM_GEMM_TILE, WasmMatmul, wasmSimdAvailable } from '../src/tensor/cpu/wasm-matmul.js';
+import { Rng } from '../src/tensor/random.js';
+
+const wasmApi = (globalThis as unknown as { WebAssembly: { validate(bytes: Uint8Array): boolean } }).WebAssembly;
+const U = 2 ** -24; // float32 unit roundoff
+
+/** A strided float32 operand of logical shape rows x cols, values from `gen`, with padding around it. */
+function operand(rows: number, cols: number, rng: Rng, gen: (r: Rng) => number, layout: 'row' | 'col' | 'strided'): MatrixOperand {
+  const offset = layout === 'strided' ? 3 : 0;
+  const rowStride = layout === 'row' ? cols : layout === 'col' ? 1 : 2 * cols + 1;
+  const colStride = layout === 'row' ? 1 : layout === 'col' ? rows : 2;
+  const size = offset + Math.max(0, rows - 1) * rowStride + Math.max(0, cols - 1) * colStride + 1 + 5;
+  const data = new Float32Array(size).fill(Number.NaN); // padding must never be read
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) data[offset + i * rowStride + j * colStride] = gen(rng);
+  return { data, offset, rowStride, colStride };
+}
+
+const at = (x: MatrixOperand, i: number, j: number): number => x.data[x.offset + i * x.rowStride + j * x.colStride];
+
+/** Naive float64 product plus sum |a||b| per entry (for the error bound). */
+function naive(a: MatrixOperand, b: MatrixOperand, m: number, n: number, k: number): { c: Float64Array; abs: Float64Array } {
+  const c = new Float64Array(m * n);
+  const abs = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+    let s = 0, t = 0;
+    for (let p = 0; p < k; p++) {
+      const v = at(a, i, p) * at(b, p, j);
+      s += v;
+      t += Math.abs(v);
+    }
+    c[i * n + j] = s;
+    abs[i * n + j] = t;
+  }
+  return { c, abs };
+}
+
+const smallInt = (r: Rng): number => r.int(7) - 3;
+const normal = (r: Rng): number => r.normal();
+
+describe('wasm matmul: module', () => {
+  test('SIMD is available on Node 20 and the emitted modules validate', () => {
+    assert.ok(wasmSimdAvailable());
+    assert.ok(wasmApi.validate(emitGemmModule()));
+    for (const tile of [{ mr: 1, nr: 4, kc: 1, mb: 1 }, { mr: 2, nr: 16, kc: 64, mb: 3 }, { mr: 6, nr: 8, kc: 300, mb: 16 }]) {
+      assert.ok(wasmApi.validate(emitGemmModule(tile)), JSON.stringify(tile));
+    }
+    assert.throws(() => emitGemmModule({ mr: 4, nr: 6, kc: 32, mb: 16 }), /emitGemmModule: bad tile mr=4 nr=6/);
+  });
+
+  test('CALM_CPU_MATMUL parsing', () => {
+    assert.equal(cpuMatmulKernel('js'), 'js');
+    assert.equal(cpuMatmulKernel('wasm'), 'wasm');
+    assert.equal(cpuMatmulKernel(''), 'wasm');
+    assert.throws(() => cpuMatmulKernel('blas'), /CALM_CPU_MATMUL: expected 'js' or 'wasm', got 'blas'/);
+  });
+});
+
+describe('wasm matmul: against naive float64 loops', () => {
+  const sizes = [1, 3, 4, 5, 7, 8, 9, 17, 33, 65, 129];
+
+  test('odd sizes, exact on small integers, row-major / transposed / strided operands', () => {
+    const w = new WasmMatmul();
+    const rng = new Rng(1);
+    const layouts = ['row', 'col', 'strided'] as const;
+    let t = 0;
+    for (const m of sizes) for (const k of sizes) for (const n of sizes) {
+      const a = operand(m, k, rng, smallInt, layouts[t % 3]);
+      const b = operand(k, n, rng, smallInt, layouts[Math.floor(t / 3) % 3]);
+      t++;
+      const out = new Float32Array(m * n + 4).fill(Number.NaN);
+      assert.ok(w.matmul(a, b, m, n, k, out, 2));
+      const { c } = naive(a, b, m, n, k);
+      for (let i = 0; i < m * n; i++) {
+        if (out[2 + i] !== c[i]) assert.fail(`${m}x${k}x${n} [${i}]: ${out[2 + i]} vs ${c[i]}`);
+      }
+      assert.ok(Number.isNaN(out[0]) && Number.isNaN(out[1]) && Number.isNaN(out[m * n + 2]), 'wrote outside its block');
+    }
+  });
+
+  test('normal inputs stay within the blocked-summation error bound', () => {
+    // Within a k block of L <= kc terms float32 summation errs by <= L·u·sum|ab| (products rounded
+    // once, first add exact); blocks are added in float64; the result is rounded once more (u|c|).
+    for (const kc of [WASM_GEMM_TILE.kc, 1, 7]) {
+      const w = new WasmMatmul({ kc, mb: 3 });
+      const rng = new Rng(2 + kc);
+      for (const [m, k, n] of [[5, 129, 9], [33, 300, 17], [65, 65, 65], [7, 1000, 8]]) {
+        const a = operand(m, k, rng, normal, 'row');
+        const b = operand(k, n, rng, normal, 'col');
+        const out = new Float32Array(m * n);
+        w.matmul(a, b, m, n, k, out, 0);
+        const { c, abs } = naive(a, b, m, n, k);
+        const terms = Math.min(k, kc);
+        for (let i = 0; i < m * n; i++) {
+          const bound = 1.001 * ((terms + 1) * U * abs[i] + U * Math.abs(c[i])) + 1e-30;
+          const err = Math.abs(out[i] - c[i]);
+          if (!(err <= bound)) assert.fail(`kc=${kc} ${m}x${k}x${n} [${i}]: ${out[i]} vs ${c[i]} (err ${err} > ${bound})`);
+        }
+      }
+    }
+  });
+
+  test('k = 0 gives zeros; m = 0 or n = 0 writes nothing', () => {
+    const w = new WasmMatmul();
+    const rng = new Rng(3);
+    const out = new Float32Array(12).fill(Number.NaN);
+    assert.ok(w.matmul(operand(3, 0, rng, smallInt, 'row'), operand(0, 4, rng, smallInt, 'row'), 3, 4, 0, out, 0));
+    assert.deepEqual(Array.from(out), new Array<number>(12).fill(0));
+    const untouched = new Float32Array(3).fill(7);
+    w.matmul(operand(0, 5, rng, smallInt, 'row'), operand(5, 3, rng, smallInt, 'row'), 0, 3, 5, untouched, 0);
+    w.matmul(operand(3, 5, rng, smallInt, 'row'), operand(5, 0, rng, smallInt, 'row'), 3, 0, 5, untouched, 0);
+    assert.deepEqual(Array.from(untouched), [7, 7, 7]);
+  });
+
+  test('memory grows for a big product after small ones and stays correct after', () => {
+    const w = new WasmMatmul();
+    const rng = new Rng(4);
+    for (const [m, k, n] of [[3, 3, 3], [300, 257, 301], [9, 2, 5]]) {
+      const a = operand(m, k, rng, smallInt, 'row');
+      const b = operand(k, n, rng, smallInt, 'row');
+      const out = new Float32Array(m * n);
+      w.matmul(a, b, m, n, k, out, 0);
+      assert.deepEqual(Array.from(out), Array.from(naive(a, b, m, n, k).c), `${m}x${k}x${n}`);
+    }
+  });
+
+  test('random shapes and layouts (property), wasm and js kernels agree exactly on integers', () => {
+    const wasmWs = new MatmulWorkspace('wasm');
+    const jsWs = new MatmulWorkspace('js');
+    const layout = fc.constantFrom('row' as const, 'col' as const, 'strided' as const);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 70 }), fc.integer({ min: 1, max: 40 }), layout, layout, fc.integer({ min: 0, max: 1 << 30 }),
+        (m, k, n, la, lb, seed) => {
+          const rng = new Rng(seed);
+          const a = operand(m, k, rng, smallInt, la);
+          const b = operand(k, n, rng, smallInt, lb);
+          const viaWasm = new Float32Array(m * n);
+          const viaJs = new Float32Array(m * n);
+          matmulFloat(a, b, m, n, k, viaWasm, 0, wasmWs);
+          matmulFloat(a, b, m, n, k, viaJs, 0, jsWs);
+          assert.deepEqual(Array.from(viaWasm), Array.from(naive(a, b, m, n, k).c));
+          assert.deepEqual(Array.from(viaJs), Array.from(viaWasm));
+        }),
+      { seed: 42, numRuns: 150 },
+    );
+  });
+});
+
+describe('wasm matmul: through the CPU backend', () => {
+  test('float32 batches with stride-0 (broadcast) batch dims are exact on integers', () => {
+    assert.equal(cpuMatmulKernel(), process.env.CALM_CPU_MATMUL === 'js' ? 'js' : 'wasm');
+    const be = new CpuBackend();
+    const rng = new Rng(5);
+    const [bt, m, k, n] = [3, 9, 13, 10];
+    // A: [3, 9, 13] contiguous; B: one [13, 10] matrix broadcast over the batch (stride 0).
+    const aData = Float32Array.from({ length: bt * m * k }, () => smallInt(rng));
+    const bData = Float32Array.from({ length: k * n }, () => smallInt(rng));
+    const a: View = { buffer: be.upload(aData), shape: [bt, m, k], strides: [m * k, k, 1], offset: 0 };
+    const b: View = { buffer: be.upload(bData), shape: [bt, k, n], strides: [0, n, 1], offset: 0 };
+    const out = be.read({ buffer: be.matmul(a, b), shape: [bt, m, n], strides: [m * n, n, 1], offset: 0 });
+    const bOp: MatrixOperand = { data: bData, offset: 0, rowStride: n, colStride: 1 };
+    for (let t = 0; t < bt; t++) {
+      const ref = naive({ data: aData, offset: t * m * k, rowStride: k, colStride: 1 }, bOp, m, n, k).c;
+      assert.deepEqual(Array.from(out.subarray(t * m * n, (t + 1) * m * n)), Array.from(ref), `batch ${t}`);
+    }
+    // A broadcast instead, B transposed per batch.
+    const a2: View = { buffer: be.upload(aData), shape: [bt, m, k], strides: [0, k, 1], offset: 0 };
+    const b2Data = Float32Array.from({ length: bt * k * n }, () => smallInt(rng));
+    const b2: View = { buffer: be.upload(b2Data), shape: [bt, k, n], strides: [k * n, 1, k], offset: 0 };
+    const out2 = be.read({ buffer: be.matmul(a2, b2), shape: [bt, m, n], strides: [m * n, n, 1], offset: 0 });
+    for (let t = 0; t < bt; t++) {
+      const ref = naive({ data: aData, offset: 0, rowStride: k, colStride: 1 }, { data: b2Data, offset: t * k * n, rowStride: 1, colStride: k }, m, n, k).c;
+      assert.deepEqual(Array.from(out2.subarray(t * m * n, (t + 1) * m * n)), Array.from(ref), `broadcast A, batch ${t}`);
+    }
+  });
+});
