@@ -40,15 +40,15 @@ export function defaultRegularisation(maskId: number): AutoencoderRegularisation
   return { beta: 1e-3, klFloor: 0.5, tokenDropout: 0.15, latentDropout: 0.15, maskId };
 }
 
-/** A small AE for the byte tokenizer that meets the CALM.md §10.2 targets (see `calm train-ae`). */
+/** The small AE for the byte tokenizer that `calm train-ae` trains by default (CALM.md §10.1 scale). */
 export function smallAutoencoderConfig(vocabSize: number, overrides: Partial<AutoencoderConfig> = {}): AutoencoderConfig {
-  const hidden = overrides.hidden ?? 64;
+  const hidden = overrides.hidden ?? 128;
   return {
     vocabSize,
     K: 4,
     hidden,
     intermediate: Math.round(2.5 * hidden),
-    latent: 16,
+    latent: 64,
     encoderLayers: 2,
     decoderLayers: 2,
     ...overrides,

@@ -17,7 +17,7 @@ import { calmRunConfig, specs as calmSpecs, trainCalm } from './train-calm.js';
 
 export const specs = {
   out: { type: 'string', description: 'run folder (default runs/demo-<timestamp>)' },
-  aeSteps: { type: 'number', integer: true, min: 1, default: 1000, description: 'autoencoder optimiser steps' },
+  aeSteps: { type: 'number', integer: true, min: 1, default: 2000, description: 'autoencoder optimiser steps' },
   calmSteps: { type: 'number', integer: true, min: 1, default: 300, description: 'CALM optimiser steps' },
   maxTokens: { type: 'number', integer: true, min: 4, default: 80, description: 'tokens generated per prompt' },
   seed: { type: 'number', integer: true, min: 0, default: 1, description: 'seed of everything' },

@@ -35,7 +35,7 @@ export const specs = {
   budget: { type: 'number', min: 0.01, default: 1, description: 'scales every step count (1: the small default, about 20 min on 2 cores)' },
   ks: { type: 'string', default: '1,2,4,8', description: 'chunk sizes K of the CALM models (comma-separated)' },
   baselineSteps: { type: 'number', integer: true, min: 1, default: 240, description: 'baseline optimiser steps at budget 1; CALM steps follow from matched FLOPs' },
-  aeSteps: { type: 'number', integer: true, min: 1, default: 400, description: 'autoencoder steps at budget 1' },
+  aeSteps: { type: 'number', integer: true, min: 1, default: 1000, description: 'autoencoder steps at budget 1' },
   dim: { type: 'number', integer: true, min: 8, default: 64, description: 'backbone width d (shared by CALM and the baseline)' },
   layers: { type: 'number', integer: true, min: 1, default: 2, description: 'backbone layers' },
   heads: { type: 'number', integer: true, min: 1, default: 4, description: 'attention heads' },
@@ -190,13 +190,13 @@ export async function run(argv: string[]): Promise<void> {
 
   // ---- one autoencoder and one CALM per K
   for (const K of ks) {
-    const latent = 4 * K; // l = 4 per token for bytes (CALM.md §10.1; §8.4 scales l with K)
+    const latent = 16 * K; // l = 16 per token (§8.4 scales l with K; at K = 4 this is `calm train-ae`'s default 64, which decodes far better than 4 per token here)
     const aeDir = path.join(out, 'runs', `ae-k${K}`);
     const aeConfig: AutoencoderRunConfig = {
       model: 'autoencoder',
       version: 1,
       tokenizer: 'byte',
-      autoencoder: { vocabSize: V, K, hidden: 64, intermediate: 160, latent, encoderLayers: 2, decoderLayers: 2 },
+      autoencoder: { vocabSize: V, K, hidden: 128, intermediate: 320, latent, encoderLayers: 2, decoderLayers: 2 },
       regularisation: defaultRegularisation(tokenizer.mask),
       data: { batchSize: 64, validFraction: VALID_FRACTION, validChunks: 1024, reportChunks: 2048, seed: o.seed },
       train: { steps: aeSteps, lr: 3e-3, minLr: 3e-4, ...lrFor(aeSteps), schedule: 'cosine', weightDecay: 0.1, clip: 1, evalEvery: aeSteps, checkpointEvery: aeSteps },
@@ -298,7 +298,7 @@ function setupLines(o: Options, ks: number[], ffn: number, baselineSteps: number
     `shared backbone: d ${o.dim}, ${o.layers} layers, ${o.heads} heads, SwiGLU ${ffn}; the baseline adds an untied ${o.dim} x 260 output projection, CALM adds the input compression MLP and an energy head (2 blocks, noise 16, N = ${o.samples} samples, M = ${o.targetSamples} targets)`,
     `training blocks of ${o.block} tokens (CALM: ${o.block}/K chunk positions; baseline: ${o.block} token positions), ${o.batch} blocks = ${tokensPerStep} tokens per step for every LM; AdamW (0.9, 0.95), wd 0.1, clip 1, cosine schedule with warmup; lr 3e-3 (baseline) / 2e-3 (CALM)`,
     `matched compute: the baseline trains ${baselineSteps} steps (budget ${o.budget}); each CALM gets steps = ${baselineSteps} x (baseline train FLOPs/token) / (its train FLOPs/token), both from flops.ts (6 x matmul MACs incl. the energy head N times and the frozen AE encoder for targets, + attention), so LM training FLOPs match to rounding; autoencoder training FLOPs are listed separately and not included`,
-    `autoencoders: one per K (${ks.join(', ')}), d_ae 64, latent l = 4K, ${aeSteps} steps of 64 chunks, reference regularisation (beta 1e-3, KL floor 0.5, dropouts 0.15)`,
+    `autoencoders: one per K (${ks.join(', ')}), d_ae 128, latent l = 16K, ${aeSteps} steps of 64 chunks, reference regularisation (beta 1e-3, KL floor 0.5, dropouts 0.15)`,
     `evaluation: the same ${evalBlocks} held-out blocks of ${o.block} tokens for every model ("same tokens" of context); BrierLM at ${o.evalPoints} checkpoints per run; 95% interval by the delta method over the per-position spread`,
     `generation speed: temperature 1, batch 1, KV cache, ${o.genTokens} new tokens from a BOS prompt, repeated for at least 2 s; same backbone, same machine, one process`,
   ];
