@@ -21,7 +21,9 @@ export interface GradcheckCase {
   options?: GradcheckOptions;
 }
 
-const rng = new Rng(20251127);
+// Each builder restarts this stream, so two calls give identical cases (test/backends.test.ts builds
+// the list once per backend and compares against the cpu list).
+let rng = new Rng(20251127);
 
 /** float64 values uniform in [lo, hi), optionally pushed away from zero by `gap`. */
 function rand(shape: Shape, lo = -1, hi = 1, gap = 0): NDArray {
@@ -53,7 +55,12 @@ const unaryDomains: Record<string, [number, number, number]> = {
   sign: [-2, 2, 0.1],
 };
 
+/**
+ * The primitive cases. Arrays (inputs, constants) are created on the current backend
+ * (`withBackend`), and the values are the same on every call.
+ */
 export function primitiveCases(): GradcheckCase[] {
+  rng = new Rng(20251127);
   const cases: GradcheckCase[] = [];
   for (const [op, [lo, hi, gap]] of Object.entries(unaryDomains)) {
     const f = (x: Tensor): Tensor => x.unary(op as Parameters<Tensor['unary']>[0]);
@@ -133,6 +140,7 @@ export function primitiveCases(): GradcheckCase[] {
 
 /** Composites built from primitives in this layer (mean, stack, split, tril, ...). */
 export function engineCompositeCases(): GradcheckCase[] {
+  rng = new Rng(20251130);
   return [
     { op: 'mean', label: '[3, 4] axis 1', inputs: [rand([3, 4])], fn: (x) => x.mean(1) },
     { op: 'stack', label: '3 x [2, 2] axis 1', inputs: [rand([2, 2]), rand([2, 2]), rand([2, 2])], fn: (a, b, c) => Tensor.stack([a, b, c], 1).exp() },
@@ -143,7 +151,11 @@ export function engineCompositeCases(): GradcheckCase[] {
   ];
 }
 
-/** Every case, across all layers. */
+/**
+ * Every case, across all layers. Module parameters and constants are created on the current
+ * backend, so `withBackend(b, allCases)` gives a list that runs on `b`; values are identical on
+ * every call (each builder restarts its seeded stream).
+ */
 export function allCases(): GradcheckCase[] {
   return [...primitiveCases(), ...engineCompositeCases(), ...nnCompositeCases(), ...calmCases()];
 }

@@ -12,6 +12,7 @@ import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { MetricsLog, readMetrics, type MetricsRecord } from '../io/metrics.js';
 import { ProgressBar, type ProgressStream } from '../io/progress.js';
 import { lineChartSvg } from '../io/svg-plot.js';
+import { memoryScope } from '../../tensor/memory.js';
 import type { Module } from '../module.js';
 import { AdamW, clipGradNorm, type DecayFilter } from '../optim.js';
 import { warmupConstantSchedule, warmupCosineSchedule, type LrSchedule } from '../schedule.js';
@@ -200,7 +201,7 @@ export async function train(task: TrainTask, options: TrainOptions): Promise<Tra
   const evaluateNow = (): Record<string, number> => {
     task.model.eval();
     try {
-      return noGrad(() => task.evaluate());
+      return memoryScope(() => noGrad(() => task.evaluate()));
     } finally {
       task.model.train();
     }
@@ -226,20 +227,26 @@ export async function train(task: TrainTask, options: TrainOptions): Promise<Tra
       const t0 = performance.now();
       const lr = schedule(step);
       optimizer.lr = lr;
-      const out = task.trainStep(step);
-      const loss = out.loss.item();
-      out.loss.backward();
-      const gradNorm = clipGradNorm(params, options.clip);
-      // A non-finite gradient would poison the moments: skip the update and say so in the metrics.
-      const skipped = !Number.isFinite(gradNorm);
-      if (!skipped) optimizer.step();
-      optimizer.zeroGrad();
+      // The step's temporaries (activations, graph, gradients) are freed when it ends, not when the
+      // garbage collector gets round to them: on a gpu.js backend each is a device buffer. The new
+      // parameter values survive (assignData keeps them); only numbers leave the scope.
+      const { loss, tokens, metrics: taskMetrics, gradNorm, skipped } = memoryScope(() => {
+        const out = task.trainStep(step);
+        const value = out.loss.item();
+        out.loss.backward();
+        const norm = clipGradNorm(params, options.clip);
+        // A non-finite gradient would poison the moments: skip the update and say so in the metrics.
+        const skip = !Number.isFinite(norm);
+        if (!skip) optimizer.step();
+        optimizer.zeroGrad();
+        return { loss: value, tokens: out.tokens, metrics: out.metrics, gradNorm: norm, skipped: skip };
+      });
       step++;
       const seconds = (performance.now() - t0) / 1000;
-      const tokensPerSec = out.tokens / seconds;
+      const tokensPerSec = tokens / seconds;
       finalTrainLoss = loss;
 
-      const record: MetricsRecord = { step, loss, lr, gradNorm, tokensPerSec, ...(out.metrics ?? {}) };
+      const record: MetricsRecord = { step, loss, lr, gradNorm, tokensPerSec, ...(taskMetrics ?? {}) };
       if (skipped) record.skipped = true;
       const evalDue = step % options.evalEvery === 0 || step === options.steps;
       if (evalDue) {
