@@ -30,6 +30,7 @@ import { Rng } from '../src/tensor/random.js';
 import { contiguousStrides, sizeOf, type Shape } from '../src/tensor/shape.js';
 import { allCases, type GradcheckCase } from '../scripts/gradcheck-cases.js';
 import { openTestBackends } from './support/backends.js';
+import { UNARY_REF, BINARY_REF } from './support/reference.js';
 
 // ---------------------------------------------------------------- host references (float64)
 
@@ -83,36 +84,6 @@ function transposeHost(h: Host): Host {
   const [r, c] = h.shape;
   return { data: strided(h.data, [c, r], [1, c]), shape: [c, r] };
 }
-
-const UNARY_REF: Record<UnaryOp, (x: number) => number> = {
-  neg: (x) => -x,
-  exp: Math.exp,
-  log: Math.log,
-  sqrt: Math.sqrt,
-  reciprocal: (x) => 1 / x,
-  sin: Math.sin,
-  cos: Math.cos,
-  tanh: Math.tanh,
-  sigmoid: (x) => 1 / (1 + Math.exp(-x)),
-  abs: Math.abs,
-  sign: Math.sign,
-};
-
-const BINARY_REF: Record<BinaryOp, (a: number, b: number) => number> = {
-  add: (a, b) => a + b,
-  sub: (a, b) => a - b,
-  mul: (a, b) => a * b,
-  div: (a, b) => a / b,
-  pow: Math.pow,
-  maximum: Math.max,
-  minimum: Math.min,
-  eq: (a, b) => +(a === b),
-  ne: (a, b) => +(a !== b),
-  lt: (a, b) => +(a < b),
-  le: (a, b) => +(a <= b),
-  gt: (a, b) => +(a > b),
-  ge: (a, b) => +(a >= b),
-};
 
 /** Batched matmul with NumPy batch broadcasting: a [..., m, k] @ b [..., k, n]. */
 function matmulHost(a: Host, b: Host): Host {

@@ -11,6 +11,7 @@ import { COMPARE_OPS, ARITH_OPS, UNARY_OPS, type BinaryOp, type UnaryOp, type Vi
 import { allocTyped, type DType, type TypedArray } from '../src/tensor/dtype.js';
 import { Rng } from '../src/tensor/random.js';
 import type { Shape } from '../src/tensor/shape.js';
+import { unravel, ravel, close, UNARY_REF, BINARY_REF } from './support/reference.js';
 
 const FC = { seed: 42, numRuns: 80 };
 const be = new CpuBackend();
@@ -22,21 +23,6 @@ const seedArb = fc.integer({ min: 0, max: 1_000_000 });
 
 function numel(shape: Shape): number {
   return shape.reduce((n, d) => n * d, 1);
-}
-
-function unravel(i: number, shape: Shape): number[] {
-  const idx = new Array<number>(shape.length).fill(0);
-  for (let a = shape.length - 1; a >= 0; a--) {
-    idx[a] = i % shape[a];
-    i = Math.floor(i / shape[a]);
-  }
-  return idx;
-}
-
-function ravel(idx: readonly number[], shape: Shape): number {
-  let p = 0;
-  for (let a = 0; a < shape.length; a++) p = p * shape[a] + idx[a];
-  return p;
 }
 
 interface Layout {
@@ -86,20 +72,6 @@ function logical(l: Layout): number[] {
 
 const normal = (r: Rng): number => r.normal();
 const smallInt = (r: Rng): number => r.int(5) - 2;
-
-function close(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = expected[i];
-    if (Number.isNaN(e)) {
-      assert.ok(Number.isNaN(a), `${what}[${i}]: expected NaN, got ${a}`);
-      continue;
-    }
-    if (a === e) continue;
-    assert.ok(Math.abs(a - e) <= atol + rtol * Math.abs(e), `${what}[${i}]: ${a} vs ${e}`);
-  }
-}
 
 function readBuf(buffer: ReturnType<CpuBackend['allocate']>, shape: Shape): TypedArray {
   return be.read({ buffer, shape, strides: contiguous(shape), offset: 0 });
@@ -171,36 +143,6 @@ describe('cpu backend: memory', () => {
 
 // ---------------------------------------------------------------- elementwise
 
-const unaryRef: Record<UnaryOp, (x: number) => number> = {
-  neg: (x) => -x,
-  exp: (x) => Math.exp(x),
-  log: (x) => Math.log(x),
-  sqrt: (x) => Math.sqrt(x),
-  reciprocal: (x) => 1 / x,
-  sin: (x) => Math.sin(x),
-  cos: (x) => Math.cos(x),
-  tanh: (x) => Math.tanh(x),
-  sigmoid: (x) => 1 / (1 + Math.exp(-x)),
-  abs: (x) => Math.abs(x),
-  sign: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0),
-};
-
-const binaryRef: Record<BinaryOp, (a: number, b: number) => number> = {
-  add: (a, b) => a + b,
-  sub: (a, b) => a - b,
-  mul: (a, b) => a * b,
-  div: (a, b) => a / b,
-  pow: (a, b) => Math.pow(a, b),
-  maximum: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : a > b ? a : b),
-  minimum: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : a < b ? a : b),
-  eq: (a, b) => Number(a === b),
-  ne: (a, b) => Number(a !== b),
-  lt: (a, b) => Number(a < b),
-  le: (a, b) => Number(a <= b),
-  gt: (a, b) => Number(a > b),
-  ge: (a, b) => Number(a >= b),
-};
-
 describe('cpu backend: elementwise', () => {
   test('unary ops on strided float views', () => {
     fc.assert(
@@ -209,7 +151,7 @@ describe('cpu backend: elementwise', () => {
         const l = makeView(shape, dtype, seed, (r) => (positive ? 0.01 + 3 * r.uniform() : 3 * r.normal()));
         const out = be.unary(op, l.view);
         assert.equal(out.dtype, dtype);
-        const expected = logical(l).map(unaryRef[op]);
+        const expected = logical(l).map(UNARY_REF[op]);
         close(readBuf(out, shape), expected, 2 * FLOAT_TOL[dtype], 1e-300, `${op} ${dtype}`);
       }),
       FC,
@@ -243,7 +185,7 @@ describe('cpu backend: elementwise', () => {
           assert.equal(out.dtype, dtype);
           const xa = logical(a);
           const xb = logical(b);
-          const expected = xa.map((v, i) => binaryRef[op](v, xb[i]));
+          const expected = xa.map((v, i) => BINARY_REF[op](v, xb[i]));
           close(readBuf(out, shape), expected, 2 * FLOAT_TOL[dtype], 1e-300, `${op} ${dtype}`);
         },
       ),

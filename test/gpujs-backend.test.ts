@@ -13,6 +13,7 @@ import { contiguousStrides, sizeOf, type Shape } from '../src/tensor/shape.js';
 import type { GpujsBackend } from '../src/tensor/gpujs/backend.js';
 import { copyKernel, matmulKernel } from '../src/tensor/gpujs/kernels.js';
 import { createGpujsBackend, GPUJS_MODES, type GpujsMode } from '../src/tensor/gpujs/setup.js';
+import { UNARY_REF, BINARY_REF } from './support/reference.js';
 
 // ---- naive references ----
 
@@ -43,36 +44,6 @@ function gatherHost(data: ArrayLike<number>, v: { shape: Shape; strides: readonl
   });
   return out;
 }
-
-const UNARY_REF: Record<UnaryOp, (x: number) => number> = {
-  neg: (x) => -x,
-  exp: Math.exp,
-  log: Math.log,
-  sqrt: Math.sqrt,
-  reciprocal: (x) => 1 / x,
-  sin: Math.sin,
-  cos: Math.cos,
-  tanh: Math.tanh,
-  sigmoid: (x) => 1 / (1 + Math.exp(-x)),
-  abs: Math.abs,
-  sign: Math.sign,
-};
-
-const BINARY_REF: Record<BinaryOp, (a: number, b: number) => number> = {
-  add: (a, b) => a + b,
-  sub: (a, b) => a - b,
-  mul: (a, b) => a * b,
-  div: (a, b) => a / b,
-  pow: Math.pow,
-  maximum: Math.max,
-  minimum: Math.min,
-  eq: (a, b) => +(a === b),
-  ne: (a, b) => +(a !== b),
-  lt: (a, b) => +(a < b),
-  le: (a, b) => +(a <= b),
-  gt: (a, b) => +(a > b),
-  ge: (a, b) => +(a >= b),
-};
 
 /** float32 tolerance: a few ulps relative plus a small absolute floor. */
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rel = 1e-5, abs = 1e-6): void {

@@ -9,6 +9,7 @@ import { NDArray } from '../src/tensor/ndarray.js';
 import { Rng } from '../src/tensor/random.js';
 import { contiguousStrides, sizeOf, type Shape } from '../src/tensor/shape.js';
 import type { UnaryOp } from '../src/tensor/backend.js';
+import { unravel, ravel, close, UNARY_REF } from './support/reference.js';
 
 const FC = { seed: 7, numRuns: 60 };
 
@@ -23,50 +24,8 @@ function randomValues(n: number, seed: number, lo = -2, hi = 2): Float64Array {
 }
 
 /** Multi-index of flat position i in a row-major shape. */
-function unravel(i: number, shape: Shape): number[] {
-  const idx = new Array<number>(shape.length);
-  for (let a = shape.length - 1; a >= 0; a--) {
-    idx[a] = shape[a] === 0 ? 0 : i % shape[a];
-    i = shape[a] === 0 ? 0 : Math.floor(i / shape[a]);
-  }
-  return idx;
-}
-
-function ravel(idx: readonly number[], shape: Shape): number {
-  let p = 0;
-  for (let a = 0; a < shape.length; a++) p = p * shape[a] + idx[a];
-  return p;
-}
-
-function close(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = expected[i];
-    if (Number.isNaN(e)) {
-      assert.ok(Number.isNaN(a), `${what}[${i}]: expected NaN, got ${a}`);
-      continue;
-    }
-    assert.ok(Math.abs(a - e) <= atol + rtol * Math.abs(e), `${what}[${i}]: ${a} vs ${e}`);
-  }
-}
-
-const unaryRef: Record<UnaryOp, (x: number) => number> = {
-  neg: (x) => -x,
-  exp: Math.exp,
-  log: Math.log,
-  sqrt: Math.sqrt,
-  reciprocal: (x) => 1 / x,
-  sin: Math.sin,
-  cos: Math.cos,
-  tanh: Math.tanh,
-  sigmoid: (x) => 1 / (1 + Math.exp(-x)),
-  abs: Math.abs,
-  sign: Math.sign,
-};
-
 describe('elementwise ops against a float64 reference', () => {
-  for (const op of Object.keys(unaryRef) as UnaryOp[]) {
+  for (const op of Object.keys(UNARY_REF) as UnaryOp[]) {
     test(`unary ${op} (float32 and float64, contiguous and transposed)`, () => {
       fc.assert(
         fc.property(shapeArb(3), seedArb, fc.boolean(), (shape, seed, transposed) => {
@@ -79,7 +38,7 @@ describe('elementwise ops against a float64 reference', () => {
               x = x.transpose();
               ref = x.contiguous().toTypedArray();
             }
-            const expected = Array.from(ref, (v) => unaryRef[op](v));
+            const expected = Array.from(ref, (v) => UNARY_REF[op](v));
             const tol = dtype === 'float32' ? 2e-6 : 1e-14;
             close(x.unary(op).toTypedArray(), expected, tol, tol, `${op} ${dtype}`);
           }
