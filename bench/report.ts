@@ -52,16 +52,21 @@ export function renderMarkdown(rows: readonly BenchRow[], sections: Record<strin
   const lines: string[] = ['# Benchmark results', ''];
   lines.push(`Machine: ${describeMachine()}.`, '');
   lines.push('Median wall-clock milliseconds per call, measured with tinybench in one process, calm-ts and its');
-  lines.push('peers side by side. A ratio "x faster" is peer median / calm-ts median (above 1 means calm-ts is faster).');
-  lines.push('Regenerate with `npm run bench` (CPU) and `npm run bench:gpu` (gpu.js backends).', '');
+  lines.push('peers side by side. A ratio column "peer / calm-ts-cpu" is the peer median divided by the calm-ts CPU');
+  lines.push('median: above 1 means calm-ts is faster. Rows are merged from separate runs (`npm run bench` for the');
+  lines.push('CPU cases with TensorFlow.js peers, `npm run bench:train` for the training step, `npm run bench:gpu` for the');
+  lines.push('gpu.js backends); each run replaces only its own rows, and a row measured before a later engine change stays');
+  lines.push('as it was until its benchmark is rerun. Other jobs were often sharing the two cores: compare within a row.', '');
   const cases = [...new Set(rows.map((r) => r.case))];
   for (const c of cases) {
     const rs = rows.filter((r) => r.case === c);
     const impls = [...new Set(rs.map((r) => r.impl))];
-    const ours = impls.filter((i) => i.startsWith('calm-ts'));
+    // Ratios compare the CPU reference backend with the TensorFlow.js peers; the gpu.js columns are
+    // read against the calm-ts-cpu column directly.
+    const ours = impls.filter((i) => i === 'calm-ts-cpu');
     const peers = impls.filter((i) => !i.startsWith('calm-ts'));
     lines.push(`## ${c}`, '');
-    const ratioCols = ours.flatMap((o) => peers.map((p) => `${o} vs ${p}`));
+    const ratioCols = ours.flatMap((o) => peers.map((p) => `${p} / ${o}`));
     const header = ['size', ...impls, ...ratioCols];
     lines.push(`| ${header.join(' | ')} |`);
     lines.push(`|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
@@ -75,7 +80,7 @@ export function renderMarkdown(rows: readonly BenchRow[], sections: Record<strin
         peers.map((p) => {
           const a = cell(o);
           const b = cell(p);
-          return a && b ? `${(b.medianMs / a.medianMs).toFixed(2)}x faster` : '—';
+          return a && b ? (b.medianMs / a.medianMs).toFixed(2) : '—';
         }),
       );
       lines.push(`| ${[String(size), ...times, ...ratios].join(' | ')} |`);
