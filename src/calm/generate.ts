@@ -105,7 +105,7 @@ export function generateCalm(model: CalmModel, autoencoder: Autoencoder, prompt:
         sequence.push(...chunk);
         pending = chunk; // re-encoding trick: the discrete tokens are the next input (§5 step 5)
         if (chunk.includes(options.eos)) {
-          stoppedAtEos = true; // §5 step 6: any EOS in the new chunk ends the sequence; the chunk is kept
+          stoppedAtEos = true; // §5 step 6: an EOS anywhere in the new chunk ends the sequence; the chunk is kept
           break;
         }
       }
