@@ -39,7 +39,8 @@ export interface GradFn {
   backward(gradOutput: Tensor): readonly (Tensor | null)[];
 }
 
-type Operand = Tensor | number;
+/** A tensor or a plain number (taken as a scalar of the other operand's dtype). */
+export type Operand = Tensor | number;
 
 export class Tensor {
   /** The values. */
