@@ -5,3 +5,6 @@ export * from './random.js';
 export * from './device.js';
 export { NDArray, resolveSlice, type SliceSpec, type ArrayData, type NestedNumbers } from './ndarray.js';
 export { CpuBackend } from './cpu/backend.js';
+export { memoryScope, keep, scopeDepth } from './memory.js';
+export { createBackend, useBackend, describeBackend, BACKEND_CHOICES, parseBackendChoice, type BackendChoice } from './select.js';
+export { softmaxRows, siluMul } from './fused.js';
