@@ -30,7 +30,7 @@ import { Rng } from '../src/tensor/random.js';
 import { contiguousStrides, sizeOf, type Shape } from '../src/tensor/shape.js';
 import { allCases, type GradcheckCase } from '../scripts/gradcheck-cases.js';
 import { openTestBackends } from './support/backends.js';
-import { UNARY_REF, BINARY_REF } from './support/reference.js';
+import { UNARY_REF, BINARY_REF, close } from './support/reference.js';
 
 // ---------------------------------------------------------------- host references (float64)
 
@@ -117,16 +117,7 @@ function matmulHost(a: Host, b: Host): Host {
 
 /** Elementwise |actual - expected| <= atol + rtol |expected|; NaN must match NaN. */
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rtol = 1e-5, atol = 1e-6): void {
-  assert.equal(actual.length, expected.length, `${what}: ${actual.length} values, expected ${expected.length}`);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = expected[i];
-    if (Number.isNaN(e)) {
-      assert.ok(Number.isNaN(a), `${what}[${i}]: expected NaN, got ${a}`);
-      continue;
-    }
-    assert.ok(Math.abs(a - e) <= atol + rtol * Math.abs(e), `${what}[${i}]: got ${a}, expected ${e}`);
-  }
+  close(actual, expected, rtol, atol, what);
 }
 
 function maxAbs(xs: ArrayLike<number>): number {

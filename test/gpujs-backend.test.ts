@@ -13,7 +13,7 @@ import { contiguousStrides, sizeOf, type Shape } from '../src/tensor/shape.js';
 import type { GpujsBackend } from '../src/tensor/gpujs/backend.js';
 import { copyKernel, matmulKernel } from '../src/tensor/gpujs/kernels.js';
 import { createGpujsBackend, GPUJS_MODES, type GpujsMode } from '../src/tensor/gpujs/setup.js';
-import { UNARY_REF, BINARY_REF } from './support/reference.js';
+import { UNARY_REF, BINARY_REF, close } from './support/reference.js';
 
 // ---- naive references ----
 
@@ -46,17 +46,8 @@ function gatherHost(data: ArrayLike<number>, v: { shape: Shape; strides: readonl
 }
 
 /** float32 tolerance: a few ulps relative plus a small absolute floor. */
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rel = 1e-5, abs = 1e-6): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = expected[i];
-    if (Number.isNaN(e)) {
-      assert.ok(Number.isNaN(a), `${what}[${i}]: expected NaN, got ${a}`);
-      continue;
-    }
-    assert.ok(Math.abs(a - e) <= abs + rel * Math.abs(e), `${what}[${i}]: got ${a}, expected ${e}`);
-  }
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rtol = 1e-5, atol = 1e-6): void {
+  close(actual, expected, rtol, atol, what);
 }
 
 function randomData(rng: Rng, n: number, lo = -2, hi = 2): Float32Array {
