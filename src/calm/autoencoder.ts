@@ -48,7 +48,7 @@ export function smallAutoencoderConfig(vocabSize: number, overrides: Partial<Aut
     K: 4,
     hidden,
     intermediate: Math.round(2.5 * hidden),
-    latent: 64,
+    latent: 128,
     encoderLayers: 2,
     decoderLayers: 2,
     ...overrides,
