@@ -147,3 +147,10 @@ export function formatHelp(command: string, summary: string, specs: OptionSpecs)
   lines.push(`${'  --help'.padEnd(width)}Show this help`);
   return `${lines.join('\n')}\n`;
 }
+
+/** Options every training command shares with the same defaults (AdamW and the schedule's shape). */
+export const optimiserSpecs = {
+  schedule: { type: 'string', choices: ['cosine', 'constant'], default: 'cosine', description: 'learning-rate schedule after warmup' },
+  weightDecay: { type: 'number', min: 0, default: 0.1, description: 'AdamW decoupled weight decay' },
+  clip: { type: 'number', min: 0, default: 1, description: 'global gradient-norm clip' },
+} as const;

@@ -15,7 +15,7 @@ import { writeJsonAtomic } from '../../nn/io/atomic.js';
 import { findCheckpoint, train, type TrainSummary } from '../../nn/train/trainer.js';
 import { Rng } from '../../tensor/random.js';
 import { useBackend } from '../../tensor/select.js';
-import { formatHelp, parseArgs, UsageError, type ParsedOptions } from '../args.js';
+import { formatHelp, parseArgs, UsageError, type ParsedOptions, optimiserSpecs } from '../args.js';
 
 export const specs = {
   out: { type: 'string', default: 'runs/autoencoder', description: 'output folder (checkpoint/, metrics.jsonl, loss.svg, config.json, robustness.json)' },
@@ -34,9 +34,7 @@ export const specs = {
   lr: { type: 'number', min: 0, default: 3e-3, description: 'peak learning rate' },
   minLr: { type: 'number', min: 0, default: 3e-4, description: 'final learning rate of the cosine schedule' },
   warmup: { type: 'number', integer: true, min: 0, default: 100, description: 'linear warmup steps' },
-  schedule: { type: 'string', choices: ['cosine', 'constant'], default: 'cosine', description: 'learning-rate schedule after warmup' },
-  weightDecay: { type: 'number', min: 0, default: 0.1, description: 'AdamW decoupled weight decay' },
-  clip: { type: 'number', min: 0, default: 1, description: 'global gradient-norm clip' },
+  ...optimiserSpecs,
   evalEvery: { type: 'number', integer: true, min: 1, default: 200, description: 'steps between held-out evaluations' },
   checkpointEvery: { type: 'number', integer: true, min: 1, default: 200, description: 'steps between checkpoints' },
   validChunks: { type: 'number', integer: true, min: 1, default: 2048, description: 'held-out chunks per periodic evaluation' },

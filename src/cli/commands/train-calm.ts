@@ -15,7 +15,7 @@ import { encodeLmSplits } from '../../nn/train/lm-task.js';
 import { findCheckpoint, train, type TrainSummary } from '../../nn/train/trainer.js';
 import { Rng } from '../../tensor/random.js';
 import { useBackend } from '../../tensor/select.js';
-import { formatHelp, parseArgs, UsageError, type ParsedOptions } from '../args.js';
+import { formatHelp, parseArgs, UsageError, type ParsedOptions, optimiserSpecs } from '../args.js';
 import { loadAutoencoderRun } from './train-ae.js';
 
 export const specs = {
@@ -37,9 +37,7 @@ export const specs = {
   lr: { type: 'number', min: 0, default: 2e-3, description: 'peak learning rate' },
   minLr: { type: 'number', min: 0, default: 2e-4, description: 'final learning rate of the cosine schedule' },
   warmup: { type: 'number', integer: true, min: 0, default: 50, description: 'linear warmup steps' },
-  schedule: { type: 'string', choices: ['cosine', 'constant'], default: 'cosine', description: 'learning-rate schedule after warmup' },
-  weightDecay: { type: 'number', min: 0, default: 0.1, description: 'AdamW decoupled weight decay' },
-  clip: { type: 'number', min: 0, default: 1, description: 'global gradient-norm clip' },
+  ...optimiserSpecs,
   evalEvery: { type: 'number', integer: true, min: 1, default: 100, description: 'steps between held-out evaluations' },
   checkpointEvery: { type: 'number', integer: true, min: 1, default: 100, description: 'steps between checkpoints' },
   validBlocks: { type: 'number', integer: true, min: 1, default: 16, description: 'fixed held-out blocks per evaluation' },

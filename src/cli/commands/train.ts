@@ -13,7 +13,7 @@ import { train } from '../../nn/train/trainer.js';
 import { TransformerLM } from '../../nn/transformer-lm.js';
 import { Rng } from '../../tensor/random.js';
 import { describeBackend, useBackend } from '../../tensor/select.js';
-import { formatHelp, kebab, parseArgs, UsageError } from '../args.js';
+import { formatHelp, kebab, parseArgs, UsageError, optimiserSpecs } from '../args.js';
 import { loadCommand } from '../calm.js';
 import { loadRunTokenizer, type TransformerRunConfig } from './transformer-config.js';
 
@@ -34,9 +34,7 @@ export const specs = {
   lr: { type: 'number', min: 0, default: 3e-3, description: 'peak learning rate' },
   minLr: { type: 'number', min: 0, default: 3e-4, description: 'final learning rate of the cosine schedule' },
   warmup: { type: 'number', integer: true, min: 0, default: 30, description: 'linear warmup steps' },
-  schedule: { type: 'string', choices: ['cosine', 'constant'], default: 'cosine', description: 'learning-rate schedule after warmup' },
-  weightDecay: { type: 'number', min: 0, default: 0.1, description: 'AdamW decoupled weight decay' },
-  clip: { type: 'number', min: 0, default: 1, description: 'global gradient-norm clip' },
+  ...optimiserSpecs,
   evalEvery: { type: 'number', integer: true, min: 1, default: 100, description: 'steps between held-out evaluations' },
   checkpointEvery: { type: 'number', integer: true, min: 1, default: 100, description: 'steps between checkpoints' },
   validBlocks: { type: 'number', integer: true, min: 1, default: 64, description: 'fixed held-out sequences per evaluation' },
