@@ -9,7 +9,7 @@ import { noGrad } from '../autograd/grad-mode.js';
 import type { Rng } from '../tensor/random.js';
 import { fmtShape } from '../tensor/shape.js';
 import { silu } from '../nn/functional.js';
-import type { FloatDType } from '../nn/init.js';
+import { INIT_STD, REFERENCE_WIDTH, type FloatDType, type InitRule } from '../nn/init.js';
 import { Embedding, Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import { LayerNorm } from '../nn/norm.js';
@@ -17,7 +17,7 @@ import type { KVCache } from '../nn/attention.js';
 import { DecoderStack } from '../nn/transformer.js';
 import type { Autoencoder } from './autoencoder.js';
 import { EnergyHead } from './energy-head.js';
-import { energyLoss } from './energy-loss.js';
+import { energyLossTerms } from './energy-loss.js';
 import type { CalmConfig } from './flops.js';
 
 export type { CalmConfig } from './flops.js';
@@ -26,6 +26,25 @@ export type { CalmConfig } from './flops.js';
 export function smallCalmConfig(vocabSize: number, latent: number, overrides: Partial<CalmConfig> = {}): CalmConfig {
   const d = overrides.d ?? 128;
   return { vocabSize, d, ffn: Math.round((2.75 * d) / 16) * 16, layers: 4, heads: 4, K: 4, latent, headBlocks: 2, noiseDim: 32, nSamples: 8, ...overrides };
+}
+
+/**
+ * The width-aware initialisation of a CALM of width d: N(0, σ²) with σ = 0.02 · √(1024 / d), the
+ * reference's 0.02 at the reference's width and larger for narrower models.
+ *
+ * Why (a deviation from CALM.md §3.4, measured): with the reference's fixed 0.02 at d = 64, every
+ * Linear of the head's conditioning path (W_h, Lin1, Lin2, Lin3, W_o) has a gain near 0.2, so the
+ * hidden state's influence on the head's output is about 1e-6 at step 0. The gradient reaching the
+ * backbone is then smaller than AdamW's ε and the backbone never learns; the head only fits the
+ * unconditional latent distribution. Scaling σ with 1/√d keeps each layer's gain as it is at d = 1024.
+ */
+export function widthAwareInitStd(d: number): number {
+  return INIT_STD * Math.sqrt(REFERENCE_WIDTH / d);
+}
+
+/** The initialisation rule of a config: its `init`, or {@link widthAwareInitStd} of its width. */
+export function calmInit(config: CalmConfig): InitRule {
+  return config.init ?? widthAwareInitStd(config.d);
 }
 
 /**
@@ -46,12 +65,13 @@ export class CalmModel extends Module {
   ) {
     super();
     const { vocabSize, d, ffn, layers, heads, K, latent, headBlocks, noiseDim } = config;
-    this.tokenEmbedding = new Embedding(vocabSize, d, options); // E_lm [V, d]
-    this.compressIn = new Linear(K * d, 2 * d, options); // W1: K·d → 2d
-    this.compressOut = new Linear(2 * d, d, options); // W2: 2d → d
+    const layer = { ...options, init: calmInit(config) };
+    this.tokenEmbedding = new Embedding(vocabSize, d, layer); // E_lm [V, d]
+    this.compressIn = new Linear(K * d, 2 * d, layer); // W1: K·d → 2d
+    this.compressOut = new Linear(2 * d, d, layer); // W2: 2d → d
     this.compressNorm = new LayerNorm(d, { dtype: options.dtype }); // ε = 1e-6
-    this.backbone = new DecoderStack({ dim: d, nLayers: layers, nHeads: heads, ffnHidden: ffn }, options);
-    this.head = new EnergyHead({ dim: d, latent, noiseDim, blocks: headBlocks }, options);
+    this.backbone = new DecoderStack({ dim: d, nLayers: layers, nHeads: heads, ffnHidden: ffn }, layer);
+    this.head = new EnergyHead({ dim: d, latent, noiseDim, blocks: headBlocks }, layer); // its output layer stays zero
   }
 
   /**
@@ -76,9 +96,10 @@ export class CalmModel extends Module {
 
   /**
    * Training loss on a block of T chunks (CALM.md §3.3, §4.2): h_t predicts chunk t+1, so T−1 positions
-   * per sequence; targets are M samples from the frozen AE posterior of the true next chunk.
+   * per sequence; targets are M samples from the frozen AE posterior of the true next chunk. Also
+   * returns the loss's attraction and repulsion terms and its value at each position, for diagnostics.
    */
-  loss(ids: Tensor, autoencoder: Autoencoder, rng: Rng, targetSamples: number): { loss: Tensor; positions: number } {
+  loss(ids: Tensor, autoencoder: Autoencoder, rng: Rng, targetSamples: number): { loss: Tensor; positions: number; attraction: Tensor; repulsion: Tensor; perPosition: Tensor } {
     const { K, latent, nSamples } = this.config;
     const [b, n] = ids.shape;
     const t = n / K;
@@ -90,7 +111,7 @@ export class CalmModel extends Module {
     const { mu, logSigma } = nextChunkPosterior(autoencoder, ids); // [P, l] each   posterior of c_1 … c_{T−1}
     const targets = posteriorSamples(mu, logSigma, targetSamples, rng); // [P, M, l]
     if (targets.shape[2] !== latent) throw new RangeError(`CalmModel.loss: the autoencoder's latent size ${targets.shape[2]} differs from the model's ${latent}`);
-    return { loss: energyLoss(samples, targets), positions };
+    return { ...energyLossTerms(samples, targets), positions };
   }
 }
 

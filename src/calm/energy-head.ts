@@ -7,7 +7,7 @@ import { NDArray } from '../tensor/ndarray.js';
 import type { Rng } from '../tensor/random.js';
 import { fmtShape } from '../tensor/shape.js';
 import { silu } from '../nn/functional.js';
-import type { FloatDType } from '../nn/init.js';
+import type { LayerOptions } from '../nn/init.js';
 import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import { LayerNorm } from '../nn/norm.js';
@@ -32,7 +32,7 @@ export class EnergyHeadBlock extends Module {
   readonly lin3: Linear;
   readonly out: Linear;
 
-  constructor(dim: number, options: { rng: Rng; dtype?: FloatDType }) {
+  constructor(dim: number, options: LayerOptions & { rng: Rng }) {
     super();
     this.norm = new LayerNorm(dim, { dtype: options.dtype });
     this.lin1 = new Linear(2 * dim, dim, options);
@@ -67,7 +67,7 @@ export class EnergyHead extends Module {
 
   constructor(
     readonly config: EnergyHeadConfig,
-    options: { rng: Rng; dtype?: FloatDType },
+    options: LayerOptions & { rng: Rng },
   ) {
     super();
     const { dim, latent, noiseDim, blocks } = config;

@@ -15,10 +15,26 @@ import { fmtShape } from '../tensor/shape.js';
  * backward there is g / (2·1) = 0, so no 0·∞ = NaN can appear.
  */
 export function safeNorm(diff: Tensor): Tensor {
-  const sq = diff.mul(diff).sum(-1); // [...]   ||v||²
+  return safeSqrt(diff.mul(diff).sum(-1)); // [...]   ||v||
+}
+
+/** √sq for squared norms `sq`, with value and gradient 0 where sq ≤ 0 (see {@link safeNorm}). */
+export function safeSqrt(sq: Tensor): Tensor {
   const positive = new Tensor(sq.data.gt(0)); // [...]   1 where ||v|| > 0 (no gradient through the mask)
   const safe = Tensor.where(positive, sq, 1).sqrt(); // [...]   sqrt of ||v||², or of 1 where v = 0
   return Tensor.where(positive, safe, 0); // [...]   ||v||, with d||v||/dv = 0 at v = 0
+}
+
+/** The energy loss and its two terms (CALM.md §4.2), each as a tensor. */
+export interface EnergyLossTerms {
+  /** Scalar: mean over positions of attraction − repulsion. */
+  readonly loss: Tensor;
+  /** Scalar: mean over positions of (2 / (N·M)) Σ_i Σ_m ||x_i − y_m|| (pulls samples to the targets). */
+  readonly attraction: Tensor;
+  /** Scalar: mean over positions of (1 / (N·(N−1))) Σ_{i≠j} ||x_i − x_j|| (keeps the samples diverse). */
+  readonly repulsion: Tensor;
+  /** [P]: attraction − repulsion at each position. */
+  readonly perPosition: Tensor;
 }
 
 /**
@@ -30,6 +46,14 @@ export function safeNorm(diff: Tensor): Tensor {
  * posterior samples (treated as constants: their gradient is never used). Returns a scalar.
  */
 export function energyLoss(samples: Tensor, targets: Tensor): Tensor {
+  return energyLossTerms(samples, targets).loss;
+}
+
+/**
+ * {@link energyLoss} with its attraction and repulsion terms apart, for diagnostics: a head that
+ * collapses to one point has repulsion 0; one that ignores its context keeps attraction high.
+ */
+export function energyLossTerms(samples: Tensor, targets: Tensor): EnergyLossTerms {
   if (samples.rank !== 3 || targets.rank !== 3 || samples.shape[0] !== targets.shape[0] || samples.shape[2] !== targets.shape[2]) {
     throw new RangeError(`energyLoss: samples must be [P, N, l] and targets [P, M, l], got ${fmtShape(samples.shape)} and ${fmtShape(targets.shape)}`);
   }
@@ -39,8 +63,15 @@ export function energyLoss(samples: Tensor, targets: Tensor): Tensor {
   if (m < 1) throw new RangeError(`energyLoss: needs M >= 1 target samples, got targets ${fmtShape(targets.shape)}`);
   const y = targets.detach(); // [P, M, l]   no gradient into the targets (§4.2)
 
-  // Attraction: mean over (i, m) of ||x_i − y_m||, times 2.
-  const toTargets = safeNorm(samples.reshape([p, n, 1, l]).sub(y.reshape([p, 1, m, l]))); // [P, N, M]
+  // Attraction: mean over (i, m) of ||x_i − y_m||, times 2. The N·M squared distances come from
+  // ||x||² + ||y||² − 2 x·y (one batched matmul) instead of an [P, N, M, l] difference tensor: l times
+  // less memory and the matmul kernel's speed. The cancellation is harmless here because a target is a
+  // posterior sample, never closer to a model sample than the posterior noise; the repulsion below,
+  // whose samples may nearly coincide, keeps the direct differences.
+  const xx = samples.mul(samples).sum(-1).reshape([p, n, 1]); // [P, N, 1]   ||x_i||²
+  const yy = y.mul(y).sum(-1).reshape([p, 1, m]); // [P, 1, M]   ||y_m||²
+  const xy = samples.matmul(y.transpose(1, 2)); // [P, N, M]   x_i · y_m
+  const toTargets = safeSqrt(xx.add(yy).sub(xy.mul(2))); // [P, N, M]   ||x_i − y_m||
   const attraction = toTargets.sum([1, 2]).mul(2 / (n * m)); // [P]
 
   // Repulsion: mean over ordered pairs i ≠ j of ||x_i − x_j||; the diagonal is skipped by the mask
@@ -49,7 +80,8 @@ export function energyLoss(samples: Tensor, targets: Tensor): Tensor {
   const offDiagonal = offDiagonalMask(n, samples); // [N, N]
   const repulsion = pairwise.mul(offDiagonal).sum([1, 2]).mul(1 / (n * (n - 1))); // [P]
 
-  return attraction.sub(repulsion).mean(); // []   mean over positions (§4.2)
+  const perPosition = attraction.sub(repulsion); // [P]
+  return { loss: perPosition.mean(), attraction: attraction.mean(), repulsion: repulsion.mean(), perPosition }; // []   mean over positions (§4.2)
 }
 
 /** [N, N] with 1 off the diagonal and 0 on it, in the dtype and backend of `like`. */

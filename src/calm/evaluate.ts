@@ -89,6 +89,9 @@ function summarise(acc: BrierAccumulator, protocol: BrierProtocol, rollForwardCa
   };
 }
 
+/** Blocks per batched model pass in {@link evaluateCalmBrier}. */
+const BATCH_BLOCKS = 64;
+
 /** Checks that `ids` holds `count` blocks of `blockSize` ids and returns the count. */
 function blockCount(fn: string, ids: Int32Array, blockSize: number): number {
   if (!Number.isInteger(blockSize) || blockSize < 1 || ids.length === 0 || ids.length % blockSize !== 0) {
@@ -118,6 +121,12 @@ export interface CalmSampler {
   readonly K: number;
   /** Starts one block of T·K true ids. */
   begin(block: Int32Array): CalmBlockSampler;
+  /**
+   * Optional batched form of {@link CalmBlockSampler.teacherForcedDraws} over several blocks at once
+   * (`blocks` holds whole blocks of `blockSize` ids): int32 [blocks, T, count, K]. Used for K ≥ 4, where
+   * teacher-forced draws are all the estimator needs; one batched pass is much cheaper than a pass per block.
+   */
+  teacherForcedBatch?(blocks: Int32Array, blockSize: number, count: number): Int32Array;
 }
 
 /** int32 [1, n] tensor. */
@@ -153,6 +162,13 @@ export function calmSampler(model: CalmModel, autoencoder: Autoencoder, rng: Rng
   };
   return {
     K,
+    teacherForcedBatch(blocks, blockSize, count) {
+      const n = blocks.length / blockSize;
+      const t = blockSize / K;
+      if (!Number.isInteger(n) || !Number.isInteger(t) || n < 1 || t < 2) throw new RangeError(`calmSampler.teacherForcedBatch: ${blocks.length} ids are not whole blocks of ${blockSize} with at least 2 chunks of K = ${K}`);
+      const ids = new Tensor(NDArray.fromData(blocks, [n, blockSize], 'int32'));
+      return noGrad(() => decode(model.hidden(ids).reshape([n * t, d]), count)); // [n·T, count, K]
+    },
     begin(block) {
       if (block.length % K !== 0 || block.length < 2 * K) throw new RangeError(`calmSampler.begin: a block needs at least 2 whole chunks of K = ${K}, got ${block.length} ids`);
       const t = block.length / K;
@@ -201,7 +217,18 @@ export function evaluateCalmBrier(sampler: CalmSampler, ids: Int32Array, blockSi
   if (positionsPerBlock < 1) throw new RangeError(`evaluateCalmBrier: a block of ${blockSize} tokens (K = ${K}) has no position with ${BRIER_ORDERS} tokens ahead`);
   const acc = new BrierAccumulator();
   let rollForwardCalls = 0;
-  for (let b = 0; b < blocks; b++) {
+  const batched = chunkAligned ? sampler.teacherForcedBatch?.bind(sampler) : undefined;
+  // K ≥ 4 with a batched sampler: the same estimator over 64 blocks per model pass.
+  for (let b0 = 0; batched !== undefined && b0 < blocks; b0 += BATCH_BLOCKS) {
+    const count = Math.min(BATCH_BLOCKS, blocks - b0);
+    const draws = batched(ids.subarray(b0 * blockSize, (b0 + count) * blockSize), blockSize, 2); // [count, T, 2, K]
+    for (let b = 0; b < count; b++) {
+      const block = ids.subarray((b0 + b) * blockSize, (b0 + b + 1) * blockSize);
+      const draw = (site: number, index: number): Int32Array => draws.subarray((((b * t + site) * 2) + index) * K, (((b * t + site) * 2) + index + 1) * K);
+      for (let pos = 1; pos <= lastPosition; pos++) acc.add(calmBrierChunkAligned(draw(pos - 1, 0), draw(pos - 1, 1), block.subarray(pos * K, (pos + 1) * K), K)); // CALM.md §6.2
+    }
+  }
+  for (let b = 0; batched === undefined && b < blocks; b++) {
     const block = ids.subarray(b * blockSize, (b + 1) * blockSize);
     const s = sampler.begin(block);
     // Draw site s predicts chunk s + 1; position t at offset j uses site t + j − 1, draws 2j and 2j + 1,

@@ -42,6 +42,11 @@ export interface CalmConfig extends BackboneConfig {
   readonly noiseDim: number;
   /** Head samples N per position in training. */
   readonly nSamples: number;
+  /**
+   * Initialisation of the model's Linear weights (not counted in FLOPs; see `calmInit` in
+   * calm-model.ts). Absent: the width-aware default.
+   */
+  readonly init?: number | 'fan-in';
 }
 
 /** A model of one of the three families. */

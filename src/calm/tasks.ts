@@ -13,6 +13,7 @@ import { Rng, type RngState } from '../tensor/random.js';
 import { Autoencoder, gaussianKl, type AutoencoderRegularisation } from './autoencoder.js';
 import { calmSampler, evaluateCalmBrier } from './evaluate.js';
 import type { CalmModel } from './calm-model.js';
+import { ChunkTables, gapClosed, referenceLevels, type ReferenceLevels } from './reference-levels.js';
 
 /** int32 [rows, cols] tensor over `ids`. */
 function idTensor(ids: Int32Array, rows: number, cols: number): Tensor {
@@ -203,8 +204,19 @@ export interface CalmTaskOptions {
   /** Target samples M per position (reference 100, CALM.md §4.2). */
   readonly targetSamples: number;
   readonly seed: number;
-  /** Held-out blocks per evaluation (default 16). */
+  /** Held-out blocks per evaluation of the energy loss (default 64). */
   readonly validBlocks?: number;
+  /** Held-out blocks per evaluation of BrierLM (default 256; K ≥ 4 scores them in batched passes). */
+  readonly brierBlocks?: number;
+  /** Chunk count tables for the reference levels (K ≥ 4); built from `trainTokens` when absent. */
+  readonly referenceTables?: ChunkTables;
+}
+
+/** Parameter groups of a CALM for gradient diagnostics: input compression, backbone, energy head. */
+export function calmParamGroup(name: string): string {
+  if (name.startsWith('head.')) return 'head';
+  if (name.startsWith('backbone.')) return 'backbone';
+  return 'input'; // tokenEmbedding, compressIn, compressOut, compressNorm (CALM.md §3.1)
 }
 
 /** Freezes every parameter of the autoencoder (CALM.md §3.3: the AE is fixed during LM training). */
@@ -225,20 +237,40 @@ export function createCalmTask(o: CalmTaskOptions): TrainTask {
   const length = blockChunks * K;
   const loader = new BlockLoader(o.trainTokens, { batchSize, blockSize: length, seed: o.seed });
   const rng = new Rng(o.seed + 1);
-  const valid = evenBlocks(o.validTokens, length, o.validBlocks ?? 16);
+  const valid = evenBlocks(o.validTokens, length, o.validBlocks ?? 64);
+  const brierValid = evenBlocks(o.validTokens, length, o.brierBlocks ?? 256);
+  // Reference levels on the same held-out positions, computed once (CALM.md §4.2, §6.2; reference-levels.ts).
+  let levels: ReferenceLevels | null | undefined;
+  const referenceLevelsOnce = (): ReferenceLevels | null => {
+    if (levels === undefined) {
+      levels = K < 4 ? null : noGrad(() => referenceLevels(o.referenceTables ?? ChunkTables.fromTokens(o.trainTokens, K), autoencoder, valid.ids, length, { nSamples: model.config.nSamples, targetSamples, rng: new Rng(o.seed + 3) }));
+    }
+    return levels;
+  };
   return {
     name: 'calm',
     model,
     trainStep() {
       const ids = idTensor(loader.next(), batchSize, length); // [B, T·K]
-      const { loss, positions } = model.loss(ids, autoencoder, rng, targetSamples);
-      return { loss, tokens: batchSize * length, metrics: { positions } };
+      const { loss, positions, attraction, repulsion } = model.loss(ids, autoencoder, rng, targetSamples);
+      return { loss, tokens: batchSize * length, metrics: { positions, attraction: attraction.item(), repulsion: repulsion.item() } };
     },
     evaluate() {
       const evalRng = new Rng(o.seed + 2); // the same noise every evaluation: comparable numbers
       const ids = idTensor(valid.ids, valid.count, length); // [Bv, T·K]
-      const { loss } = model.loss(ids, autoencoder, evalRng, targetSamples);
-      return { validLoss: loss.item(), brierLM: evaluateCalmBrier(calmSampler(model, autoencoder, evalRng), valid.ids, length, { rng: evalRng }).brierLM };
+      const out = model.loss(ids, autoencoder, evalRng, targetSamples);
+      const validLoss = out.loss.item();
+      const brier = evaluateCalmBrier(calmSampler(model, autoencoder, evalRng), brierValid.ids, length, { rng: evalRng });
+      const result: Record<string, number> = { validLoss, validAttraction: out.attraction.item(), validRepulsion: out.repulsion.item(), brierLM: brier.brierLM };
+      brier.brier.forEach((b, n) => (result[`brier${n + 1}`] = b));
+      const ref = referenceLevelsOnce();
+      if (ref !== null) result.gapClosed = gapClosed(validLoss, ref);
+      return result;
+    },
+    paramGroup: calmParamGroup,
+    referenceLevels(): Record<string, number> {
+      const ref = referenceLevelsOnce();
+      return ref === null ? {} : { 'chunk-unigram': ref.unigram.energyLoss, 'chunk-bigram': ref.bigram.energyLoss };
     },
     state() {
       return { loader: loader.state(), rng: rng.getState() } as unknown as JsonValue;

@@ -98,7 +98,7 @@ export class CausalSelfAttention extends Module {
     super();
     if (dim % nHeads !== 0) throw new RangeError(`CausalSelfAttention: dim ${dim} is not divisible by nHeads ${nHeads}`);
     this.headDim = dim / nHeads;
-    const linear = { rng: options.rng, dtype: options.dtype, bias: false };
+    const linear = { rng: options.rng, dtype: options.dtype, init: options.init, bias: false };
     this.wq = new Linear(dim, dim, linear);
     this.wk = new Linear(dim, dim, linear);
     this.wv = new Linear(dim, dim, linear);

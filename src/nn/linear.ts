@@ -1,7 +1,7 @@
 /** Linear and embedding layers. */
 import type { Tensor } from '../autograd/tensor.js';
 import { fmtShape } from '../tensor/shape.js';
-import { constantParameter, normalParameter, type LayerOptions } from './init.js';
+import { constantParameter, linearInitStd, normalParameter, type LayerOptions } from './init.js';
 import { Module, type Parameter } from './module.js';
 
 /**
@@ -18,7 +18,7 @@ export class Linear extends Module {
     options: LayerOptions & { bias?: boolean } = {},
   ) {
     super();
-    this.weight = normalParameter([inFeatures, outFeatures], options.rng, options.dtype, undefined, 'Linear'); // [in, out]
+    this.weight = normalParameter([inFeatures, outFeatures], options.rng, options.dtype, linearInitStd(options.init, inFeatures), 'Linear'); // [in, out]
     this.bias = (options.bias ?? true) ? constantParameter([outFeatures], 0, options.dtype) : null; // [out]
   }
 

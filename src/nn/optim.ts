@@ -149,6 +149,24 @@ export class AdamW {
  * (PyTorch's `clip_grad_norm_`). Returns the norm before clipping; a non-finite norm is returned
  * without scaling, so the caller can skip the step.
  */
+/**
+ * Gradient L2 norms per group of named parameters (`groupOf` maps a parameter name to its group),
+ * before any clipping: which part of a model the loss actually reaches.
+ */
+export function gradNormsByGroup(named: readonly (readonly [string, Tensor])[], groupOf: (name: string) => string): Record<string, number> {
+  const sums: Record<string, number> = {};
+  for (const [name, p] of named) {
+    if (p.grad === null) continue;
+    const g = p.grad.toTypedArray();
+    let s = 0;
+    for (let i = 0; i < g.length; i++) s += g[i] * g[i];
+    const group = groupOf(name);
+    sums[group] = (sums[group] ?? 0) + s;
+  }
+  for (const group of Object.keys(sums)) sums[group] = Math.sqrt(sums[group]);
+  return sums;
+}
+
 export function clipGradNorm(params: readonly Tensor[], maxNorm: number): number {
   if (!(maxNorm > 0)) throw new RangeError(`clipGradNorm: maxNorm must be positive, got ${maxNorm}`);
   let sumSq = 0;

@@ -3,7 +3,7 @@ import type { Tensor } from '../autograd/tensor.js';
 import type { Rng } from '../tensor/random.js';
 import { fmtShape } from '../tensor/shape.js';
 import { CausalSelfAttention, KVCache } from './attention.js';
-import type { FloatDType } from './init.js';
+import type { LayerOptions } from './init.js';
 import { SwiGLU } from './mlp.js';
 import { Module } from './module.js';
 import { RMSNorm } from './norm.js';
@@ -29,7 +29,7 @@ export class DecoderBlock extends Module {
   readonly mlpNorm: RMSNorm;
   readonly mlp: SwiGLU;
 
-  constructor(config: DecoderConfig, options: { rng: Rng; dtype?: FloatDType }) {
+  constructor(config: DecoderConfig, options: LayerOptions & { rng: Rng }) {
     super();
     const norm = { eps: config.normEps, dtype: options.dtype };
     this.attnNorm = new RMSNorm(config.dim, norm);
@@ -52,7 +52,7 @@ export class DecoderStack extends Module {
 
   constructor(
     readonly config: DecoderConfig,
-    options: { rng: Rng; dtype?: FloatDType },
+    options: LayerOptions & { rng: Rng },
   ) {
     super();
     this.layers = Array.from({ length: config.nLayers }, () => new DecoderBlock(config, options));

@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Autoencoder, type AutoencoderConfig } from '../../calm/autoencoder.js';
-import { CalmModel, type CalmConfig } from '../../calm/calm-model.js';
+import { CalmModel, widthAwareInitStd, type CalmConfig } from '../../calm/calm-model.js';
+import { INIT_STD } from '../../nn/init.js';
 import { createCalmTask } from '../../calm/tasks.js';
 import { loadCheckpoint, saveCheckpoint, type JsonValue } from '../../nn/checkpoint.js';
 import { loadCorpus, splitCorpus } from '../../nn/data/corpus.js';
@@ -32,6 +33,7 @@ export const specs = {
   ffn: { type: 'number', integer: true, min: 0, default: 0, description: 'SwiGLU hidden width (0: about 2.7 x dim, multiple of 8)' },
   headBlocks: { type: 'number', integer: true, min: 1, default: 2, description: 'residual blocks B of the energy head' },
   noiseDim: { type: 'number', integer: true, min: 1, default: 32, description: 'uniform noise dimension of the energy head' },
+  init: { type: 'string', default: 'width', choices: ['width', 'fan-in', 'reference'], description: 'Linear weight init: width = N(0, (0.02·sqrt(1024/d))²), fan-in = N(0, 1/fan_in), reference = N(0, 0.02²)' },
   samples: { type: 'number', integer: true, min: 2, default: 4, description: 'head samples N per position (reference 8)' },
   targetSamples: { type: 'number', integer: true, min: 1, default: 32, description: 'posterior target samples M per position (reference 100)' },
   lr: { type: 'number', min: 0, default: 2e-3, description: 'peak learning rate' },
@@ -40,7 +42,8 @@ export const specs = {
   ...optimiserSpecs,
   evalEvery: { type: 'number', integer: true, min: 1, default: 100, description: 'steps between held-out evaluations' },
   checkpointEvery: { type: 'number', integer: true, min: 1, default: 100, description: 'steps between checkpoints' },
-  validBlocks: { type: 'number', integer: true, min: 1, default: 16, description: 'fixed held-out blocks per evaluation' },
+  validBlocks: { type: 'number', integer: true, min: 1, default: 64, description: 'fixed held-out blocks per evaluation of the energy loss and reference levels' },
+  brierBlocks: { type: 'number', integer: true, min: 1, default: 256, description: 'fixed held-out blocks per evaluation of BrierLM' },
   validFraction: { type: 'number', min: 0.001, max: 0.5, default: 0.05, description: 'held-out share of each novel (whole trailing chapters)' },
   seed: { type: 'number', integer: true, min: 0, default: 1, description: 'seed of the initial weights, data order and noise' },
   quiet: { type: 'boolean', description: 'no progress bar' },
@@ -61,7 +64,7 @@ export interface CalmRunConfig {
   autoencoder: AutoencoderConfig;
   /** The AE run the weights in autoencoder/ were copied from. */
   autoencoderRun: string;
-  data: { blockChunks: number; batchSize: number; targetSamples: number; validBlocks: number; validFraction: number; seed: number };
+  data: { blockChunks: number; batchSize: number; targetSamples: number; validBlocks: number; brierBlocks?: number; validFraction: number; seed: number };
   train: { steps: number; lr: number; minLr: number; warmupSteps: number; schedule: 'cosine' | 'constant'; weightDecay: number; clip: number; evalEvery: number; checkpointEvery: number };
 }
 
@@ -93,10 +96,13 @@ export function calmRunConfig(o: ParsedOptions<typeof specs>, ae: AutoencoderCon
     model: 'calm',
     version: 1,
     tokenizer: 'byte',
-    calm: { vocabSize: ae.vocabSize, d: o.dim, ffn, layers: o.layers, heads: o.heads, K: ae.K, latent: ae.latent, headBlocks: o.headBlocks, noiseDim: o.noiseDim, nSamples: o.samples },
+    calm: {
+      vocabSize: ae.vocabSize, d: o.dim, ffn, layers: o.layers, heads: o.heads, K: ae.K, latent: ae.latent, headBlocks: o.headBlocks, noiseDim: o.noiseDim, nSamples: o.samples,
+      init: o.init === 'fan-in' ? 'fan-in' : o.init === 'reference' ? INIT_STD : widthAwareInitStd(o.dim),
+    },
     autoencoder: ae,
     autoencoderRun: path.resolve(aeRun),
-    data: { blockChunks: o.chunks, batchSize: o.batch, targetSamples: o.targetSamples, validBlocks: o.validBlocks, validFraction: o.validFraction, seed: o.seed },
+    data: { blockChunks: o.chunks, batchSize: o.batch, targetSamples: o.targetSamples, validBlocks: o.validBlocks, brierBlocks: o.brierBlocks, validFraction: o.validFraction, seed: o.seed },
     train: {
       steps: o.steps, lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, schedule: o.schedule === 'constant' ? 'constant' : 'cosine',
       weightDecay: o.weightDecay, clip: o.clip, evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery,
@@ -119,7 +125,7 @@ export async function trainCalm(
   options.log(`calm: ${model.numParameters().toLocaleString('en')} parameters (d ${config.calm.d}, ${config.calm.layers} layers, head B ${config.calm.headBlocks}, N ${config.calm.nSamples}, M ${config.data.targetSamples}), ${tokens.train.length.toLocaleString('en')} train / ${tokens.valid.length.toLocaleString('en')} held-out tokens`);
   const task = createCalmTask({
     model, autoencoder, trainTokens: tokens.train, validTokens: tokens.valid, blockChunks: config.data.blockChunks,
-    batchSize: config.data.batchSize, targetSamples: config.data.targetSamples, seed: config.data.seed + 1, validBlocks: config.data.validBlocks,
+    batchSize: config.data.batchSize, targetSamples: config.data.targetSamples, seed: config.data.seed + 1, validBlocks: config.data.validBlocks, brierBlocks: config.data.brierBlocks,
   });
   const t = config.train;
   const summary = await train(task, {

@@ -14,7 +14,7 @@ import { ProgressBar, type ProgressStream } from '../io/progress.js';
 import { lineChartSvg } from '../io/svg-plot.js';
 import { memoryScope } from '../../tensor/memory.js';
 import type { Module } from '../module.js';
-import { AdamW, clipGradNorm, type DecayFilter } from '../optim.js';
+import { AdamW, clipGradNorm, gradNormsByGroup, type DecayFilter } from '../optim.js';
 import { warmupConstantSchedule, warmupCosineSchedule, type LrSchedule } from '../schedule.js';
 
 /** What the trainer needs from a model and its data. */
@@ -30,6 +30,13 @@ export interface TrainTask {
   /** JSON-able state of everything random or positional outside the model/optimizer, for exact resume. */
   state(): JsonValue;
   loadState(state: JsonValue): void;
+  /**
+   * Optional: the group of a parameter name (e.g. 'backbone', 'head'). The trainer then logs each
+   * group's gradient norm before clipping as `gradNorm.<group>`.
+   */
+  paramGroup?(name: string): string;
+  /** Optional: held-out loss levels to draw beside the curve (name → loss), e.g. reference models. */
+  referenceLevels?(): Record<string, number>;
 }
 
 /** Options of {@link train}. */
@@ -137,7 +144,7 @@ function asNumber(v: unknown): number {
 }
 
 /** Renders train and valid loss against step from the metrics records. */
-function writeLossPlot(outDir: string, taskName: string, records: readonly MetricsRecord[]): void {
+function writeLossPlot(outDir: string, taskName: string, records: readonly MetricsRecord[], levels: Record<string, number>): void {
   const trainPts: [number, number][] = [];
   const validPts: [number, number][] = [];
   for (const r of records) {
@@ -152,6 +159,8 @@ function writeLossPlot(outDir: string, taskName: string, records: readonly Metri
     series: [
       { name: 'train', points: trainPts },
       { name: 'valid', points: validPts },
+      // Reference levels as flat lines over the steps drawn so far.
+      ...Object.entries(levels).map(([name, value]) => ({ name, points: [[0, value], [Math.max(1, ...trainPts.map(([x]) => x)), value]] as [number, number][] })),
     ],
   });
   writeFileAtomic(path.join(outDir, 'loss.svg'), svg);
@@ -173,6 +182,8 @@ export async function train(task: TrainTask, options: TrainOptions): Promise<Tra
   ensureDir(outDir);
 
   const named = task.model.namedParameters().filter(([, p]) => p.requiresGrad);
+  let levels: Record<string, number> | null = null;
+  const referenceLevels = (): Record<string, number> => (levels ??= task.referenceLevels?.() ?? {});
   const params = named.map(([, p]) => p);
   const optimizer = new AdamW(named, { lr: options.lr, betas: options.betas ?? [0.9, 0.95], weightDecay: options.weightDecay, decayFilter: options.decayFilter });
   const schedule = makeSchedule(options);
@@ -230,16 +241,17 @@ export async function train(task: TrainTask, options: TrainOptions): Promise<Tra
       // The step's temporaries (activations, graph, gradients) are freed when it ends, not when the
       // garbage collector gets round to them: on a gpu.js backend each is a device buffer. The new
       // parameter values survive (assignData keeps them); only numbers leave the scope.
-      const { loss, tokens, metrics: taskMetrics, gradNorm, skipped } = memoryScope(() => {
+      const { loss, tokens, metrics: taskMetrics, gradNorm, groupNorms, skipped } = memoryScope(() => {
         const out = task.trainStep(step);
         const value = out.loss.item();
         out.loss.backward();
+        const groups = task.paramGroup === undefined ? {} : gradNormsByGroup(named, (name) => task.paramGroup!(name));
         const norm = clipGradNorm(params, options.clip);
         // A non-finite gradient would poison the moments: skip the update and say so in the metrics.
         const skip = !Number.isFinite(norm);
         if (!skip) optimizer.step();
         optimizer.zeroGrad();
-        return { loss: value, tokens: out.tokens, metrics: out.metrics, gradNorm: norm, skipped: skip };
+        return { loss: value, tokens: out.tokens, metrics: out.metrics, gradNorm: norm, groupNorms: groups, skipped: skip };
       });
       step++;
       const seconds = (performance.now() - t0) / 1000;
@@ -247,6 +259,7 @@ export async function train(task: TrainTask, options: TrainOptions): Promise<Tra
       finalTrainLoss = loss;
 
       const record: MetricsRecord = { step, loss, lr, gradNorm, tokensPerSec, ...(taskMetrics ?? {}) };
+      for (const [group, norm] of Object.entries(groupNorms)) record[`gradNorm.${group}`] = norm;
       if (skipped) record.skipped = true;
       const evalDue = step % options.evalEvery === 0 || step === options.steps;
       if (evalDue) {
@@ -256,9 +269,15 @@ export async function train(task: TrainTask, options: TrainOptions): Promise<Tra
       }
       metrics.append(record);
       history.push(record);
-      if (evalDue) writeLossPlot(outDir, task.name, history);
+      if (evalDue) writeLossPlot(outDir, task.name, history, referenceLevels());
       if (step % options.checkpointEvery === 0 || step === options.steps) saveNow(step);
-      bar.update(step, { loss: loss.toFixed(4), ...(Number.isFinite(lastValidLoss) ? { valid: lastValidLoss.toFixed(4) } : {}), 'tok/s': Math.round(tokensPerSec) });
+      const gap = finalValid.gapClosed;
+      bar.update(step, {
+        loss: loss.toFixed(4),
+        ...(Number.isFinite(lastValidLoss) ? { valid: lastValidLoss.toFixed(4) } : {}),
+        ...(gap !== undefined && Number.isFinite(gap) ? { gap: `${(100 * gap).toFixed(0)}%` } : {}),
+        'tok/s': Math.round(tokensPerSec),
+      });
       // Yield to the event loop so a pending SIGINT is delivered between steps.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
