@@ -17,6 +17,9 @@ import type { Module } from '../src/nn/module.js';
 import { NDArray } from '../src/tensor/ndarray.js';
 import { Rng } from '../src/tensor/random.js';
 import { calmCases } from '../scripts/gradcheck-cases-calm.js';
+import { gradNormsAfterInit } from '../scripts/init-gradients.js';
+import { INIT_STD } from '../src/nn/init.js';
+import { widthAwareInitStd } from '../src/calm/calm-model.js';
 
 const V = 12;
 const EOS = 10;
@@ -370,5 +373,23 @@ describe('generation (CALM.md §5)', () => {
     const exact = generateCalm(model, ae, [1, 2], { ...base, rng: new Rng(77), temperature: 0.5, method: 'exact' });
     assert.ok(exact.samplerCalls >= 2 * 2);
     assert.equal(exact.tokens.length, 8);
+  });
+});
+
+describe('initialisation (width-aware, CALM.md §3.4 deviation)', () => {
+  test('the width-aware std is the reference 0.02 at d = 1024 and grows as 1/sqrt(d)', () => {
+    assert.equal(widthAwareInitStd(1024), INIT_STD);
+    assert.ok(Math.abs(widthAwareInitStd(64) - 0.08) < 1e-15);
+  });
+
+  test('at d = 64 the energy loss reaches the backbone under the default init, and not under the fixed 0.02', () => {
+    // A few steps after initialisation (at step 0 only the zero output layer has a gradient).
+    const byDefault = gradNormsAfterInit(64, undefined);
+    const fixed = gradNormsAfterInit(64, INIT_STD);
+    // Default: the backbone's gradient is within four orders of magnitude of the head's (measured ~7e-4).
+    assert.ok(byDefault.backbone / byDefault.head > 1e-4, `default init: backbone ${byDefault.backbone} vs head ${byDefault.head}`);
+    assert.ok(byDefault.input / byDefault.head > 1e-4, `default init: input ${byDefault.input} vs head ${byDefault.head}`);
+    // The reference's fixed 0.02 at this width starves it (measured ~3e-9), the failure this default fixes.
+    assert.ok(fixed.backbone / fixed.head < 1e-6, `fixed 0.02: backbone ${fixed.backbone} vs head ${fixed.head}`);
   });
 });

@@ -1,0 +1,150 @@
+/**
+ * Reference levels (src/calm/reference-levels.ts): count tables, the exact Brier of a table against a
+ * brute-force expectation of the two-sample estimator, sampling frequencies, the energy-loss terms, and
+ * the batched K ≥ 4 BrierLM path against the per-block one.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Tensor } from '../src/autograd/tensor.js';
+import { Autoencoder } from '../src/calm/autoencoder.js';
+import { calmBrierChunkAligned } from '../src/calm/brier.js';
+import { energyLossTerms } from '../src/calm/energy-loss.js';
+import { evaluateCalmBrier, type CalmSampler } from '../src/calm/evaluate.js';
+import { ChunkTables, gapClosed, referenceLevels } from '../src/calm/reference-levels.js';
+import { Rng } from '../src/tensor/random.js';
+
+const K = 4;
+// Chunks: A A B A C A B (7 chunks of 4 tokens).
+const A = [1, 2, 3, 4];
+const B = [1, 2, 5, 6];
+const C = [7, 2, 3, 4];
+const stream = Int32Array.from([A, A, B, A, C, A, B].flat());
+
+describe('chunk count tables', () => {
+  test('unigram counts and bigram with back-off', () => {
+    const tables = ChunkTables.fromTokens(stream, K);
+    const counts = new Map<string, number>();
+    for (let i = 0; i < tables.unigram.size; i++) counts.set(Array.from(tables.unigram.chunks.subarray(i * K, (i + 1) * K)).join(','), tables.unigram.counts[i]);
+    assert.deepEqual(Object.fromEntries(counts), { '1,2,3,4': 4, '1,2,5,6': 2, '7,2,3,4': 1 });
+    assert.equal(tables.unigram.total, 7);
+    // After A: A once, B twice, C once.
+    assert.equal(tables.bigram(A).total, 4);
+    // After B: A once (the last B has no successor).
+    assert.equal(tables.bigram(B).total, 1);
+    // A chunk never seen backs off to the unigram.
+    assert.equal(tables.bigram([9, 9, 9, 9]), tables.unigram);
+    assert.throws(() => ChunkTables.fromTokens(Int32Array.from([1, 2, 3]), K), /fewer than 2 chunks/);
+  });
+
+  test('exact Brier equals the brute-force expectation of the two-sample estimator', () => {
+    const dist = ChunkTables.fromTokens(stream, K).unigram;
+    for (const truth of [A, B, C, [1, 2, 3, 9], [8, 8, 8, 8]]) {
+      const expected = new Float64Array(4);
+      for (let i = 0; i < dist.size; i++) {
+        for (let j = 0; j < dist.size; j++) {
+          const p = (dist.counts[i] / dist.total) * (dist.counts[j] / dist.total);
+          const b = calmBrierChunkAligned(dist.chunks.subarray(i * K, (i + 1) * K), dist.chunks.subarray(j * K, (j + 1) * K), truth, K);
+          for (let n = 0; n < 4; n++) expected[n] += p * b[n];
+        }
+      }
+      const exact = dist.exactBrier(truth);
+      for (let n = 0; n < 4; n++) assert.ok(Math.abs(exact[n] - expected[n]) < 1e-12, `truth ${truth}, n ${n + 1}: ${exact[n]} vs ${expected[n]}`);
+    }
+  });
+
+  test('sampling follows the counts (5 standard errors, 20,000 draws)', () => {
+    const dist = ChunkTables.fromTokens(stream, K).unigram;
+    const rng = new Rng(7);
+    const draws = 20000;
+    const hits = new Map<string, number>();
+    for (let i = 0; i < draws; i++) {
+      const key = Array.from(dist.sample(rng)).join(',');
+      hits.set(key, (hits.get(key) ?? 0) + 1);
+    }
+    for (let i = 0; i < dist.size; i++) {
+      const p = dist.counts[i] / dist.total;
+      const seen = (hits.get(Array.from(dist.chunks.subarray(i * K, (i + 1) * K)).join(',')) ?? 0) / draws;
+      const se = Math.sqrt((p * (1 - p)) / draws);
+      assert.ok(Math.abs(seen - p) < 5 * se, `chunk ${i}: frequency ${seen} vs ${p} (se ${se})`);
+    }
+  });
+});
+
+describe('energy loss terms and reference levels', () => {
+  test('attraction and repulsion match naive loops; loss is their difference', () => {
+    const rng = new Rng(3);
+    const [p, n, m, l] = [3, 4, 5, 6];
+    const x = Tensor.randn([p, n, l], rng, { dtype: 'float64' });
+    const y = Tensor.randn([p, m, l], rng, { dtype: 'float64' });
+    const terms = energyLossTerms(x, y);
+    const xs = x.toTypedArray();
+    const ys = y.toTypedArray();
+    const dist = (a: ArrayLike<number>, i: number, b: ArrayLike<number>, j: number): number => {
+      let s = 0;
+      for (let k = 0; k < l; k++) s += (a[i * l + k] - b[j * l + k]) ** 2;
+      return Math.sqrt(s);
+    };
+    let attraction = 0;
+    let repulsion = 0;
+    for (let q = 0; q < p; q++) {
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < m; j++) attraction += (2 / (n * m)) * dist(xs, q * n + i, ys, q * m + j);
+        for (let j = 0; j < n; j++) if (j !== i) repulsion += dist(xs, q * n + i, xs, q * n + j) / (n * (n - 1));
+      }
+    }
+    assert.ok(Math.abs(terms.attraction.item() - attraction / p) < 1e-12);
+    assert.ok(Math.abs(terms.repulsion.item() - repulsion / p) < 1e-12);
+    assert.ok(Math.abs(terms.loss.item() - (attraction - repulsion) / p) < 1e-12);
+    assert.deepEqual(terms.perPosition.shape, [p]);
+  });
+
+  test('referenceLevels: the bigram knows more than the unigram on a repetitive stream; gapClosed is 0 and 1 at the levels', () => {
+    const ae = new Autoencoder({ vocabSize: 10, K, hidden: 8, intermediate: 16, latent: 6, encoderLayers: 2, decoderLayers: 2 }, { rng: new Rng(1) });
+    ae.eval();
+    // A strict cycle A B C: the bigram predicts every next chunk exactly.
+    const cycle = Int32Array.from(Array.from({ length: 30 }, (_, i) => [A, B, C][i % 3]).flat());
+    const tables = ChunkTables.fromTokens(cycle, K);
+    const held = cycle.subarray(0, 6 * 4 * K); // 6 blocks of 4 chunks
+    const levels = referenceLevels(tables, ae, held, 4 * K, { nSamples: 3, targetSamples: 4, rng: new Rng(2), batchBlocks: 4 });
+    assert.equal(levels.positions, 6 * 3);
+    assert.deepEqual(levels.bigram.brier.map((b) => Math.round(b * 1e9) / 1e9), [1, 1, 1, 1]);
+    assert.ok(Math.abs(levels.bigram.brierLM - 100) < 1e-9);
+    // Unigram: each chunk has probability 1/3; Brier-1 (first token 1 for A and B) etc. are below 1.
+    assert.ok(levels.unigram.brierLM < levels.bigram.brierLM);
+    assert.ok(levels.unigram.energyLoss > levels.bigram.energyLoss, `${levels.unigram.energyLoss} vs ${levels.bigram.energyLoss}`);
+    assert.equal(gapClosed(levels.unigram.energyLoss, levels), 0);
+    assert.equal(gapClosed(levels.bigram.energyLoss, levels), 1);
+  });
+});
+
+describe('batched K >= 4 BrierLM', () => {
+  test('the batched path and the per-block path give identical results for a deterministic sampler', () => {
+    const blockSize = 5 * K;
+    const ids = Int32Array.from({ length: 70 * blockSize }, (_, i) => (i * 7) % 5);
+    // Deterministic draws: draw index 0 is the true chunk, index 1 a wrong one, so Brier-n = 1 + 0 − 0.
+    const drawsFor = (block: Int32Array, count: number): Int32Array => {
+      const t = block.length / K;
+      const out = new Int32Array(t * count * K);
+      for (let s = 0; s < t; s++) {
+        for (let c = 0; c < count; c++) {
+          for (let k = 0; k < K; k++) out[(s * count + c) * K + k] = c === 0 && s + 1 < t ? block[(s + 1) * K + k] : 9;
+        }
+      }
+      return out;
+    };
+    const perBlock: CalmSampler = { K, begin: (block) => ({ teacherForcedDraws: (count) => drawsFor(block, count), drawAfter: () => [] }) };
+    const batched: CalmSampler = {
+      ...perBlock,
+      teacherForcedBatch(blocks, size, count) {
+        const out: number[] = [];
+        for (let b = 0; b < blocks.length / size; b++) out.push(...drawsFor(blocks.subarray(b * size, (b + 1) * size), count));
+        return Int32Array.from(out);
+      },
+    };
+    const a = evaluateCalmBrier(perBlock, ids, blockSize, { rng: new Rng(1) });
+    const b = evaluateCalmBrier(batched, ids, blockSize, { rng: new Rng(1) });
+    assert.deepEqual(b.brier, a.brier);
+    assert.deepEqual(a.brier, [1, 1, 1, 1]);
+    assert.equal(b.protocol.positions, 70 * 4);
+  });
+});
