@@ -148,3 +148,32 @@ describe('batched K >= 4 BrierLM', () => {
     assert.equal(b.protocol.positions, 70 * 4);
   });
 });
+
+describe('latent statistics (effective rank)', () => {
+  test('eigenvalues of a rotated diagonal matrix, rank and participation ratio', async () => {
+    const { covariance, latentRank, symmetricEigenvalues } = await import('../src/calm/latent-stats.js');
+    // Q diag(5, 2, 0.01) Qᵀ with Q a rotation by 0.3 rad in the (0, 1) plane and 1.1 rad in the (1, 2) plane.
+    const rot = (n: number, i: number, j: number, t: number): number[][] => {
+      const m: number[][] = Array.from({ length: n }, (_, r) => Array.from({ length: n }, (_, c) => (r === c ? 1 : 0)));
+      m[i][i] = Math.cos(t);
+      m[j][j] = Math.cos(t);
+      m[i][j] = -Math.sin(t);
+      m[j][i] = Math.sin(t);
+      return m;
+    };
+    const mul = (a: number[][], b: number[][]): number[][] => a.map((row) => b[0].map((_, c) => row.reduce((s, v, k) => s + v * b[k][c], 0)));
+    const q = mul(rot(3, 0, 1, 0.3), rot(3, 1, 2, 1.1));
+    const qt = q[0].map((_, c) => q.map((row) => row[c]));
+    const m = mul(mul(q, [[5, 0, 0], [0, 2, 0], [0, 0, 0.01]]), qt);
+    const values = symmetricEigenvalues(m.flat(), 3);
+    assert.deepEqual(Array.from(values, (v) => Math.round(v * 1e9) / 1e9), [5, 2, 0.01]);
+    const rank = latentRank(values);
+    assert.equal(rank.effectiveRank, 2); // 0.01 < 1 % of 5
+    assert.ok(Math.abs(rank.participationRatio - (7.01 ** 2) / (25 + 4 + 0.0001)) < 1e-9);
+    assert.throws(() => symmetricEigenvalues([1, 2, 3, 4], 2), /not symmetric/);
+    // Covariance of points on a line has rank 1.
+    const cov = covariance([0, 0, 1, 2, 2, 4, 3, 6], 4, 2);
+    assert.deepEqual(Array.from(cov, (v) => Math.round(v * 1e12) / 1e12), [5 / 3, 10 / 3, 10 / 3, 20 / 3].map((v) => Math.round(v * 1e12) / 1e12));
+    assert.equal(latentRank(symmetricEigenvalues(cov, 2)).effectiveRank, 1);
+  });
+});

@@ -99,7 +99,13 @@ export class CalmModel extends Module {
    * per sequence; targets are M samples from the frozen AE posterior of the true next chunk. Also
    * returns the loss's attraction and repulsion terms and its value at each position, for diagnostics.
    */
-  loss(ids: Tensor, autoencoder: Autoencoder, rng: Rng, targetSamples: number): { loss: Tensor; positions: number; attraction: Tensor; repulsion: Tensor; perPosition: Tensor } {
+  loss(
+    ids: Tensor,
+    autoencoder: Autoencoder,
+    rng: Rng,
+    targetSamples: number,
+    targets: TargetKind = 'posterior',
+  ): { loss: Tensor; positions: number; attraction: Tensor; repulsion: Tensor; perPosition: Tensor } {
     const { K, latent, nSamples } = this.config;
     const [b, n] = ids.shape;
     const t = n / K;
@@ -109,9 +115,9 @@ export class CalmModel extends Module {
     const context = h.sliceAxis(1, 0, t - 1).reshape([positions, this.config.d]); // [P, d]   h_0 … h_{T−2}
     const samples = this.head.sample(context, nSamples, rng); // [P, N, l]   N head samples per position
     const { mu, logSigma } = nextChunkPosterior(autoencoder, ids); // [P, l] each   posterior of c_1 … c_{T−1}
-    const targets = posteriorSamples(mu, logSigma, targetSamples, rng); // [P, M, l]
-    if (targets.shape[2] !== latent) throw new RangeError(`CalmModel.loss: the autoencoder's latent size ${targets.shape[2]} differs from the model's ${latent}`);
-    return { ...energyLossTerms(samples, targets), positions };
+    const y = chunkTargets(mu, logSigma, targets, targetSamples, rng); // [P, M, l], or [P, 1, l] for μ targets
+    if (y.shape[2] !== latent) throw new RangeError(`CalmModel.loss: the autoencoder's latent size ${y.shape[2]} differs from the model's ${latent}`);
+    return { ...energyLossTerms(samples, y), positions };
   }
 }
 
@@ -128,6 +134,21 @@ export function nextChunkPosterior(autoencoder: Autoencoder, ids: Tensor): { mu:
     const { mu, logSigma } = autoencoder.encode(next); // [P, l] each
     return { mu: mu.detach(), logSigma: logSigma.detach() };
   });
+}
+
+/**
+ * What the head is trained to match: 'posterior', M samples of the AE posterior of the true next chunk
+ * (the reference, CALM.md §3.3, §4.2), or 'mean', the posterior mean μ alone (one target per position).
+ * μ targets drop the posterior noise (σ ≈ 0.35 in each of l dimensions) from the attraction term, whose
+ * gradient direction it otherwise dominates; the AE decodes μ and nearby points to the same chunk
+ * (CALM.md §2.9), so generation is unchanged in kind.
+ */
+export type TargetKind = 'posterior' | 'mean';
+
+/** Targets [P, M, l] (posterior) or [P, 1, l] (mean) from the posterior (μ, log σ) [P, l]. */
+export function chunkTargets(mu: Tensor, logSigma: Tensor, kind: TargetKind, count: number, rng: Rng): Tensor {
+  if (kind === 'mean') return mu.reshape([mu.shape[0], 1, mu.shape[1]]); // [P, 1, l]
+  return posteriorSamples(mu, logSigma, count, rng); // [P, M, l]
 }
 
 /** M samples y_m = μ + σ ⊙ ε_m with σ = exp(s), ε_m ~ N(0, I) (CALM.md §4.2): [P, l] -> [P, M, l]. */

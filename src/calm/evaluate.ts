@@ -16,7 +16,8 @@ import { NDArray } from '../tensor/ndarray.js';
 import type { Rng } from '../tensor/random.js';
 import type { Autoencoder } from './autoencoder.js';
 import { arBrierAtPosition, BRIER_ORDERS, BrierAccumulator, calmBrierChunkAligned, calmBrierSmallK } from './brier.js';
-import type { CalmModel } from './calm-model.js';
+import type { CalmModel, TargetKind } from './calm-model.js';
+import { MeanAccumulator } from './reference-levels.js';
 
 // ------------------------------------------------------------------ results
 
@@ -276,6 +277,31 @@ export function evaluateCalmBrier(sampler: CalmSampler, ids: Int32Array, blockSi
     seed: options.seed ?? 0,
   };
   return summarise(acc, protocol, rollForwardCalls, started);
+}
+
+/** The held-out energy loss of a CALM over many blocks, with its standard error over positions. */
+export interface EnergyEvaluation {
+  readonly energyLoss: number;
+  readonly stdError: number;
+  readonly positions: number;
+  readonly targetSamples: number;
+  readonly nSamples: number;
+}
+
+/**
+ * Mean energy loss (CALM.md §4.2) of `model` on whole blocks `ids` of `blockSize` tokens, at every position
+ * t = 0 … T−2 (predicting chunk t + 1), in batches of 64 blocks so memory stays bounded.
+ */
+export function evaluateCalmEnergy(model: CalmModel, autoencoder: Autoencoder, ids: Int32Array, blockSize: number, o: { targetSamples: number; targets?: TargetKind; rng: Rng }): EnergyEvaluation {
+  const blocks = blockCount('evaluateCalmEnergy', ids, blockSize);
+  const acc = new MeanAccumulator();
+  for (let b0 = 0; b0 < blocks; b0 += BATCH_BLOCKS) {
+    const count = Math.min(BATCH_BLOCKS, blocks - b0);
+    const batch = new Tensor(NDArray.fromData(ids.slice(b0 * blockSize, (b0 + count) * blockSize), [count, blockSize], 'int32'));
+    const perPosition = noGrad(() => model.loss(batch, autoencoder, o.rng, o.targetSamples, o.targets).perPosition.toTypedArray()); // [count·(T−1)]
+    for (const e of perPosition) acc.add(e);
+  }
+  return { energyLoss: acc.value, stdError: acc.stdError, positions: acc.count, targetSamples: o.targetSamples, nSamples: model.config.nSamples };
 }
 
 // ------------------------------------------------------------------ Transformer

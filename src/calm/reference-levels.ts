@@ -16,7 +16,7 @@ import { NDArray } from '../tensor/ndarray.js';
 import type { Rng } from '../tensor/random.js';
 import type { Autoencoder } from './autoencoder.js';
 import { BRIER_ORDERS, BrierAccumulator } from './brier.js';
-import { posteriorSamples } from './calm-model.js';
+import { chunkTargets, posteriorSamples, type TargetKind } from './calm-model.js';
 import { energyLossTerms } from './energy-loss.js';
 
 /** A categorical distribution over chunks: the distinct chunks seen and how often. */
@@ -185,6 +185,8 @@ export interface ReferenceLevelOptions {
   /** Posterior target samples M per position (use the model's). */
   readonly targetSamples: number;
   readonly rng: Rng;
+  /** Target kind of the model these levels are compared with (default 'posterior'). */
+  readonly targets?: TargetKind;
   /** Blocks encoded per batch (bounds memory; default 64). */
   readonly batchBlocks?: number;
 }
@@ -219,16 +221,17 @@ export class MeanAccumulator {
  * Energy loss per position of chunk draws `drawn` [P·N, K] against the true chunks `truth` [P, K], both
  * through the frozen autoencoder's posterior (CALM.md §3.3, §4.2). Returns P values.
  */
-function tableEnergyPerPosition(autoencoder: Autoencoder, drawn: Int32Array, truth: Int32Array, n: number, m: number, rng: Rng): Float64Array {
+function tableEnergyPerPosition(autoencoder: Autoencoder, drawn: Int32Array, truth: Int32Array, n: number, m: number, kind: TargetKind, rng: Rng): Float64Array {
   const K = autoencoder.config.K;
   const p = truth.length / K;
   return noGrad(() => {
     const ids = (a: Int32Array): Tensor => new Tensor(NDArray.fromData(a, [a.length / K, K], 'int32'));
     const x = autoencoder.encode(ids(drawn)); // [P·N, l] each
     const l = x.mu.shape[1];
-    const samples = posteriorSamples(x.mu, x.logSigma, 1, rng).reshape([p, n, l]); // [P, N, l]   one posterior sample per draw
+    // One posterior sample per draw, or its μ when the targets are μ (the table then predicts like a model would).
+    const samples = (kind === 'mean' ? x.mu : posteriorSamples(x.mu, x.logSigma, 1, rng)).reshape([p, n, l]); // [P, N, l]
     const y = autoencoder.encode(ids(truth)); // [P, l] each
-    const targets = posteriorSamples(y.mu, y.logSigma, m, rng); // [P, M, l]
+    const targets = chunkTargets(y.mu, y.logSigma, kind, m, rng); // [P, M, l] or [P, 1, l]
     return Float64Array.from(energyLossTerms(samples, targets).perPosition.toTypedArray());
   });
 }
@@ -268,7 +271,7 @@ export function referenceLevels(tables: ChunkTables, autoencoder: Autoencoder, i
       }
     }
     for (const name of ['unigram', 'bigram'] as const) {
-      for (const e of tableEnergyPerPosition(autoencoder, drawn[name], truth, n, m, rng)) models[name].energy.add(e);
+      for (const e of tableEnergyPerPosition(autoencoder, drawn[name], truth, n, m, o.targets ?? 'posterior', rng)) models[name].energy.add(e);
     }
   }
   const score = (r: { brier: BrierAccumulator; energy: MeanAccumulator }): LevelScore => {
@@ -288,7 +291,7 @@ export function referenceLevels(tables: ChunkTables, autoencoder: Autoencoder, i
     positions: blocks * (t - 1),
     blockSize,
     blocks,
-    note: `count tables of the ${K}-aligned training chunks; BrierLM exact (2·P_n(y) − Σ P_n²), energy loss with N = ${n} table draws and M = ${m} posterior targets per position`,
+    note: `count tables of the ${K}-aligned training chunks; BrierLM exact (2·P_n(y) − Σ P_n²), energy loss with N = ${n} table draws and ${o.targets === 'mean' ? 'the posterior mean μ as target' : `M = ${m} posterior targets`} per position`,
   };
 }
 

@@ -12,7 +12,8 @@ import { NDArray } from '../tensor/ndarray.js';
 import { Rng, type RngState } from '../tensor/random.js';
 import { Autoencoder, gaussianKl, type AutoencoderRegularisation } from './autoencoder.js';
 import { calmSampler, evaluateCalmBrier } from './evaluate.js';
-import type { CalmModel } from './calm-model.js';
+import type { CalmModel, TargetKind } from './calm-model.js';
+import { covariance, latentRank, symmetricEigenvalues } from './latent-stats.js';
 import { ChunkTables, gapClosed, referenceLevels, type ReferenceLevels } from './reference-levels.js';
 
 /** int32 [rows, cols] tensor over `ids`. */
@@ -127,6 +128,14 @@ export interface RobustnessReport {
   readonly meanKl: number;
   /** Latent dimensions whose mean KL over the held-out chunks is below the floor λ. */
   readonly dimsAtKlFloor: number;
+  /** Mean KL (nats) of each latent dimension over the held-out chunks, descending. */
+  readonly klPerDim: number[];
+  /** Eigenvalues of the covariance of μ above 1 % of the largest: the directions the AE really uses. */
+  readonly effectiveRank: number;
+  /** (Σλ)² / Σλ² of the covariance of μ. */
+  readonly participationRatio: number;
+  /** The covariance eigenvalues of μ, descending. */
+  readonly muEigenvalues: number[];
   readonly latent: number;
 }
 
@@ -146,6 +155,7 @@ export function autoencoderRobustness(
   const chunks = ids.length / K;
   const predicted = { mu: new Int32Array(ids.length), sample: new Int32Array(ids.length), noise: scales.map(() => new Int32Array(ids.length)) };
   const klPerDim = new Float64Array(latent);
+  const mus = new Float64Array(chunks * latent); // every μ, for the covariance
   let sigmaSum = 0;
   let klSum = 0;
   const wasTraining = model.training;
@@ -159,6 +169,7 @@ export function autoencoderRobustness(
         const sigma = logSigma.exp(); // [C, l]
         const at = start * K;
         predicted.mu.set(model.decodeTokens(mu).toTypedArray(), at);
+        mus.set(mu.toTypedArray(), start * latent);
         const eps = Tensor.randn(mu.shape, options.rng); // [C, l]
         predicted.sample.set(model.decodeTokens(mu.add(sigma.mul(eps))).toTypedArray(), at);
         scales.forEach((s, i) => predicted.noise[i].set(model.decodeTokens(mu.add(Tensor.randn(mu.shape, options.rng, { std: s }))).toTypedArray(), at));
@@ -176,6 +187,7 @@ export function autoencoderRobustness(
   for (let j = 0; j < latent; j++) if (klPerDim[j] / chunks < options.klFloor) atFloor++;
   const accuracyNoise: Record<string, number> = {};
   scales.forEach((s, i) => (accuracyNoise[String(s)] = accuracy(predicted.noise[i], ids)));
+  const rank = chunks >= 2 ? latentRank(symmetricEigenvalues(covariance(mus, chunks, latent), latent)) : null;
   return {
     tokens: ids.length,
     accuracyMu: accuracy(predicted.mu, ids),
@@ -184,6 +196,10 @@ export function autoencoderRobustness(
     meanSigma: sigmaSum / (chunks * latent),
     meanKl: klSum / chunks,
     dimsAtKlFloor: atFloor,
+    klPerDim: Array.from(klPerDim, (k) => k / chunks).sort((x, y) => y - x),
+    effectiveRank: rank?.effectiveRank ?? NaN,
+    participationRatio: rank?.participationRatio ?? NaN,
+    muEigenvalues: rank?.eigenvalues ?? [],
     latent,
   };
 }
@@ -203,6 +219,8 @@ export interface CalmTaskOptions {
   readonly batchSize: number;
   /** Target samples M per position (reference 100, CALM.md §4.2). */
   readonly targetSamples: number;
+  /** Posterior samples (the reference) or μ as targets (default 'posterior'; see TargetKind). */
+  readonly targets?: TargetKind;
   readonly seed: number;
   /** Held-out blocks per evaluation of the energy loss (default 64). */
   readonly validBlocks?: number;
@@ -243,7 +261,7 @@ export function createCalmTask(o: CalmTaskOptions): TrainTask {
   let levels: ReferenceLevels | null | undefined;
   const referenceLevelsOnce = (): ReferenceLevels | null => {
     if (levels === undefined) {
-      levels = K < 4 ? null : noGrad(() => referenceLevels(o.referenceTables ?? ChunkTables.fromTokens(o.trainTokens, K), autoencoder, valid.ids, length, { nSamples: model.config.nSamples, targetSamples, rng: new Rng(o.seed + 3) }));
+      levels = K < 4 ? null : noGrad(() => referenceLevels(o.referenceTables ?? ChunkTables.fromTokens(o.trainTokens, K), autoencoder, valid.ids, length, { nSamples: model.config.nSamples, targetSamples, targets: o.targets, rng: new Rng(o.seed + 3) }));
     }
     return levels;
   };
@@ -252,19 +270,19 @@ export function createCalmTask(o: CalmTaskOptions): TrainTask {
     model,
     trainStep() {
       const ids = idTensor(loader.next(), batchSize, length); // [B, T·K]
-      const { loss, positions, attraction, repulsion } = model.loss(ids, autoencoder, rng, targetSamples);
+      const { loss, positions, attraction, repulsion } = model.loss(ids, autoencoder, rng, targetSamples, o.targets);
       return { loss, tokens: batchSize * length, metrics: { positions, attraction: attraction.item(), repulsion: repulsion.item() } };
     },
     evaluate() {
       const evalRng = new Rng(o.seed + 2); // the same noise every evaluation: comparable numbers
       const ids = idTensor(valid.ids, valid.count, length); // [Bv, T·K]
-      const out = model.loss(ids, autoencoder, evalRng, targetSamples);
+      const out = model.loss(ids, autoencoder, evalRng, targetSamples, o.targets);
       const validLoss = out.loss.item();
       const brier = evaluateCalmBrier(calmSampler(model, autoencoder, evalRng), brierValid.ids, length, { rng: evalRng });
       const result: Record<string, number> = { validLoss, validAttraction: out.attraction.item(), validRepulsion: out.repulsion.item(), brierLM: brier.brierLM };
       brier.brier.forEach((b, n) => (result[`brier${n + 1}`] = b));
       const ref = referenceLevelsOnce();
-      if (ref !== null) result.gapClosed = gapClosed(validLoss, ref);
+      if (ref !== null) Object.assign(result, { gapClosed: gapClosed(validLoss, ref), unigramLevel: ref.unigram.energyLoss, bigramLevel: ref.bigram.energyLoss });
       return result;
     },
     paramGroup: calmParamGroup,

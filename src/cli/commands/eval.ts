@@ -5,7 +5,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { calmSampler, evaluateArBrier, evaluateCalmBrier, formatEvaluation, transformerSampler, type BrierEvaluation } from '../../calm/evaluate.js';
+import { calmSampler, evaluateArBrier, evaluateCalmBrier, evaluateCalmEnergy, formatEvaluation, transformerSampler, type BrierEvaluation, type EnergyEvaluation } from '../../calm/evaluate.js';
+import { ChunkTables, gapClosed, referenceLevels, type ReferenceLevels } from '../../calm/reference-levels.js';
 import { evenBlocks } from '../../calm/tasks.js';
 import { loadCheckpoint, type JsonValue } from '../../nn/checkpoint.js';
 import { loadCorpus, splitCorpus } from '../../nn/data/corpus.js';
@@ -24,7 +25,7 @@ export const specs = {
   checkpoint: { type: 'string', description: 'run folder written by calm train / calm train --model calm (or its checkpoint/ folder)' },
   split: { type: 'string', choices: ['valid', 'train'], default: 'valid', description: 'which split of the corpus to score' },
   blockSize: { type: 'number', integer: true, min: 0, default: 0, description: 'tokens per evaluation block (0: the training block length; CALM needs a multiple of K)' },
-  blocks: { type: 'number', integer: true, min: 1, default: 16, description: 'evenly spaced, non-overlapping blocks to score' },
+  blocks: { type: 'number', integer: true, min: 1, default: 1000, description: 'evenly spaced, non-overlapping blocks to score (fewer when the split is shorter)' },
   seed: { type: 'number', integer: true, min: 0, default: 0, description: 'seed of the model samples' },
   backend: { type: 'string', default: 'cpu', choices: ['cpu', 'auto', 'gpujs-webgpu', 'gpujs-webasm', 'gpujs-cpu'], description: 'compute backend' },
 } as const;
@@ -41,6 +42,12 @@ export interface EvalRecord {
   /** Optimiser steps of the evaluated checkpoint (null when the checkpoint does not say). */
   step: number | null;
   evaluation: BrierEvaluation;
+  /** CALM only: the held-out energy loss on the same blocks (CALM.md §4.2). */
+  energy?: EnergyEvaluation;
+  /** CALM with K ≥ 4 only: chunk-unigram and chunk-bigram tables scored on the same positions. */
+  referenceLevels?: ReferenceLevels;
+  /** (unigram − model) / (unigram − bigram) on the energy loss. */
+  gapClosed?: number;
   date: string;
 }
 
@@ -70,6 +77,7 @@ export function evaluateRun(runDir: string, o: { split: string; blockSize: numbe
   const rng = new Rng(o.seed);
   const evalOptions = { rng, seed: o.seed, split: o.split };
   let evaluation: BrierEvaluation;
+  let calmExtras: Pick<EvalRecord, 'energy' | 'referenceLevels' | 'gapClosed'> = {};
   if (config.model === 'calm') {
     const { config: run, model, autoencoder } = loadCalmRun(runDir);
     const K = run.calm.K;
@@ -78,6 +86,12 @@ export function evaluateRun(runDir: string, o: { split: string; blockSize: numbe
     const tokens = encodeLmSplits(split, new ByteTokenizer()); // BOS per document (CALM.md §3.3)
     const held = evenBlocks(o.split === 'train' ? tokens.train : tokens.valid, blockSize, o.blocks);
     evaluation = evaluateCalmBrier(calmSampler(model, autoencoder, rng), held.ids, blockSize, evalOptions);
+    const energy = evaluateCalmEnergy(model, autoencoder, held.ids, blockSize, { targetSamples: run.data.targetSamples, targets: run.data.targets, rng });
+    calmExtras = { energy };
+    if (K >= 4) {
+      const levels = referenceLevels(ChunkTables.fromTokens(tokens.train, K), autoencoder, held.ids, blockSize, { nSamples: run.calm.nSamples, targetSamples: run.data.targetSamples, targets: run.data.targets, rng });
+      calmExtras = { energy, referenceLevels: levels, gapClosed: gapClosed(energy.energyLoss, levels) };
+    }
   } else if (config.model === 'transformer') {
     const run = config as unknown as TransformerRunConfig;
     const dir = findCheckpoint(runDir);
@@ -92,7 +106,22 @@ export function evaluateRun(runDir: string, o: { split: string; blockSize: numbe
   } else {
     throw new UsageError(`calm eval: ${path.join(runDir, 'config.json')} names model ${JSON.stringify(config.model)}; expected 'transformer' or 'calm'`);
   }
-  return { runDir: path.resolve(runDir), step: checkpointStep(findCheckpoint(runDir)), evaluation, date: new Date().toISOString() };
+  return { runDir: path.resolve(runDir), step: checkpointStep(findCheckpoint(runDir)), evaluation, ...calmExtras, date: new Date().toISOString() };
+}
+
+/** The energy loss, reference levels and gap closed of a CALM evaluation, one line each. */
+export function formatCalmExtras(r: EvalRecord): string[] {
+  const lines: string[] = [];
+  if (r.energy !== undefined) lines.push(`energy loss: ${r.energy.energyLoss.toFixed(4)} ± ${r.energy.stdError.toFixed(4)} (${r.energy.positions} positions, N ${r.energy.nSamples}, M ${r.energy.targetSamples})`);
+  const ref = r.referenceLevels;
+  if (ref !== undefined) {
+    for (const [name, level] of [['chunk-unigram', ref.unigram], ['chunk-bigram', ref.bigram]] as const) {
+      const ci = level.brierLMInterval === null ? '' : ` [${level.brierLMInterval.lower.toFixed(2)}, ${level.brierLMInterval.upper.toFixed(2)}]`;
+      lines.push(`${name} table: energy loss ${level.energyLoss.toFixed(4)} ± ${level.energyLossStdError.toFixed(4)}, BrierLM ${level.brierLM.toFixed(2)}${ci} (exact)`);
+    }
+  }
+  if (r.gapClosed !== undefined) lines.push(`gap closed (unigram -> bigram, energy loss): ${(100 * r.gapClosed).toFixed(1)} %`);
+  return lines;
 }
 
 export async function run(argv: string[]): Promise<void> {
@@ -106,6 +135,6 @@ export async function run(argv: string[]): Promise<void> {
   await useBackend(o.backend, (note) => process.stderr.write(`${note}\n`));
   const record = evaluateRun(runDir, o);
   writeJsonAtomic(path.join(runDir, 'eval.json'), record as unknown as JsonValue);
-  process.stdout.write(`${formatEvaluation(record.evaluation).join('\n')}\n`);
+  process.stdout.write(`${[...formatEvaluation(record.evaluation), ...formatCalmExtras(record)].join('\n')}\n`);
   process.stdout.write(`checkpoint step ${record.step ?? 'unknown'}; written to ${path.join(runDir, 'eval.json')}\n`);
 }

@@ -139,6 +139,7 @@ export function formatRobustness(r: RobustnessReport): string[] {
     `mean sigma:                 ${r.meanSigma.toFixed(4)}`,
     `mean KL per chunk:          ${r.meanKl.toFixed(3)} nats`,
     `latent dims at the KL floor: ${r.dimsAtKlFloor} of ${r.latent}`,
+    `effective rank of cov(mu):   ${r.effectiveRank} of ${r.latent} (eigenvalues > 1 % of the largest; participation ratio ${r.participationRatio.toFixed(2)})`,
   ];
 }
 

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Autoencoder, type AutoencoderConfig } from '../../calm/autoencoder.js';
-import { CalmModel, widthAwareInitStd, type CalmConfig } from '../../calm/calm-model.js';
+import { CalmModel, widthAwareInitStd, type CalmConfig, type TargetKind } from '../../calm/calm-model.js';
 import { INIT_STD } from '../../nn/init.js';
 import { createCalmTask } from '../../calm/tasks.js';
 import { loadCheckpoint, saveCheckpoint, type JsonValue } from '../../nn/checkpoint.js';
@@ -36,6 +36,7 @@ export const specs = {
   init: { type: 'string', default: 'width', choices: ['width', 'fan-in', 'reference'], description: 'Linear weight init: width = N(0, (0.02·sqrt(1024/d))²), fan-in = N(0, 1/fan_in), reference = N(0, 0.02²)' },
   samples: { type: 'number', integer: true, min: 2, default: 4, description: 'head samples N per position (reference 8)' },
   targetSamples: { type: 'number', integer: true, min: 1, default: 32, description: 'posterior target samples M per position (reference 100)' },
+  targets: { type: 'string', default: 'posterior', choices: ['posterior', 'mean'], description: 'train against M posterior samples (reference) or the posterior mean mu' },
   lr: { type: 'number', min: 0, default: 2e-3, description: 'peak learning rate' },
   minLr: { type: 'number', min: 0, default: 2e-4, description: 'final learning rate of the cosine schedule' },
   warmup: { type: 'number', integer: true, min: 0, default: 50, description: 'linear warmup steps' },
@@ -64,7 +65,7 @@ export interface CalmRunConfig {
   autoencoder: AutoencoderConfig;
   /** The AE run the weights in autoencoder/ were copied from. */
   autoencoderRun: string;
-  data: { blockChunks: number; batchSize: number; targetSamples: number; validBlocks: number; brierBlocks?: number; validFraction: number; seed: number };
+  data: { blockChunks: number; batchSize: number; targetSamples: number; targets?: TargetKind; validBlocks: number; brierBlocks?: number; validFraction: number; seed: number };
   train: { steps: number; lr: number; minLr: number; warmupSteps: number; schedule: 'cosine' | 'constant'; weightDecay: number; clip: number; evalEvery: number; checkpointEvery: number };
 }
 
@@ -102,7 +103,7 @@ export function calmRunConfig(o: ParsedOptions<typeof specs>, ae: AutoencoderCon
     },
     autoencoder: ae,
     autoencoderRun: path.resolve(aeRun),
-    data: { blockChunks: o.chunks, batchSize: o.batch, targetSamples: o.targetSamples, validBlocks: o.validBlocks, brierBlocks: o.brierBlocks, validFraction: o.validFraction, seed: o.seed },
+    data: { blockChunks: o.chunks, batchSize: o.batch, targetSamples: o.targetSamples, targets: o.targets === 'mean' ? 'mean' : 'posterior', validBlocks: o.validBlocks, brierBlocks: o.brierBlocks, validFraction: o.validFraction, seed: o.seed },
     train: {
       steps: o.steps, lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, schedule: o.schedule === 'constant' ? 'constant' : 'cosine',
       weightDecay: o.weightDecay, clip: o.clip, evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery,
@@ -125,7 +126,7 @@ export async function trainCalm(
   options.log(`calm: ${model.numParameters().toLocaleString('en')} parameters (d ${config.calm.d}, ${config.calm.layers} layers, head B ${config.calm.headBlocks}, N ${config.calm.nSamples}, M ${config.data.targetSamples}), ${tokens.train.length.toLocaleString('en')} train / ${tokens.valid.length.toLocaleString('en')} held-out tokens`);
   const task = createCalmTask({
     model, autoencoder, trainTokens: tokens.train, validTokens: tokens.valid, blockChunks: config.data.blockChunks,
-    batchSize: config.data.batchSize, targetSamples: config.data.targetSamples, seed: config.data.seed + 1, validBlocks: config.data.validBlocks, brierBlocks: config.data.brierBlocks,
+    batchSize: config.data.batchSize, targetSamples: config.data.targetSamples, targets: config.data.targets, seed: config.data.seed + 1, validBlocks: config.data.validBlocks, brierBlocks: config.data.brierBlocks,
   });
   const t = config.train;
   const summary = await train(task, {
