@@ -328,3 +328,13 @@ describe('BlockLoader', () => {
     assert.throws(() => BlockLoader.restore(tokens, { ...options, blockSize: 20 }, state), /state\.blockSize is 10 but this loader has 20/);
   });
 });
+
+describe('words of generated text', () => {
+  test('letters only, lowercased; the known fraction counts against a vocabulary', async () => {
+    const { knownWordFraction, vocabularyOf, wordsOf } = await import('../src/nn/data/words.js');
+    assert.deepEqual(wordsOf("It's Mr. Darcy, 1813!"), ['it', 's', 'mr', 'darcy']);
+    const vocab = vocabularyOf('It is a truth universally acknowledged');
+    assert.deepEqual(knownWordFraction('a TRUTH, xqzt is', vocab), { words: 4, known: 3, fraction: 0.75 });
+    assert.ok(Number.isNaN(knownWordFraction('..., 12', vocab).fraction));
+  });
+});

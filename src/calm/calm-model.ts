@@ -71,7 +71,7 @@ export class CalmModel extends Module {
     this.compressOut = new Linear(2 * d, d, layer); // W2: 2d → d
     this.compressNorm = new LayerNorm(d, { dtype: options.dtype }); // ε = 1e-6
     this.backbone = new DecoderStack({ dim: d, nLayers: layers, nHeads: heads, ffnHidden: ffn }, layer);
-    this.head = new EnergyHead({ dim: d, latent, noiseDim, blocks: headBlocks }, layer); // its output layer stays zero
+    this.head = new EnergyHead({ dim: config.headDim ?? d, inputDim: d, latent, noiseDim, blocks: headBlocks }, layer); // its output layer stays zero
   }
 
   /**

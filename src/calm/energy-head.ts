@@ -14,8 +14,10 @@ import { LayerNorm } from '../nn/norm.js';
 
 /** Sizes of the energy head. */
 export interface EnergyHeadConfig {
-  /** Width d (the backbone width). */
+  /** Width of the head (the reference uses the backbone width d). */
   readonly dim: number;
+  /** Width of the hidden states h it is conditioned on (default `dim`). */
+  readonly inputDim?: number;
   /** Latent size l of the autoencoder. */
   readonly latent: number;
   /** Uniform noise dimension (reference 64). */
@@ -74,7 +76,7 @@ export class EnergyHead extends Module {
     const norm = { dtype: options.dtype };
     this.noiseProj = new Linear(noiseDim, dim, options); // W_n
     this.noiseNorm = new LayerNorm(dim, norm); // LN_noise
-    this.hiddenProj = new Linear(dim, dim, options); // W_h
+    this.hiddenProj = new Linear(config.inputDim ?? dim, dim, options); // W_h
     this.hiddenNorm = new LayerNorm(dim, norm); // LN_h
     this.blocks = Array.from({ length: blocks }, () => new EnergyHeadBlock(dim, options));
     this.finalNorm = new LayerNorm(dim, norm); // LN_f
@@ -91,8 +93,9 @@ export class EnergyHead extends Module {
    */
   forward(h: Tensor, noise: Tensor): Tensor {
     const { dim, noiseDim } = this.config;
-    if (h.rank < 1 || h.shape[h.rank - 1] !== dim || noise.rank !== h.rank + 1 || noise.shape[noise.rank - 1] !== noiseDim) {
-      throw new RangeError(`EnergyHead.forward: h must be [..., ${dim}] and noise [..., S, ${noiseDim}], got ${fmtShape(h.shape)} and ${fmtShape(noise.shape)}`);
+    const inputDim = this.config.inputDim ?? dim;
+    if (h.rank < 1 || h.shape[h.rank - 1] !== inputDim || noise.rank !== h.rank + 1 || noise.shape[noise.rank - 1] !== noiseDim) {
+      throw new RangeError(`EnergyHead.forward: h must be [..., ${inputDim}] and noise [..., S, ${noiseDim}], got ${fmtShape(h.shape)} and ${fmtShape(noise.shape)}`);
     }
     const s = noise.shape[noise.rank - 2];
     const lead = h.shape.slice(0, -1);

@@ -17,7 +17,7 @@ import type { Rng } from '../tensor/random.js';
 import type { Autoencoder } from './autoencoder.js';
 import { arBrierAtPosition, BRIER_ORDERS, BrierAccumulator, calmBrierChunkAligned, calmBrierSmallK } from './brier.js';
 import type { CalmModel, TargetKind } from './calm-model.js';
-import { MeanAccumulator } from './reference-levels.js';
+import { ChunkTables, gapClosed, MeanAccumulator, referenceLevels, type ReferenceLevels } from './reference-levels.js';
 
 // ------------------------------------------------------------------ results
 
@@ -302,6 +302,49 @@ export function evaluateCalmEnergy(model: CalmModel, autoencoder: Autoencoder, i
     for (const e of perPosition) acc.add(e);
   }
   return { energyLoss: acc.value, stdError: acc.stdError, positions: acc.count, targetSamples: o.targetSamples, nSamples: model.config.nSamples };
+}
+
+/** Everything `calm eval` reports for a CALM: BrierLM, energy loss, reference levels, gap closed. */
+export interface CalmHeldOutReport {
+  readonly brier: BrierEvaluation;
+  readonly energy: EnergyEvaluation;
+  /** K ≥ 4 only (exact chunk-aligned BrierLM of the tables). */
+  readonly referenceLevels?: ReferenceLevels;
+  readonly gapClosed?: number;
+}
+
+/**
+ * Scores a CALM on held-out blocks `ids` of `blockSize` tokens: BrierLM (CALM.md §6.2/§6.3), the energy
+ * loss (§4.2), and, for K ≥ 4, the chunk-unigram and chunk-bigram tables of `trainTokens` on the same
+ * positions with the gap the model closes between them.
+ */
+export function calmHeldOutReport(
+  model: CalmModel,
+  autoencoder: Autoencoder,
+  ids: Int32Array,
+  blockSize: number,
+  o: { trainTokens: Int32Array; targetSamples: number; targets?: TargetKind; rng: Rng; seed?: number; split?: string },
+): CalmHeldOutReport {
+  const brier = evaluateCalmBrier(calmSampler(model, autoencoder, o.rng), ids, blockSize, { rng: o.rng, seed: o.seed, split: o.split });
+  const energy = evaluateCalmEnergy(model, autoencoder, ids, blockSize, o);
+  if (model.config.K < 4) return { brier, energy };
+  const tables = ChunkTables.fromTokens(o.trainTokens, model.config.K);
+  const levels = referenceLevels(tables, autoencoder, ids, blockSize, { nSamples: model.config.nSamples, targetSamples: o.targetSamples, targets: o.targets, rng: o.rng });
+  return { brier, energy, referenceLevels: levels, gapClosed: gapClosed(energy.energyLoss, levels) };
+}
+
+/** The energy loss, reference levels and gap closed of a {@link CalmHeldOutReport}, one line each. */
+export function formatCalmReport(r: Omit<CalmHeldOutReport, 'brier'>): string[] {
+  const lines = [`energy loss: ${r.energy.energyLoss.toFixed(4)} ± ${r.energy.stdError.toFixed(4)} (${r.energy.positions} positions, N ${r.energy.nSamples}, M ${r.energy.targetSamples})`];
+  const ref = r.referenceLevels;
+  if (ref !== undefined) {
+    for (const [name, level] of [['chunk-unigram', ref.unigram], ['chunk-bigram', ref.bigram]] as const) {
+      const ci = level.brierLMInterval === null ? '' : ` [${level.brierLMInterval.lower.toFixed(2)}, ${level.brierLMInterval.upper.toFixed(2)}]`;
+      lines.push(`${name} table: energy loss ${level.energyLoss.toFixed(4)} ± ${level.energyLossStdError.toFixed(4)}, BrierLM ${level.brierLM.toFixed(2)}${ci} (exact)`);
+    }
+  }
+  if (r.gapClosed !== undefined) lines.push(`gap closed (chunk-unigram -> chunk-bigram, energy loss): ${(100 * r.gapClosed).toFixed(1)} %`);
+  return lines;
 }
 
 // ------------------------------------------------------------------ Transformer

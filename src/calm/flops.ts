@@ -42,6 +42,8 @@ export interface CalmConfig extends BackboneConfig {
   readonly noiseDim: number;
   /** Head samples N per position in training. */
   readonly nSamples: number;
+  /** Width of the energy head (default d; the hidden state is projected from d to it by W_h). */
+  readonly headDim?: number;
   /**
    * Initialisation of the model's Linear weights (not counted in FLOPs; see `calmInit` in
    * calm-model.ts). Absent: the width-aware default.
@@ -87,7 +89,7 @@ function validateBackbone(c: BackboneConfig, fn: string): void {
 
 function validateCalm(c: CalmConfig, fn: string): void {
   validateBackbone(c, fn);
-  requirePositiveIntegers(fn, { K: c.K, latent: c.latent, headBlocks: c.headBlocks, noiseDim: c.noiseDim, nSamples: c.nSamples });
+  requirePositiveIntegers(fn, { K: c.K, latent: c.latent, headBlocks: c.headBlocks, noiseDim: c.noiseDim, nSamples: c.nSamples, headDim: c.headDim ?? c.d });
 }
 
 /** One AELayer: RMSNorm + SwiGLU (CALM.md §2.1). */
@@ -96,15 +98,15 @@ const aeLayer = (c: AutoencoderConfig): number => rmsNorm(c.hidden) + swiglu(c.h
 /** One Llama decoder layer: q, k, v, o (d×d, no biases) + SwiGLU + 2 RMSNorms (CALM.md §3.2). */
 const llamaLayer = (c: BackboneConfig): number => 4 * c.d * c.d + swiglu(c.d, c.ffn) + 2 * rmsNorm(c.d);
 
-/** The energy head of CALM.md §3.4, width d. */
+/** The energy head of CALM.md §3.4, width h (= d unless headDim says otherwise). */
 function energyHeadParams(c: CalmConfig): number {
-  const d = c.d;
-  const block = layerNorm(d) + linear(2 * d, d, true) + linear(d, d, true) + linear(d, 2 * d, true) + linear(d, d, true);
+  const h = c.headDim ?? c.d;
+  const block = layerNorm(h) + linear(2 * h, h, true) + linear(h, h, true) + linear(h, 2 * h, true) + linear(h, h, true);
   return (
-    linear(c.noiseDim, d, true) + layerNorm(d) + // noise embedding + LN_noise
-    linear(d, d, true) + layerNorm(d) + // hidden projection + LN_h
+    linear(c.noiseDim, h, true) + layerNorm(h) + // noise embedding + LN_noise
+    linear(c.d, h, true) + layerNorm(h) + // hidden projection + LN_h
     c.headBlocks * block +
-    layerNorm(d) + linear(d, d, true) + linear(d, c.latent, true) // LN_f, Lin_f, Lin_out
+    layerNorm(h) + linear(h, h, true) + linear(h, c.latent, true) // LN_f, Lin_f, Lin_out
   );
 }
 
@@ -178,8 +180,8 @@ const backboneMacs = (c: BackboneConfig): number => c.layers * (4 * c.d * c.d + 
 
 /** Energy head MACs for one sample (CALM.md §3.4). */
 function headMacs(c: CalmConfig): number {
-  const d = c.d;
-  return c.noiseDim * d + d * d + c.headBlocks * 6 * d * d + d * d + d * c.latent;
+  const h = c.headDim ?? c.d;
+  return c.noiseDim * h + c.d * h + c.headBlocks * 6 * h * h + h * h + h * c.latent;
 }
 
 /**

@@ -5,7 +5,12 @@
  * report.json.
  */
 import * as path from 'node:path';
+import { calmHeldOutReport, formatCalmReport, formatEvaluation } from '../../calm/evaluate.js';
 import { generateCalm } from '../../calm/generate.js';
+import { evenBlocks } from '../../calm/tasks.js';
+import { loadCorpus, splitCorpus } from '../../nn/data/corpus.js';
+import { knownWordFraction, vocabularyOf } from '../../nn/data/words.js';
+import { encodeLmSplits } from '../../nn/train/lm-task.js';
 import type { JsonValue } from '../../nn/checkpoint.js';
 import { ByteTokenizer } from '../../nn/data/tokenizer.js';
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../nn/io/atomic.js';
@@ -20,6 +25,7 @@ export const specs = {
   aeSteps: { type: 'number', integer: true, min: 1, default: 2000, description: 'autoencoder optimiser steps' },
   calmSteps: { type: 'number', integer: true, min: 1, default: 300, description: 'CALM optimiser steps' },
   maxTokens: { type: 'number', integer: true, min: 4, default: 80, description: 'tokens generated per prompt' },
+  evalBlocks: { type: 'number', integer: true, min: 1, default: 1000, description: 'held-out blocks of the final CALM evaluation (BrierLM, energy loss, reference levels)' },
   seed: { type: 'number', integer: true, min: 0, default: 1, description: 'seed of everything' },
   backend: { type: 'string', default: 'cpu', choices: ['cpu', 'auto', 'gpujs-webgpu', 'gpujs-webasm', 'gpujs-cpu'], description: 'compute backend' },
   quiet: { type: 'boolean', description: 'no progress bars' },
@@ -68,15 +74,24 @@ export async function run(argv: string[]): Promise<void> {
   const calmStarted = performance.now();
   const calm = await trainCalm(calmConfig, ae.model, calmDir, { resume: false, quiet: o.quiet, log: say });
   const calmSeconds = (performance.now() - calmStarted) / 1000;
-  const valid = calm.summary.finalValid;
-  say(`  held-out energy loss ${valid.validLoss?.toFixed(4)}, BrierLM ${valid.brierLM?.toFixed(2)}; CALM done at ${elapsed()}`);
+  say(`  CALM trained at ${elapsed()}; scoring ${o.evalBlocks} held-out blocks against the chunk-unigram and chunk-bigram tables ...`);
+  const split = splitCorpus(loadCorpus(), calmConfig.data.validFraction);
+  const lmTokens = encodeLmSplits(split, new ByteTokenizer());
+  const blockSize = calmConfig.data.blockChunks * calmConfig.calm.K;
+  const held = evenBlocks(lmTokens.valid, blockSize, o.evalBlocks);
+  const evalRng = new Rng(o.seed + 200);
+  const heldOut = calmHeldOutReport(calm.model, ae.model, held.ids, blockSize, {
+    trainTokens: lmTokens.train, targetSamples: calmConfig.data.targetSamples, targets: calmConfig.data.targets, rng: evalRng, seed: o.seed + 200,
+  });
+  for (const line of [...formatEvaluation(heldOut.brier), ...formatCalmReport(heldOut)]) say(`  ${line}`);
+  say(`  CALM evaluated at ${elapsed()}`);
 
   // 3. Generation (CALM.md §5).
   say('\n[3/3] generating ...');
   const tokenizer = new ByteTokenizer();
   const samples: { prompt: string; temperature: number; text: string; chunks: number; samplerCalls: number }[] = [];
   const rng = new Rng(o.seed + 100);
-  const runs: [string, number][] = [...PROMPTS.map((p): [string, number] => [p, 1]), [PROMPTS[0], 0.5]];
+  const runs: [string, number][] = [1, 0.5].flatMap((temperature) => PROMPTS.map((p): [string, number] => [p, temperature]));
   for (const [prompt, temperature] of runs) {
     const r = generateCalm(calm.model, ae.model, [tokenizer.bos, ...tokenizer.encode(prompt)], {
       maxNewTokens: o.maxTokens, rng, eos: tokenizer.eos, pad: tokenizer.pad, temperature, poolSize: 32,
@@ -86,12 +101,19 @@ export async function run(argv: string[]): Promise<void> {
     process.stdout.write(`\n--- T = ${temperature} (${r.samplerCalls} sampler calls)\n${prompt}|${text}\n`);
   }
 
+  // How English the T = 0.5 samples are: the share of their words that occur in the training split.
+  const vocabulary = vocabularyOf(split.train.map((d) => d.text).join('\n'));
+  const lowTemperature = knownWordFraction(samples.filter((x) => x.temperature === 0.5).map((x) => x.text).join(' '), vocabulary);
+  say(`\nwords of the T = 0.5 samples found in the training split: ${lowTemperature.known} of ${lowTemperature.words}`);
+
   const seconds = (performance.now() - started) / 1000;
   const report = {
     seconds,
     autoencoder: { ...ae.report, accuracyMu: ae.report.accuracyMu, accuracySample: ae.report.accuracySample, seconds: ae.seconds, steps: ae.summary.steps, config: aeConfig.autoencoder },
-    calm: { validLoss: valid.validLoss, brierLM: valid.brierLM, steps: calm.summary.steps, seconds: calmSeconds, parameters: calm.model.numParameters(), config: calmConfig.calm },
+    calm: { finalValid: calm.summary.finalValid, steps: calm.summary.steps, seconds: calmSeconds, parameters: calm.model.numParameters(), config: calmConfig.calm, train: calmConfig.train, data: calmConfig.data },
+    heldOut: { ...heldOut, blocks: held.count, blockSize },
     samples,
+    knownWordsAtT05: lowTemperature,
   };
   writeJsonAtomic(path.join(outDir, 'report.json'), report as unknown as JsonValue);
   const pct = (x: number): string => `${(100 * x).toFixed(3)} %`;
@@ -116,13 +138,19 @@ export async function run(argv: string[]): Promise<void> {
     '',
     '## CALM (CALM.md §3-4)',
     '',
-    `${calm.summary.steps} steps in ${calmSeconds.toFixed(0)} s, ${calm.model.numParameters().toLocaleString('en')} parameters; held-out energy loss ${valid.validLoss?.toFixed(4)}, BrierLM ${valid.brierLM?.toFixed(2)}.`,
+    `${calm.summary.steps} steps in ${calmSeconds.toFixed(0)} s, ${calm.model.numParameters().toLocaleString('en')} parameters. Held-out, ${held.count} blocks of ${blockSize} tokens:`,
+    '',
+    '```',
+    ...formatEvaluation(heldOut.brier),
+    ...formatCalmReport(heldOut),
+    '```',
     '',
     '![CALM loss](calm/loss.svg)',
     '',
     '## Samples (CALM.md §5)',
     '',
     ...samples.flatMap((s) => [`**T = ${s.temperature}**, ${s.samplerCalls} sampler calls:`, '', '```', `${s.prompt}|${s.text}`, '```', '']),
+    `Words of the T = 0.5 samples found in the training split: ${lowTemperature.known} of ${lowTemperature.words} (${(100 * lowTemperature.fraction).toFixed(1)} %).`,
   ].join('\n');
   writeFileAtomic(path.join(outDir, 'report.md'), `${md}\n`);
   say(`\ncalm demo finished in ${seconds.toFixed(0)} s; report in ${path.join(outDir, 'report.md')}`);

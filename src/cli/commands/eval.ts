@@ -5,8 +5,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { calmSampler, evaluateArBrier, evaluateCalmBrier, evaluateCalmEnergy, formatEvaluation, transformerSampler, type BrierEvaluation, type EnergyEvaluation } from '../../calm/evaluate.js';
-import { ChunkTables, gapClosed, referenceLevels, type ReferenceLevels } from '../../calm/reference-levels.js';
+import { calmHeldOutReport, evaluateArBrier, formatCalmReport, formatEvaluation, transformerSampler, type BrierEvaluation, type EnergyEvaluation } from '../../calm/evaluate.js';
+import type { ReferenceLevels } from '../../calm/reference-levels.js';
 import { evenBlocks } from '../../calm/tasks.js';
 import { loadCheckpoint, type JsonValue } from '../../nn/checkpoint.js';
 import { loadCorpus, splitCorpus } from '../../nn/data/corpus.js';
@@ -85,13 +85,9 @@ export function evaluateRun(runDir: string, o: { split: string; blockSize: numbe
     if (blockSize % K !== 0) throw new UsageError(`calm eval: --block-size ${blockSize} is not a multiple of the model's K = ${K}`);
     const tokens = encodeLmSplits(split, new ByteTokenizer()); // BOS per document (CALM.md §3.3)
     const held = evenBlocks(o.split === 'train' ? tokens.train : tokens.valid, blockSize, o.blocks);
-    evaluation = evaluateCalmBrier(calmSampler(model, autoencoder, rng), held.ids, blockSize, evalOptions);
-    const energy = evaluateCalmEnergy(model, autoencoder, held.ids, blockSize, { targetSamples: run.data.targetSamples, targets: run.data.targets, rng });
-    calmExtras = { energy };
-    if (K >= 4) {
-      const levels = referenceLevels(ChunkTables.fromTokens(tokens.train, K), autoencoder, held.ids, blockSize, { nSamples: run.calm.nSamples, targetSamples: run.data.targetSamples, targets: run.data.targets, rng });
-      calmExtras = { energy, referenceLevels: levels, gapClosed: gapClosed(energy.energyLoss, levels) };
-    }
+    const report = calmHeldOutReport(model, autoencoder, held.ids, blockSize, { ...evalOptions, trainTokens: tokens.train, targetSamples: run.data.targetSamples, targets: run.data.targets });
+    evaluation = report.brier;
+    calmExtras = { energy: report.energy, referenceLevels: report.referenceLevels, gapClosed: report.gapClosed };
   } else if (config.model === 'transformer') {
     const run = config as unknown as TransformerRunConfig;
     const dir = findCheckpoint(runDir);
@@ -109,21 +105,6 @@ export function evaluateRun(runDir: string, o: { split: string; blockSize: numbe
   return { runDir: path.resolve(runDir), step: checkpointStep(findCheckpoint(runDir)), evaluation, ...calmExtras, date: new Date().toISOString() };
 }
 
-/** The energy loss, reference levels and gap closed of a CALM evaluation, one line each. */
-export function formatCalmExtras(r: EvalRecord): string[] {
-  const lines: string[] = [];
-  if (r.energy !== undefined) lines.push(`energy loss: ${r.energy.energyLoss.toFixed(4)} ± ${r.energy.stdError.toFixed(4)} (${r.energy.positions} positions, N ${r.energy.nSamples}, M ${r.energy.targetSamples})`);
-  const ref = r.referenceLevels;
-  if (ref !== undefined) {
-    for (const [name, level] of [['chunk-unigram', ref.unigram], ['chunk-bigram', ref.bigram]] as const) {
-      const ci = level.brierLMInterval === null ? '' : ` [${level.brierLMInterval.lower.toFixed(2)}, ${level.brierLMInterval.upper.toFixed(2)}]`;
-      lines.push(`${name} table: energy loss ${level.energyLoss.toFixed(4)} ± ${level.energyLossStdError.toFixed(4)}, BrierLM ${level.brierLM.toFixed(2)}${ci} (exact)`);
-    }
-  }
-  if (r.gapClosed !== undefined) lines.push(`gap closed (unigram -> bigram, energy loss): ${(100 * r.gapClosed).toFixed(1)} %`);
-  return lines;
-}
-
 export async function run(argv: string[]): Promise<void> {
   const { options: o, help: wantHelp } = parseArgs('calm eval', specs, argv);
   if (wantHelp) {
@@ -135,6 +116,8 @@ export async function run(argv: string[]): Promise<void> {
   await useBackend(o.backend, (note) => process.stderr.write(`${note}\n`));
   const record = evaluateRun(runDir, o);
   writeJsonAtomic(path.join(runDir, 'eval.json'), record as unknown as JsonValue);
-  process.stdout.write(`${[...formatEvaluation(record.evaluation), ...formatCalmExtras(record)].join('\n')}\n`);
+  const { energy, referenceLevels, gapClosed } = record;
+  const extras = energy === undefined ? [] : formatCalmReport({ energy, referenceLevels, gapClosed });
+  process.stdout.write(`${[...formatEvaluation(record.evaluation), ...extras].join('\n')}\n`);
   process.stdout.write(`checkpoint step ${record.step ?? 'unknown'}; written to ${path.join(runDir, 'eval.json')}\n`);
 }

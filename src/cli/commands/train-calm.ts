@@ -32,6 +32,7 @@ export const specs = {
   heads: { type: 'number', integer: true, min: 1, default: 4, description: 'attention heads (must divide dim)' },
   ffn: { type: 'number', integer: true, min: 0, default: 0, description: 'SwiGLU hidden width (0: about 2.7 x dim, multiple of 8)' },
   headBlocks: { type: 'number', integer: true, min: 1, default: 2, description: 'residual blocks B of the energy head' },
+  headDim: { type: 'number', integer: true, min: 0, default: 0, description: 'width of the energy head (0: the model width d)' },
   noiseDim: { type: 'number', integer: true, min: 1, default: 32, description: 'uniform noise dimension of the energy head' },
   init: { type: 'string', default: 'width', choices: ['width', 'fan-in', 'reference'], description: 'Linear weight init: width = N(0, (0.02·sqrt(1024/d))²), fan-in = N(0, 1/fan_in), reference = N(0, 0.02²)' },
   samples: { type: 'number', integer: true, min: 2, default: 4, description: 'head samples N per position (reference 8)' },
@@ -99,6 +100,7 @@ export function calmRunConfig(o: ParsedOptions<typeof specs>, ae: AutoencoderCon
     tokenizer: 'byte',
     calm: {
       vocabSize: ae.vocabSize, d: o.dim, ffn, layers: o.layers, heads: o.heads, K: ae.K, latent: ae.latent, headBlocks: o.headBlocks, noiseDim: o.noiseDim, nSamples: o.samples,
+      ...(o.headDim > 0 ? { headDim: o.headDim } : {}),
       init: o.init === 'fan-in' ? 'fan-in' : o.init === 'reference' ? INIT_STD : widthAwareInitStd(o.dim),
     },
     autoencoder: ae,
