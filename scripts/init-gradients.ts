@@ -1,13 +1,13 @@
 /**
  * Gradient norms per parameter group of a CALM a few steps after initialisation, under each
- * initialisation rule: `node dist/scripts/init-gradients.js [d]`. Shows why the width-aware rule is
- * the default (calm-model.ts, widthAwareInitStd): under the reference's fixed 0.02 at small d, almost
+ * initialisation rule: `node dist/scripts/init-gradients.js [d]`. Shows why fan-in initialisation is
+ * the default (calm-model.ts, calmInit): under the reference's fixed 0.02 at small d, almost
  * nothing reaches the backbone.
  */
 import { pathToFileURL } from 'node:url';
 import { Tensor } from '../src/autograd/tensor.js';
 import { Autoencoder } from '../src/calm/autoencoder.js';
-import { CalmModel } from '../src/calm/calm-model.js';
+import { CalmModel, widthAwareInitStd } from '../src/calm/calm-model.js';
 import type { CalmConfig } from '../src/calm/flops.js';
 import { calmParamGroup } from '../src/calm/tasks.js';
 import { AdamW, gradNormsByGroup } from '../src/nn/optim.js';
@@ -41,9 +41,9 @@ export function gradNormsAfterInit(d: number, init: CalmConfig['init'], steps = 
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const d = Number(process.argv[2] ?? 64);
-  for (const init of [0.02, 'fan-in', undefined] as const) {
+  for (const init of [0.02, widthAwareInitStd(d), undefined] as const) {
     const norms = gradNormsAfterInit(d, init);
     const fmt = Object.entries(norms).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ');
-    console.log(`d ${d}, init ${init ?? 'width-aware (default)'}: gradient norms ${fmt}`);
+    console.log(`d ${d}, init ${init === undefined ? 'fan-in (default)' : `N(0, ${init.toFixed(3)}²)`}: gradient norms ${fmt}`);
   }
 }

@@ -29,22 +29,26 @@ export function smallCalmConfig(vocabSize: number, latent: number, overrides: Pa
 }
 
 /**
- * The width-aware initialisation of a CALM of width d: N(0, σ²) with σ = 0.02 · √(1024 / d), the
- * reference's 0.02 at the reference's width and larger for narrower models.
- *
- * Why (a deviation from CALM.md §3.4, measured): with the reference's fixed 0.02 at d = 64, every
- * Linear of the head's conditioning path (W_h, Lin1, Lin2, Lin3, W_o) has a gain near 0.2, so the
- * hidden state's influence on the head's output is about 1e-6 at step 0. The gradient reaching the
- * backbone is then smaller than AdamW's ε and the backbone never learns; the head only fits the
- * unconditional latent distribution. Scaling σ with 1/√d keeps each layer's gain as it is at d = 1024.
+ * σ = 0.02 · √(1024 / d): the reference's 0.02 at the reference's width d = 1024, scaled as 1/√d for other
+ * widths (`calm train --model calm --init width`).
  */
 export function widthAwareInitStd(d: number): number {
   return INIT_STD * Math.sqrt(REFERENCE_WIDTH / d);
 }
 
-/** The initialisation rule of a config: its `init`, or {@link widthAwareInitStd} of its width. */
+/**
+ * The initialisation of a CALM's Linear weights: its config's `init`, by default 'fan-in', N(0, 1/fan_in)
+ * (the head's output layer stays exactly zero, CALM.md §3.4).
+ *
+ * Why not the reference's fixed N(0, 0.02²) (a deviation, measured; README "Deliberate deviations"): at
+ * d = 64 every Linear of the head's conditioning path (W_h, Lin1, Lin2, Lin3, W_o) then has a gain near
+ * 0.2, so the hidden state's influence on the head's output is about 1e-6 at the start. The gradient that
+ * reaches the backbone is below AdamW's ε, the backbone never learns, and the head fits only the
+ * unconditional latent distribution. Fan-in scaling gives every layer unit gain at any width;
+ * scripts/init-gradients.ts prints the gradient norms per group under each rule.
+ */
 export function calmInit(config: CalmConfig): InitRule {
-  return config.init ?? widthAwareInitStd(config.d);
+  return config.init ?? 'fan-in';
 }
 
 /**

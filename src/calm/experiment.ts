@@ -73,6 +73,20 @@ export interface ExperimentRow {
   readonly trainSeconds: number;
   readonly curve: readonly CurvePoint[];
   readonly runDir: string;
+  /** CALM only: held-out energy loss on the evaluation blocks, and the share of the chunk-unigram → chunk-bigram gap it closes. */
+  readonly energyLoss?: number | null;
+  readonly gapClosed?: number | null;
+}
+
+/** A reference model scored on the same held-out blocks (count tables of training chunks, exact BrierLM). */
+export interface ReferenceRow {
+  readonly name: string;
+  readonly brierLM: number;
+  readonly lower: number | null;
+  readonly upper: number | null;
+  readonly brier: number[];
+  readonly energyLoss: number;
+  readonly note: string;
 }
 
 /** Everything RESULTS.md says about how the numbers were made. */
@@ -86,13 +100,19 @@ export interface ExperimentMeta {
 }
 
 /** The BrierLM-vs-training-FLOPs chart: one curve per model (log x). */
-export function brierVsFlopsSvg(rows: readonly ExperimentRow[]): string {
+export function brierVsFlopsSvg(rows: readonly ExperimentRow[], references: readonly ReferenceRow[] = []): string {
+  const xs = rows.flatMap((r) => r.curve.map((p) => p.trainFlops));
+  const span: [number, number] = xs.length === 0 ? [1, 10] : [Math.min(...xs), Math.max(...xs)];
   return lineChartSvg({
     title: 'BrierLM vs training compute (held-out split)',
     xLabel: 'LM training FLOPs (log scale)',
     yLabel: 'BrierLM (x100)',
     logX: true,
-    series: rows.map((r) => ({ name: r.model, points: r.curve.map((p) => [p.trainFlops, p.brierLM] as const) })),
+    series: [
+      ...rows.map((r) => ({ name: r.model, points: r.curve.map((p) => [p.trainFlops, p.brierLM] as const) })),
+      // Reference levels: flat lines across the plotted compute range.
+      ...references.map((ref) => ({ name: `${ref.name} (reference)`, points: span.map((x) => [x, ref.brierLM] as const) })),
+    ],
   });
 }
 
@@ -141,7 +161,7 @@ export function findings(rows: readonly ExperimentRow[]): string[] {
 }
 
 /** RESULTS.md: command, machine, setup, the table, curves, protocol and findings. */
-export function resultsMarkdown(rows: readonly ExperimentRow[], meta: ExperimentMeta, notes: readonly string[]): string {
+export function resultsMarkdown(rows: readonly ExperimentRow[], meta: ExperimentMeta, notes: readonly string[], references: readonly ReferenceRow[] = []): string {
   const lines: string[] = [];
   lines.push('# CALM vs Transformer at matched training compute (small CPU run)', '');
   lines.push('Produced by `calm experiment`; every number below comes from this run.', '');
@@ -159,6 +179,17 @@ export function resultsMarkdown(rows: readonly ExperimentRow[], meta: Experiment
       `| ${r.model} | ${r.K} | ${r.params.toLocaleString('en')} | ${r.aeParams === null ? '-' : r.aeParams.toLocaleString('en')} | ${r.steps} | ${sci(r.trainFlops)} | ${r.aeTrainFlops === null ? '-' : sci(r.aeTrainFlops)} | ${sci(r.inferFlopsPerToken)} | ` +
         `${interval({ brierLM: r.brierLM, lower: r.brierLMLower, upper: r.brierLMUpper })} | ${r.brier.map((b, i) => `${fixed(b, 4)} ± ${fixed(r.brierStdError[i], 4)}`).join(' | ')} | ${fixed(r.tokensPerSecond, 0)} | ${ae} |`,
     );
+  }
+  if (references.length > 0) {
+    lines.push('', '### Reference levels (same held-out blocks)', '');
+    lines.push('| reference | BrierLM [95% CI] | Brier-1 | Brier-2 | Brier-3 | Brier-4 | energy loss |', '|---|---|---|---|---|---|---|');
+    for (const ref of references) lines.push(`| ${ref.name} | ${interval(ref)} | ${ref.brier.map((b) => fixed(b, 4)).join(' | ')} | ${fixed(ref.energyLoss, 3)} |`);
+    lines.push('', references[0].note);
+    const gaps = rows.filter((r) => r.gapClosed !== undefined && r.gapClosed !== null);
+    if (gaps.length > 0) {
+      lines.push('', '| model | held-out energy loss | gap closed (chunk-unigram → chunk-bigram) |', '|---|---|---|');
+      for (const r of gaps) lines.push(`| ${r.model} | ${fixed(r.energyLoss ?? null, 3)} | ${fixed(100 * (r.gapClosed ?? NaN), 1)} % |`);
+    }
   }
   lines.push('', '![BrierLM vs training FLOPs](brierlm-vs-flops.svg)', '');
   lines.push('## Curves (BrierLM at evaluation checkpoints)', '');

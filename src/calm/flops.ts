@@ -46,7 +46,7 @@ export interface CalmConfig extends BackboneConfig {
   readonly headDim?: number;
   /**
    * Initialisation of the model's Linear weights (not counted in FLOPs; see `calmInit` in
-   * calm-model.ts). Absent: the width-aware default.
+   * calm-model.ts). Absent: fan-in, N(0, 1/fan_in).
    */
   readonly init?: number | 'fan-in';
 }

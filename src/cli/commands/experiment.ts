@@ -10,8 +10,9 @@ import { noGrad } from '../../autograd/grad-mode.js';
 import { Tensor } from '../../autograd/tensor.js';
 import { defaultRegularisation, type Autoencoder, type AutoencoderConfig } from '../../calm/autoencoder.js';
 import { CalmModel } from '../../calm/calm-model.js';
-import { calmSampler, evaluateArBrier, evaluateCalmBrier, formatEvaluation, transformerSampler, type BrierEvaluation } from '../../calm/evaluate.js';
-import { brierVsFlopsSvg, evaluationSteps, matchedSteps, resultsMarkdown, type CurvePoint, type ExperimentRow } from '../../calm/experiment.js';
+import { calmSampler, evaluateArBrier, evaluateCalmBrier, evaluateCalmEnergy, formatCalmReport, formatEvaluation, transformerSampler, type BrierEvaluation } from '../../calm/evaluate.js';
+import { brierVsFlopsSvg, evaluationSteps, matchedSteps, resultsMarkdown, type CurvePoint, type ExperimentRow, type ReferenceRow } from '../../calm/experiment.js';
+import { ChunkTables, gapClosed, referenceLevels, type ReferenceLevels } from '../../calm/reference-levels.js';
 import { countParams, flopsPerToken, type BackboneConfig, type CalmConfig } from '../../calm/flops.js';
 import { generateCalm } from '../../calm/generate.js';
 import { createCalmTask, evenBlocks } from '../../calm/tasks.js';
@@ -32,18 +33,18 @@ import type { TransformerRunConfig } from './transformer-config.js';
 
 export const specs = {
   out: { type: 'string', default: 'results', description: 'output folder (RESULTS.md, results.json, brierlm-vs-flops.svg, runs/)' },
-  budget: { type: 'number', min: 0.01, default: 1, description: 'scales every step count (1: the small default, about 20 min on 2 cores)' },
-  ks: { type: 'string', default: '1,2,4,8', description: 'chunk sizes K of the CALM models (comma-separated)' },
-  baselineSteps: { type: 'number', integer: true, min: 1, default: 240, description: 'baseline optimiser steps at budget 1; CALM steps follow from matched FLOPs' },
-  aeSteps: { type: 'number', integer: true, min: 1, default: 1000, description: 'autoencoder steps at budget 1' },
+  budget: { type: 'number', min: 0.01, default: 1, description: 'scales every step count (1: about an hour on 2 cores with the default --ks)' },
+  ks: { type: 'string', default: '4', description: 'chunk sizes K of the CALM models (comma-separated; 1,2,4,8 for the K ablation)' },
+  baselineSteps: { type: 'number', integer: true, min: 1, default: 1500, description: 'baseline optimiser steps at budget 1; CALM steps follow from matched FLOPs' },
+  aeSteps: { type: 'number', integer: true, min: 1, default: 2000, description: 'autoencoder steps at budget 1' },
   dim: { type: 'number', integer: true, min: 8, default: 64, description: 'backbone width d (shared by CALM and the baseline)' },
   layers: { type: 'number', integer: true, min: 1, default: 2, description: 'backbone layers' },
   heads: { type: 'number', integer: true, min: 1, default: 4, description: 'attention heads' },
   block: { type: 'number', integer: true, min: 8, default: 64, description: 'tokens per training and evaluation block (a multiple of every K)' },
-  batch: { type: 'number', integer: true, min: 1, default: 4, description: 'blocks per step (same tokens per step for every LM)' },
+  batch: { type: 'number', integer: true, min: 1, default: 16, description: 'blocks per step (same tokens per step for every LM)' },
   samples: { type: 'number', integer: true, min: 2, default: 4, description: 'energy-head samples N per position in training' },
-  targetSamples: { type: 'number', integer: true, min: 1, default: 32, description: 'AE posterior samples M per position' },
-  evalBlocks: { type: 'number', integer: true, min: 2, default: 24, description: 'held-out blocks per BrierLM evaluation' },
+  targetSamples: { type: 'number', integer: true, min: 1, default: 16, description: 'AE posterior samples M per position' },
+  evalBlocks: { type: 'number', integer: true, min: 2, default: 1000, description: 'held-out blocks per BrierLM evaluation (fewer when the split is shorter)' },
   evalPoints: { type: 'number', integer: true, min: 1, default: 3, description: 'BrierLM evaluations per run (the curve points)' },
   genTokens: { type: 'number', integer: true, min: 8, default: 256, description: 'tokens generated per model for the speed measurement' },
   seed: { type: 'number', integer: true, min: 0, default: 1, description: 'seed of weights, data order and samples' },
@@ -60,6 +61,25 @@ export const help = formatHelp(
 type Options = ParsedOptions<typeof specs>;
 
 const VALID_FRACTION = 0.05;
+
+/** Peak learning rate of the CALM runs (the recipe of the README's sweep; the baseline uses 3e-3). */
+const CALM_LR = 4e-3;
+
+/** The chunk-unigram and chunk-bigram tables as rows of RESULTS.md. */
+function referenceRows(levels: ReferenceLevels, K: number): ReferenceRow[] {
+  return (['unigram', 'bigram'] as const).map((name) => {
+    const level = levels[name];
+    return {
+      name: `chunk-${name} table (K = ${K})`,
+      brierLM: level.brierLM,
+      lower: level.brierLMInterval?.lower ?? null,
+      upper: level.brierLMInterval?.upper ?? null,
+      brier: level.brier,
+      energyLoss: level.energyLoss,
+      note: `Reference tables: ${levels.note}; scored on the CALM chunk positions of the same ${levels.blocks} blocks (${levels.positions} positions). Their energy loss uses the K = ${K} autoencoder.`,
+    };
+  });
+}
 
 function parseKs(text: string, block: number): number[] {
   const ks = text.split(',').map((s) => Number(s.trim()));
@@ -161,6 +181,7 @@ export async function run(argv: string[]): Promise<void> {
   log(`backend: ${describeBackend(backend)}; machine: ${machine()}`);
   log(`backbone d ${o.dim}, ${o.layers} layers, ${o.heads} heads, ffn ${ffn}; blocks of ${o.block} tokens, ${o.batch} per step; baseline ${baselineSteps} steps (${(baselineSteps * tokensPerStep * baseFlops.train).toExponential(2)} FLOPs)`);
   const rows: ExperimentRow[] = [];
+  const references: ReferenceRow[] = [];
 
   // ---- baseline Transformer
   {
@@ -190,7 +211,7 @@ export async function run(argv: string[]): Promise<void> {
 
   // ---- one autoencoder and one CALM per K
   for (const K of ks) {
-    const latent = 16 * K; // l = 16 per token (§8.4 scales l with K; at K = 4 this is `calm train-ae`'s default 64, which decodes far better than 4 per token here)
+    const latent = 32 * K; // l = 32 per token (§8.4 scales l with K; at K = 4 this is `calm train-ae`'s default 128)
     const aeDir = path.join(out, 'runs', `ae-k${K}`);
     const aeConfig: AutoencoderRunConfig = {
       model: 'autoencoder',
@@ -208,7 +229,7 @@ export async function run(argv: string[]): Promise<void> {
     const aeSpec = { family: 'autoencoder', config: aeConfig.autoencoder } as const;
     const aeTrainFlops = aeSteps * aeConfig.data.batchSize * K * flopsPerToken(aeSpec).train;
 
-    const calm: CalmConfig = { ...backbone, K, latent, headBlocks: 2, noiseDim: 16, nSamples: o.samples };
+    const calm: CalmConfig = { ...backbone, K, latent, headBlocks: 2, noiseDim: 32, nSamples: o.samples }; // init: the fan-in default (calm-model.ts)
     const spec = { family: 'calm', config: calm } as const;
     const flops = flopsPerToken(spec, { contextPositions: o.block / K, autoencoder: aeConfig.autoencoder });
     const steps = matchedSteps(baselineSteps, baseFlops.train, flops.train); // CALM.md §8.3: same training FLOPs
@@ -221,7 +242,7 @@ export async function run(argv: string[]): Promise<void> {
       autoencoder: aeConfig.autoencoder,
       autoencoderRun: path.resolve(aeDir),
       data: { blockChunks: o.block / K, batchSize: o.batch, targetSamples: o.targetSamples, validBlocks: 8, validFraction: VALID_FRACTION, seed: o.seed },
-      train: { steps, lr: 2e-3, minLr: 2e-4, ...lrFor(steps), schedule: 'cosine', weightDecay: 0.1, clip: 1, evalEvery: steps, checkpointEvery: steps },
+      train: { steps, lr: CALM_LR, minLr: CALM_LR / 10, ...lrFor(steps), schedule: 'cosine', weightDecay: 0.1, clip: 1, evalEvery: steps, checkpointEvery: steps },
     };
     const model = new CalmModel(calm, { rng: new Rng(o.seed) });
     saveCheckpoint(path.join(runDir, AUTOENCODER_SUBDIR), { model: ae, extra: { config: aeConfig.autoencoder } as unknown as JsonValue });
@@ -240,7 +261,16 @@ export async function run(argv: string[]): Promise<void> {
     );
     const genRng = new Rng(o.seed + 7);
     const speed = tokensPerSecond(() => generateCalm(model, ae, [tokenizer.bos], { maxNewTokens: o.genTokens, rng: genRng, eos: tokenizer.eos, pad: tokenizer.pad }).tokens.length, 2);
-    rows.push(row(`CALM K=${K}`, 'calm', K, countParams(spec), countParams(aeSpec), steps, tokensPerStep, flops.train, aeTrainFlops, flops.inference, res, speed, aeRun.report, runDir));
+    // Energy loss on the evaluation blocks, and for K >= 4 the reference tables on the same positions.
+    const energy = noGrad(() => evaluateCalmEnergy(model, ae, held.ids, o.block, { targetSamples: o.targetSamples, rng: new Rng(evalSeed) }));
+    let gap: number | null = null;
+    if (K >= 4) {
+      const levels = noGrad(() => referenceLevels(ChunkTables.fromTokens(lm.train, K), ae, held.ids, o.block, { nSamples: o.samples, targetSamples: o.targetSamples, rng: new Rng(evalSeed) }));
+      gap = gapClosed(energy.energyLoss, levels);
+      if (references.length === 0) references.push(...referenceRows(levels, K));
+      log(formatCalmReport({ energy, referenceLevels: levels, gapClosed: gap }).join('\n'));
+    }
+    rows.push({ ...row(`CALM K=${K}`, 'calm', K, countParams(spec), countParams(aeSpec), steps, tokensPerStep, flops.train, aeTrainFlops, flops.inference, res, speed, aeRun.report, runDir), energyLoss: energy.energyLoss, gapClosed: gap });
     log(formatEvaluation(res.last).join('\n'));
   }
 
@@ -255,9 +285,9 @@ export async function run(argv: string[]): Promise<void> {
     loadAverage: { start: loadStart, end: os.loadavg() },
     setup: setupLines(o, ks, ffn, baselineSteps, aeSteps, tokensPerStep, held.count),
   };
-  writeJsonAtomic(path.join(out, 'results.json'), { meta, rows } as unknown as JsonValue);
-  writeFileAtomic(path.join(out, 'brierlm-vs-flops.svg'), brierVsFlopsSvg(rows));
-  writeFileAtomic(path.join(out, 'RESULTS.md'), resultsMarkdown(rows, meta, standingNotes()));
+  writeJsonAtomic(path.join(out, 'results.json'), { meta, rows, references } as unknown as JsonValue);
+  writeFileAtomic(path.join(out, 'brierlm-vs-flops.svg'), brierVsFlopsSvg(rows, references));
+  writeFileAtomic(path.join(out, 'RESULTS.md'), resultsMarkdown(rows, meta, standingNotes(), references));
   writeFileAtomic(path.join(out, 'command.txt'), `${command}\n`);
   process.stdout.write(`experiment finished in ${(wallSeconds / 60).toFixed(1)} min; see ${path.join(out, 'RESULTS.md')}\n`);
   for (const r of rows) process.stdout.write(`${r.model.padEnd(12)} BrierLM ${r.brierLM.toFixed(2)}  train FLOPs ${r.trainFlops.toExponential(2)}  ${r.tokensPerSecond.toFixed(0)} tokens/s\n`);
@@ -295,10 +325,10 @@ function row(
 function setupLines(o: Options, ks: number[], ffn: number, baselineSteps: number, aeSteps: number, tokensPerStep: number, evalBlocks: number): string[] {
   return [
     `data: the embedded Austen corpus, byte tokenizer (V = 260), BOS per document; ${100 * VALID_FRACTION}% of each novel (trailing chapters) held out`,
-    `shared backbone: d ${o.dim}, ${o.layers} layers, ${o.heads} heads, SwiGLU ${ffn}; the baseline adds an untied ${o.dim} x 260 output projection, CALM adds the input compression MLP and an energy head (2 blocks, noise 16, N = ${o.samples} samples, M = ${o.targetSamples} targets)`,
-    `training blocks of ${o.block} tokens (CALM: ${o.block}/K chunk positions; baseline: ${o.block} token positions), ${o.batch} blocks = ${tokensPerStep} tokens per step for every LM; AdamW (0.9, 0.95), wd 0.1, clip 1, cosine schedule with warmup; lr 3e-3 (baseline) / 2e-3 (CALM)`,
+    `shared backbone: d ${o.dim}, ${o.layers} layers, ${o.heads} heads, SwiGLU ${ffn}; the baseline adds an untied ${o.dim} x 260 output projection, CALM adds the input compression MLP and an energy head (2 blocks, noise 32, N = ${o.samples} samples, M = ${o.targetSamples} targets)`,
+    `training blocks of ${o.block} tokens (CALM: ${o.block}/K chunk positions; baseline: ${o.block} token positions), ${o.batch} blocks = ${tokensPerStep} tokens per step for every LM; AdamW (0.9, 0.95), wd 0.1, clip 1, cosine schedule with warmup; lr 3e-3 (baseline) / ${CALM_LR} (CALM), Linear weights N(0, 1/fan_in) for CALM (calm-model.ts)`,
     `matched compute: the baseline trains ${baselineSteps} steps (budget ${o.budget}); each CALM gets steps = ${baselineSteps} x (baseline train FLOPs/token) / (its train FLOPs/token), both from flops.ts (6 x matmul MACs incl. the energy head N times and the frozen AE encoder for targets, + attention), so LM training FLOPs match to rounding; autoencoder training FLOPs are listed separately and not included`,
-    `autoencoders: one per K (${ks.join(', ')}), d_ae 128, latent l = 16K, ${aeSteps} steps of 64 chunks, reference regularisation (beta 1e-3, KL floor 0.5, dropouts 0.15)`,
+    `autoencoders: one per K (${ks.join(', ')}), d_ae 128, latent l = 32K, ${aeSteps} steps of 64 chunks, reference regularisation (beta 1e-3, KL floor 0.5, dropouts 0.15)`,
     `evaluation: the same ${evalBlocks} held-out blocks of ${o.block} tokens for every model ("same tokens" of context); BrierLM at ${o.evalPoints} checkpoints per run; 95% interval by the delta method over the per-position spread`,
     `generation speed: temperature 1, batch 1, KV cache, ${o.genTokens} new tokens from a BOS prompt, repeated for at least 2 s; same backbone, same machine, one process`,
   ];

@@ -34,7 +34,7 @@ export const specs = {
   headBlocks: { type: 'number', integer: true, min: 1, default: 2, description: 'residual blocks B of the energy head' },
   headDim: { type: 'number', integer: true, min: 0, default: 0, description: 'width of the energy head (0: the model width d)' },
   noiseDim: { type: 'number', integer: true, min: 1, default: 32, description: 'uniform noise dimension of the energy head' },
-  init: { type: 'string', default: 'width', choices: ['width', 'fan-in', 'reference'], description: 'Linear weight init: width = N(0, (0.02·sqrt(1024/d))²), fan-in = N(0, 1/fan_in), reference = N(0, 0.02²)' },
+  init: { type: 'string', default: 'fan-in', choices: ['fan-in', 'width', 'reference'], description: 'Linear weight init: fan-in = N(0, 1/fan_in), width = N(0, (0.02·sqrt(1024/d))²), reference = N(0, 0.02²)' },
   samples: { type: 'number', integer: true, min: 2, default: 4, description: 'head samples N per position (reference 8)' },
   targetSamples: { type: 'number', integer: true, min: 1, default: 32, description: 'posterior target samples M per position (reference 100)' },
   targets: { type: 'string', default: 'posterior', choices: ['posterior', 'mean'], description: 'train against M posterior samples (reference) or the posterior mean mu' },
