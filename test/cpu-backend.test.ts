@@ -100,7 +100,7 @@ describe('cpu backend: memory', () => {
         const got = be.read(l.view);
         assert.equal(got.constructor, l.host.constructor);
         assert.deepEqual(Array.from(got), expected);
-        const c = be.copy(l.view);
+        const c = be.run('copy', [l.view], {});
         assert.equal(c.dtype, dtype);
         assert.deepEqual(Array.from(readBuf(c, shape)), expected);
         be.dispose(c);
@@ -119,10 +119,10 @@ describe('cpu backend: memory', () => {
     r1[1] = 42;
     assert.deepEqual(Array.from(be.read(v)), [1, 2, 3]);
     assert.deepEqual(Array.from(readBuf(be.allocate(4, 'int32'), [4])), [0, 0, 0, 0]);
-    const f = be.fill(3, 2.5, 'float64');
+    const f = be.run('fill', [], { size: 3, value: 2.5, dtype: 'float64' });
     assert.deepEqual(Array.from(readBuf(f, [3])), [2.5, 2.5, 2.5]);
-    assert.deepEqual(Array.from(readBuf(be.fill(2, -3.7, 'int32'), [2])), [-3, -3]);
-    assert.equal(be.fill(2, 1, 'float32').dtype, 'float32');
+    assert.deepEqual(Array.from(readBuf(be.run('fill', [], { size: 2, value: -3.7, dtype: 'int32' }), [2])), [-3, -3]);
+    assert.equal(be.run('fill', [], { size: 2, value: 1, dtype: 'float32' }).dtype, 'float32');
   });
 
   test('liveBuffers counts, dispose twice is a no-op, a disposed buffer is refused naming the op', () => {
@@ -134,7 +134,7 @@ describe('cpu backend: memory', () => {
     local.dispose(a);
     assert.equal(local.liveBuffers(), 1);
     const v: View = { buffer: a, shape: [3], strides: [1], offset: 0 };
-    assert.throws(() => local.unary('exp', v), /exp.*disposed/);
+    assert.throws(() => local.run('exp', [v], {}), /exp.*disposed/);
     assert.throws(() => local.read(v), /read.*disposed/);
     local.dispose(b);
     assert.equal(local.liveBuffers(), 0);
@@ -149,7 +149,7 @@ describe('cpu backend: elementwise', () => {
       fc.property(shapeArb, seedArb, fc.constantFrom(...UNARY_OPS), fc.constantFrom<DType>('float32', 'float64'), (shape, seed, op, dtype) => {
         const positive = op === 'log' || op === 'sqrt';
         const l = makeView(shape, dtype, seed, (r) => (positive ? 0.01 + 3 * r.uniform() : 3 * r.normal()));
-        const out = be.unary(op, l.view);
+        const out = be.run(op, [l.view], {});
         assert.equal(out.dtype, dtype);
         const expected = logical(l).map(UNARY_REF[op]);
         close(readBuf(out, shape), expected, 2 * FLOAT_TOL[dtype], 1e-300, `${op} ${dtype}`);
@@ -160,15 +160,15 @@ describe('cpu backend: elementwise', () => {
 
   test('sigmoid is stable far out, int32 neg/abs/sign', () => {
     const x = be.upload(new Float64Array([-800, -30, 0, 30, 800]));
-    const got = readBuf(be.unary('sigmoid', { buffer: x, shape: [5], strides: [1], offset: 0 }), [5]);
+    const got = readBuf(be.run('sigmoid', [{ buffer: x, shape: [5], strides: [1], offset: 0 }], {}), [5]);
     assert.equal(got[0], 0);
     close(got, [0, Math.exp(-30) / (1 + Math.exp(-30)), 0.5, 1 / (1 + Math.exp(-30)), 1], 1e-15, 0, 'sigmoid');
     const i = be.upload(new Int32Array([-5, 0, 7, -2147483648]));
     const iv: View = { buffer: i, shape: [4], strides: [1], offset: 0 };
-    assert.deepEqual(Array.from(readBuf(be.unary('neg', iv), [4])), [5, 0, -7, -2147483648]);
-    assert.deepEqual(Array.from(readBuf(be.unary('abs', iv), [4])), [5, 0, 7, -2147483648]);
-    assert.deepEqual(Array.from(readBuf(be.unary('sign', iv), [4])), [-1, 0, 1, -1]);
-    assert.equal(be.unary('sign', iv).dtype, 'int32');
+    assert.deepEqual(Array.from(readBuf(be.run('neg', [iv], {}), [4])), [5, 0, -7, -2147483648]);
+    assert.deepEqual(Array.from(readBuf(be.run('abs', [iv], {}), [4])), [5, 0, 7, -2147483648]);
+    assert.deepEqual(Array.from(readBuf(be.run('sign', [iv], {}), [4])), [-1, 0, 1, -1]);
+    assert.equal(be.run('sign', [iv], {}).dtype, 'int32');
   });
 
   test('binary ops on two independently strided (and broadcast) views', () => {
@@ -181,7 +181,7 @@ describe('cpu backend: elementwise', () => {
           const genB = COMPARE_OPS.includes(op as never) ? smallInt : normal;
           const a = makeView(shape, dtype, sa, genA);
           const b = makeView(shape, dtype, sb, genB);
-          const out = be.binary(op, a.view, b.view);
+          const out = be.run(op, [a.view, b.view], {});
           assert.equal(out.dtype, dtype);
           const xa = logical(a);
           const xb = logical(b);
@@ -198,15 +198,15 @@ describe('cpu backend: elementwise', () => {
     const b = be.upload(new Int32Array([1, -1, 65536, 2, -2, 3]));
     const va: View = { buffer: a, shape: [6], strides: [1], offset: 0 };
     const vb: View = { buffer: b, shape: [6], strides: [1], offset: 0 };
-    assert.deepEqual(Array.from(readBuf(be.binary('add', va, vb), [6])), [-2147483648, 2147483647, 131072, -5, 5, 12]);
-    assert.deepEqual(Array.from(readBuf(be.binary('sub', va, vb), [6])), [2147483646, -2147483647, 0, -9, 9, 6]);
-    assert.deepEqual(Array.from(readBuf(be.binary('mul', va, vb), [6])), [2147483647, -2147483648, 0, -14, -14, 27]);
-    assert.deepEqual(Array.from(readBuf(be.binary('div', va, vb), [6])), [2147483647, -2147483648, 1, -3, -3, 3]);
+    assert.deepEqual(Array.from(readBuf(be.run('add', [va, vb], {}), [6])), [-2147483648, 2147483647, 131072, -5, 5, 12]);
+    assert.deepEqual(Array.from(readBuf(be.run('sub', [va, vb], {}), [6])), [2147483646, -2147483647, 0, -9, 9, 6]);
+    assert.deepEqual(Array.from(readBuf(be.run('mul', [va, vb], {}), [6])), [2147483647, -2147483648, 0, -14, -14, 27]);
+    assert.deepEqual(Array.from(readBuf(be.run('div', [va, vb], {}), [6])), [2147483647, -2147483648, 1, -3, -3, 3]);
     // Products beyond 2^53 must wrap exactly (Math.imul), not be rounded as doubles first.
     const big = be.upload(new Int32Array([2147483647, 123456789]));
     const vbig: View = { buffer: big, shape: [2], strides: [1], offset: 0 };
-    assert.deepEqual(Array.from(readBuf(be.binary('mul', vbig, vbig), [2])), [1, -1757895751]);
-    const lt = be.binary('lt', va, vb);
+    assert.deepEqual(Array.from(readBuf(be.run('mul', [vbig, vbig], {}), [2])), [1, -1757895751]);
+    const lt = be.run('lt', [va, vb], {});
     assert.equal(lt.dtype, 'int32');
     assert.deepEqual(Array.from(readBuf(lt, [6])), [0, 1, 0, 1, 0, 0]);
   });
@@ -216,8 +216,8 @@ describe('cpu backend: elementwise', () => {
     const b = be.upload(new Float32Array([0, NaN, 3]));
     const va: View = { buffer: a, shape: [3], strides: [1], offset: 0 };
     const vb: View = { buffer: b, shape: [3], strides: [1], offset: 0 };
-    const mx = readBuf(be.binary('maximum', va, vb), [3]);
-    const mn = readBuf(be.binary('minimum', va, vb), [3]);
+    const mx = readBuf(be.run('maximum', [va, vb], {}), [3]);
+    const mn = readBuf(be.run('minimum', [va, vb], {}), [3]);
     assert.ok(Number.isNaN(mx[0]) && Number.isNaN(mx[1]) && mx[2] === 3);
     assert.ok(Number.isNaN(mn[0]) && Number.isNaN(mn[1]) && mn[2] === 2);
   });
@@ -231,18 +231,18 @@ describe('cpu backend: elementwise', () => {
         const xc = logical(c);
         const xa = logical(a);
         const xb = logical(b);
-        const out = be.where(c.view, a.view, b.view);
+        const out = be.run('where', [c.view, a.view, b.view], {});
         assert.equal(out.dtype, 'float64');
         assert.deepEqual(Array.from(readBuf(out, shape)), xc.map((v, i) => (v !== 0 ? xa[i] : xb[i])));
-        const ci = be.cast(a.view, 'int32');
+        const ci = be.run('cast', [a.view], { dtype: 'int32' });
         assert.equal(ci.dtype, 'int32');
         assert.deepEqual(Array.from(readBuf(ci, shape)), xa.map((v) => (v < 0 ? Math.ceil(v) : Math.floor(v)) + 0));
-        assert.deepEqual(Array.from(readBuf(be.cast(a.view, 'float32'), shape)), xa.map((v) => Math.fround(v)));
+        assert.deepEqual(Array.from(readBuf(be.run('cast', [a.view], { dtype: 'float32' }), shape)), xa.map((v) => Math.fround(v)));
       }),
       { ...FC, numRuns: 40 },
     );
     const x = be.upload(new Float64Array([-2.7, 2.7, 1e10, -1e10, NaN]));
-    assert.deepEqual(Array.from(readBuf(be.cast({ buffer: x, shape: [5], strides: [1], offset: 0 }, 'int32'), [5])), [-2, 2, 2147483647, -2147483648, 0]);
+    assert.deepEqual(Array.from(readBuf(be.run('cast', [{ buffer: x, shape: [5], strides: [1], offset: 0 }], { dtype: 'int32' }), [5])), [-2, 2, 2147483647, -2147483648, 0]);
   });
 });
 
@@ -272,7 +272,7 @@ describe('cpu backend: reductions', () => {
           const reduced = axes.reduce((n, a) => n * shape[a], 1);
           const l = makeView(shape, dtype, seed, dtype === 'int32' ? (r) => r.int(200) - 100 : normal);
           if (op !== 'sum' && reduced === 0) return; // refused by the front end
-          const out = be.reduce(op, l.view, axes);
+          const out = be.run('reduce', [l.view], { op: op, axes: axes });
           assert.equal(out.dtype, dtype);
           const outShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
           const expected = reduceRef(op, logical(l), shape, axes);
@@ -287,7 +287,7 @@ describe('cpu backend: reductions', () => {
   test('float32 sum accumulates in float64 and rounds once', () => {
     const n = 100_000;
     const x = be.upload(new Float32Array(n).fill(0.1));
-    const got = readBuf(be.reduce('sum', { buffer: x, shape: [n], strides: [1], offset: 0 }, [0]), [1]);
+    const got = readBuf(be.run('reduce', [{ buffer: x, shape: [n], strides: [1], offset: 0 }], { op: 'sum', axes: [0] }), [1]);
     assert.equal(got[0], Math.fround(n * Math.fround(0.1)));
   });
 
@@ -298,7 +298,7 @@ describe('cpu backend: reductions', () => {
         (shape, seed, axisPick, op) => {
           const axis = axisPick % shape.length;
           const l = makeView(shape, 'float32', seed, smallInt);
-          const out = be.reduce(op, l.view, [axis]);
+          const out = be.run('reduce', [l.view], { op: op, axes: [axis] });
           assert.equal(out.dtype, 'int32');
           const values = logical(l);
           const outShape = shape.map((d, i) => (i === axis ? 1 : d));
@@ -325,8 +325,8 @@ describe('cpu backend: reductions', () => {
   test('sum of an empty axis is 0; max of one is refused', () => {
     const x = be.allocate(0, 'float32');
     const v: View = { buffer: x, shape: [3, 0], strides: [0, 1], offset: 0 };
-    assert.deepEqual(Array.from(readBuf(be.reduce('sum', v, [1]), [3, 1])), [0, 0, 0]);
-    assert.throws(() => be.reduce('max', v, [1]), /max.*empty/);
+    assert.deepEqual(Array.from(readBuf(be.run('reduce', [v], { op: 'sum', axes: [1] }), [3, 1])), [0, 0, 0]);
+    assert.throws(() => be.run('reduce', [v], { op: 'max', axes: [1] }), /max.*empty/);
   });
 });
 
@@ -355,7 +355,7 @@ describe('cpu backend: matmul', () => {
           for (const dtype of ['float32', 'float64'] as DType[]) {
             const a = makeView([m, k], dtype, seed++, normal, { broadcast: false });
             const b = makeView([k, n], dtype, seed++, normal, { broadcast: false });
-            const out = be.matmul(a.view, b.view);
+            const out = be.run('matmul', [a.view, b.view], {});
             assert.equal(out.dtype, dtype);
             close(readBuf(out, [m, n]), matmulRef(logical(a), logical(b), 1, m, k, n), FLOAT_TOL[dtype] * 4, FLOAT_TOL[dtype] * Math.sqrt(k + 1) * 4, `matmul ${m}x${k}x${n} ${dtype}`);
           }
@@ -366,7 +366,7 @@ describe('cpu backend: matmul', () => {
     for (const [m, k, n] of [[65, 65, 65], [5, 600, 7], [130, 300, 1030]]) {
       const a = makeView([m, k], 'float32', m + k, normal, { broadcast: false });
       const b = makeView([k, n], 'float32', k + n, normal, { broadcast: false });
-      const out = be.matmul(a.view, b.view);
+      const out = be.run('matmul', [a.view, b.view], {});
       close(readBuf(out, [m, n]), matmulRef(logical(a), logical(b), 1, m, k, n), 1e-6, 1e-6 * Math.sqrt(k), `matmul ${m}x${k}x${n}`);
     }
   });
@@ -380,7 +380,7 @@ describe('cpu backend: matmul', () => {
           // Broadcast stride 0 is allowed on the batch axes only (matrix axes too is legal but dull).
           const a = makeView([...batch, m, k], 'float64', sa, normal);
           const b = makeView([...batch, k, n], 'float64', sb, normal);
-          const out = be.matmul(a.view, b.view);
+          const out = be.run('matmul', [a.view, b.view], {});
           const nb = numel(batch);
           close(readBuf(out, [...batch, m, n]), matmulRef(logical(a), logical(b), nb, m, k, n), 1e-13, 1e-13, 'batched matmul');
         },
@@ -392,7 +392,7 @@ describe('cpu backend: matmul', () => {
   test('int32 matmul wraps like int32', () => {
     const a = be.upload(new Int32Array([65536, 2, 3, 4]));
     const b = be.upload(new Int32Array([65536, 1, 1, 1]));
-    const out = be.matmul({ buffer: a, shape: [2, 2], strides: [2, 1], offset: 0 }, { buffer: b, shape: [2, 2], strides: [2, 1], offset: 0 });
+    const out = be.run('matmul', [{ buffer: a, shape: [2, 2], strides: [2, 1], offset: 0 }, { buffer: b, shape: [2, 2], strides: [2, 1], offset: 0 }], {});
     assert.equal(out.dtype, 'int32');
     assert.deepEqual(Array.from(readBuf(out, [2, 2])), [(65536 * 65536 + 2) | 0, 65536 + 2, 3 * 65536 + 4, 7]);
   });
@@ -418,7 +418,7 @@ describe('cpu backend: gather, scatterAdd, concat, unslice', () => {
         const idxHost = Int32Array.from({ length: numel(idxShape) }, () => r.int(shape[axis]));
         const idx: View = { buffer: be.upload(idxHost), shape: idxShape, strides: contiguous(idxShape), offset: 0 };
         const outShape = [...shape.slice(0, axis), ...idxShape, ...shape.slice(axis + 1)];
-        const out = be.gather(x.view, idx, axis);
+        const out = be.run('gather', [x.view, idx], { axis: axis });
         assert.equal(out.dtype, dtype);
         const xs = logical(x);
         const expected = Array.from({ length: numel(outShape) }, (_, o) => {
@@ -432,7 +432,7 @@ describe('cpu backend: gather, scatterAdd, concat, unslice', () => {
         // scatterAdd is the transpose: scatter a random src of the gather's output shape back.
         const src = makeView(outShape, dtype, seed + 2, (q) => q.int(100) - 50);
         const sv = logical(src);
-        const sc = be.scatterAdd(src.view, idx, axis, shape[axis]);
+        const sc = be.run('scatterAdd', [src.view, idx], { axis: axis, axisSize: shape[axis] });
         assert.equal(sc.dtype, dtype);
         const acc = new Array<number>(numel(shape)).fill(0);
         for (let o = 0; o < sv.length; o++) {
@@ -450,20 +450,20 @@ describe('cpu backend: gather, scatterAdd, concat, unslice', () => {
   test('embedding lookup fast path and repeated indices', () => {
     const table = be.upload(Float32Array.from({ length: 12 }, (_, i) => i));
     const idx = be.upload(new Int32Array([2, 0, 2]));
-    const out = be.gather({ buffer: table, shape: [4, 3], strides: [3, 1], offset: 0 }, { buffer: idx, shape: [3], strides: [1], offset: 0 }, 0);
+    const out = be.run('gather', [{ buffer: table, shape: [4, 3], strides: [3, 1], offset: 0 }, { buffer: idx, shape: [3], strides: [1], offset: 0 }], { axis: 0 });
     assert.deepEqual(Array.from(readBuf(out, [3, 3])), [6, 7, 8, 0, 1, 2, 6, 7, 8]);
-    const ones = be.fill(9, 1, 'float32');
-    const sc = be.scatterAdd({ buffer: ones, shape: [3, 3], strides: [3, 1], offset: 0 }, { buffer: idx, shape: [3], strides: [1], offset: 0 }, 0, 4);
+    const ones = be.run('fill', [], { size: 9, value: 1, dtype: 'float32' });
+    const sc = be.run('scatterAdd', [{ buffer: ones, shape: [3, 3], strides: [3, 1], offset: 0 }, { buffer: idx, shape: [3], strides: [1], offset: 0 }], { axis: 0, axisSize: 4 });
     assert.deepEqual(Array.from(readBuf(sc, [4, 3])), [1, 1, 1, 0, 0, 0, 2, 2, 2, 0, 0, 0]);
   });
 
   test('out-of-range indices throw a RangeError naming the op, index and axis size', () => {
-    const x = be.fill(6, 1, 'float32');
+    const x = be.run('fill', [], { size: 6, value: 1, dtype: 'float32' });
     const xv: View = { buffer: x, shape: [2, 3], strides: [3, 1], offset: 0 };
     for (const bad of [3, -1]) {
       const idx: View = { buffer: be.upload(new Int32Array([0, bad])), shape: [2], strides: [1], offset: 0 };
-      assert.throws(() => be.gather(xv, idx, 1), (e: unknown) => e instanceof RangeError && /gather/.test(e.message) && e.message.includes(`index ${bad}`) && /size 3/.test(e.message));
-      assert.throws(() => be.scatterAdd(xv, { ...idx, shape: [2], strides: [1] }, 0, 1), (e: unknown) => e instanceof RangeError && /scatterAdd/.test(e.message) && /size 1/.test(e.message));
+      assert.throws(() => be.run('gather', [xv, idx], { axis: 1 }), (e: unknown) => e instanceof RangeError && /gather/.test(e.message) && e.message.includes(`index ${bad}`) && /size 3/.test(e.message));
+      assert.throws(() => be.run('scatterAdd', [xv, { ...idx, shape: [2], strides: [1] }], { axis: 0, axisSize: 1 }), (e: unknown) => e instanceof RangeError && /scatterAdd/.test(e.message) && /size 1/.test(e.message));
     }
   });
 
@@ -474,7 +474,7 @@ describe('cpu backend: gather, scatterAdd, concat, unslice', () => {
         const parts = lens.map((len, i) => makeView(shape.map((d, a) => (a === axis ? len : d)), 'float64', seed + i, normal));
         const total = lens.reduce((s, v) => s + v, 0);
         const outShape = shape.map((d, a) => (a === axis ? total : d));
-        const out = be.concat(parts.map((p) => p.view), axis);
+        const out = be.run('concat', parts.map((p) => p.view), { axis: axis });
         const values = parts.map(logical);
         const expected = Array.from({ length: numel(outShape) }, (_, o) => {
           const idx = unravel(o, outShape);
@@ -496,7 +496,7 @@ describe('cpu backend: gather, scatterAdd, concat, unslice', () => {
         const steps = shape.map(() => 1 + r.int(3));
         const outShape = shape.map((d, i) => starts[i] + Math.max(0, d - 1) * steps[i] + 1 + r.int(2));
         const x = makeView(shape, 'float32', seed, normal);
-        const out = be.unslice(x.view, outShape, starts, steps);
+        const out = be.run('unslice', [x.view], { outShape: outShape, starts: starts, steps: steps });
         const expected = new Array<number>(numel(outShape)).fill(0);
         const xs = logical(x);
         for (let i = 0; i < xs.length; i++) {
