@@ -141,6 +141,13 @@ function opSuite(be: Backend): void {
     }
   });
 
+  test('log1p keeps the digits of small inputs that log(1 + x) loses', () => {
+    const xs = [1e-10, -3e-8, 1e-5, -0.25, 0, 3, 1e20].map(Math.fround);
+    const x = NDArray.fromData(Float32Array.from(xs), [xs.length], 'float32', be);
+    assertClose(x.unary('log1p').toTypedArray(), xs.map(Math.log1p), 'log1p', 1e-5, 0);
+    assert.equal(x.add(1).log().toTypedArray()[0], 0, 'the composite rounds 1 + 1e-10 to 1');
+  });
+
   test('binary ops broadcast [2, 1, 3] with [4, 1], and int32 arithmetic', () => {
     const rng = new Rng(12);
     const a = hostRand(rng, [2, 1, 3], 0.5, 2);

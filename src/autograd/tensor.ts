@@ -26,7 +26,7 @@ import { runBackward } from './engine.js';
  * need no rule of their own. `npm run gradcheck` must cover each name (a unit test enforces it).
  */
 export const DIFFERENTIABLE_OPS = [
-  'neg', 'exp', 'log', 'sqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'abs', 'sign',
+  'neg', 'exp', 'log', 'log1p', 'sqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'abs', 'sign',
   'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum',
   'where', 'sum', 'max', 'min', 'matmul',
   'reshape', 'permute', 'expand', 'slice', 'unslice', 'gather', 'scatterAdd', 'concat', 'cast', 'contiguous',
@@ -231,6 +231,11 @@ export class Tensor {
 
   log(): Tensor {
     return Tensor.record('log', this.data.log(), [this], (g) => [g.div(this)]);
+  }
+
+  /** log(1 + x), accurate for small x. d/dx = 1 / (1 + x). */
+  log1p(): Tensor {
+    return Tensor.record('log1p', this.data.unary('log1p'), [this], (g) => [g.div(this.add(1))]);
   }
 
   sqrt(): Tensor {

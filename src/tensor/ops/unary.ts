@@ -72,6 +72,26 @@ export const UNARY = {
     gradcheck: [0.2, 3, 0],
   }),
 
+  /** log(1 + x), exact to the last digits for small x, where 1 + x would round them away. */
+  log1p: unary({
+    math: Math.log1p,
+    row: (x, p, s, out, o, end) => { for (; o < end; o++, p += s) out[o] = Math.log1p(x[p]); },
+    // Shaders have no log1p, and their compilers reassociate float arithmetic, so the usual
+    // cancellation tricks on 1 + v are folded away. Instead: log1p(v) = 2 atanh(z), z = v / (2 + v),
+    // whose series has no cancellation; for |v| < 0.25, |z| < 0.15 and six terms reach float32
+    // precision. Beyond that, 1 + v rounds by less than 3e-7 of the result, so log(1 + v) is fine.
+    kernel: function (this: KernelThis, x: Float32Array): number {
+      const v = x[this.thread.x];
+      if (Math.abs(v) >= 0.25) {
+        return Math.log(1 + v);
+      }
+      const z = v / (2 + v);
+      const z2 = z * z;
+      return 2 * z * (1 + z2 * (1 / 3 + z2 * (1 / 5 + z2 * (1 / 7 + z2 * (1 / 9 + z2 / 11)))));
+    },
+    gradcheck: [-0.5, 2, 0],
+  }),
+
   sqrt: unary({
     math: Math.sqrt,
     row: (x, p, s, out, o, end) => { for (; o < end; o++, p += s) out[o] = Math.sqrt(x[p]); },
