@@ -1,6 +1,7 @@
 /**
- * The gpu.js backend: every Backend primitive as gpu.js kernels, in gpu.js's `webgpu`, `webasm` or
- * `cpu` mode (backend names `gpujs-webgpu`, `gpujs-webasm`, `gpujs-cpu`).
+ * The gpu.js backend, in gpu.js's `webgpu`, `webasm` or `cpu` mode (backend names `gpujs-webgpu`,
+ * `gpujs-webasm`, `gpujs-cpu`): a generic runner over the op table (`src/tensor/ops`), whose
+ * entries' gpu.js sides run in a worker (`engine.ts`).
  *
  * gpu.js's webgpu kernels return Promises (WebGPU has no synchronous readback) while the Backend
  * interface is synchronous, so gpu.js runs in a worker thread (`worker.ts`) and each call here
