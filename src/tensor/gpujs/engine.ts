@@ -33,6 +33,23 @@ interface GpuInstance {
 }
 type GpuConstructor = new (settings: { mode: string }) => GpuInstance;
 
+/** The kernel helpers that `source` calls, directly or through another helper. */
+function helpersCalledBy(source: string): ((...args: never[]) => number)[] {
+  const used = new Set<(...args: never[]) => number>();
+  let text = source;
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const f of KERNEL_HELPERS) {
+      if (!used.has(f) && text.includes(`${f.name}(`)) {
+        used.add(f);
+        text += f.toString();
+        grew = true;
+      }
+    }
+  }
+  return [...used];
+}
+
 export class Engine implements GpuRunner {
   private readonly buffers = new Map<number, Handle>();
   /**
@@ -149,7 +166,7 @@ export class Engine implements GpuRunner {
         loopMaxIterations: Math.max(1000, (options.longestLoop ?? 0) + 1),
         tactic: 'precision',
         // The shared helpers this kernel calls (kernel-rules.ts).
-        functions: KERNEL_HELPERS.filter((f) => source.includes(`${f.name}(`)),
+        functions: helpersCalledBy(source),
       });
       bySource.set(key, compiled);
       this.compiled++;

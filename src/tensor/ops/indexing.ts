@@ -8,7 +8,7 @@
 import { allocTyped, type TypedArray } from '../dtype.js';
 import { sizeOf } from '../shape.js';
 import { coalesce, materialize, RowWalker } from '../cpu/strided.js';
-import { floorDiv, flatIndex } from './kernel-rules.js';
+import { floorDiv, floorMod, flatIndex } from './kernel-rules.js';
 import type { GpuRunner, Handle, KernelThis, OpEntry, WireView } from './types.js';
 
 function checkIndices(where: string, idx: ArrayLike<number>, axisSize: number, axis: number): void {
@@ -37,11 +37,10 @@ async function checkedIndices(gpu: GpuRunner, op: string, indices: WireView, axi
 /** out[o, i, r] = x[o, idx[i], r] for contiguous x = [outer, axisSize, inner] and `count` flat indices. */
 const gatherKernel = function (this: KernelThis, x: Float32Array, idx: Float32Array): number {
   const inner = this.constants.inner;
-  const flat = flatIndex();
+  const flat = flatIndex(); // (o * count + i) * inner + r
   const o = floorDiv(flat, this.constants.count * inner);
-  const rest = flat - o * this.constants.count * inner;
-  const i = floorDiv(rest, inner);
-  return x[(o * this.constants.axisSize + idx[i]) * inner + rest - i * inner];
+  const i = floorMod(floorDiv(flat, inner), this.constants.count);
+  return x[(o * this.constants.axisSize + idx[i]) * inner + floorMod(flat, inner)];
 };
 
 /** out = x.shape[:axis] ++ indices.shape ++ x.shape[axis+1:], out[..., i..., ...] = x[..., indices[i...], ...]. */
@@ -118,11 +117,10 @@ export const gather: OpEntry<{ readonly axis: number }> = {
  */
 const scatterAddKernel = function (this: KernelThis, src: Float32Array, idx: Float32Array): number {
   const inner = this.constants.inner;
-  const flat = flatIndex();
+  const flat = flatIndex(); // (o * axisSize + a) * inner + r
   const o = floorDiv(flat, this.constants.axisSize * inner);
-  const rest = flat - o * this.constants.axisSize * inner;
-  const a = floorDiv(rest, inner);
-  const r = rest - a * inner;
+  const a = floorMod(floorDiv(flat, inner), this.constants.axisSize);
+  const r = floorMod(flat, inner);
   let acc = 0;
   for (let i = 0; i < this.constants.count; i++) {
     if (idx[i] == a) {

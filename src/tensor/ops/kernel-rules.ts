@@ -13,7 +13,7 @@
  *   (gpu.js silently stops loops at 1000 iterations otherwise).
  *
  * A kernel may call the helpers below by name: the engine hands gpu.js the ones whose name appears
- * in the kernel's source (gpu.js compiles them into the same shader).
+ * in the kernel's source, or in a helper's that it calls (gpu.js compiles them into the same shader).
  */
 import type { KernelThis } from './types.js';
 
@@ -51,5 +51,10 @@ export function floorDiv(a: number, b: number): number {
   return q;
 }
 
+/** a mod b for integer-valued floats 0 <= a < 2^24, 0 < b, exact (through {@link floorDiv}). */
+export function floorMod(a: number, b: number): number {
+  return a - floorDiv(a, b) * b;
+}
+
 /** The helpers a kernel may call (see the module comment). */
-export const KERNEL_HELPERS: readonly ((...args: never[]) => number)[] = [flatIndexInKernel, floorDiv];
+export const KERNEL_HELPERS: readonly ((...args: never[]) => number)[] = [flatIndexInKernel, floorDiv, floorMod];

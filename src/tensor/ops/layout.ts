@@ -6,7 +6,7 @@
 import { allocTyped, type DType } from '../dtype.js';
 import { contiguousStrides, fmtShape, sizeOf, type Shape } from '../shape.js';
 import { copyInto, forEachRow, materialize } from '../cpu/strided.js';
-import { floorDiv, flatIndex, MAX_RANK } from './kernel-rules.js';
+import { floorDiv, floorMod, flatIndex, MAX_RANK } from './kernel-rules.js';
 import type { GpuRunner, Handle, KernelThis, NoAttrs, OpEntry, WireView } from './types.js';
 
 const INT32_MAX = 2147483647;
@@ -197,11 +197,10 @@ const concat2Kernel = function (this: KernelThis, a: Float32Array, b: Float32Arr
   const inner = this.constants.inner;
   const ca = this.constants.ca;
   const cb = this.constants.cb;
-  const flat = flatIndex();
+  const flat = flatIndex(); // (o * (ca + cb) + k) * inner + r
   const o = floorDiv(flat, (ca + cb) * inner);
-  const rest = flat - o * (ca + cb) * inner;
-  const k = floorDiv(rest, inner);
-  const r = rest - k * inner;
+  const k = floorMod(floorDiv(flat, inner), ca + cb);
+  const r = floorMod(flat, inner);
   if (k < ca) {
     return a[(o * ca + k) * inner + r];
   }

@@ -15,7 +15,7 @@ import { allocTyped } from '../dtype.js';
 import { sizeOf } from '../shape.js';
 import { MatmulWorkspace, matmulFloat, matmulInt32, type MatrixOperand } from '../cpu/matmul.js';
 import { RowWalker } from '../cpu/strided.js';
-import { floorDiv, flatIndex } from './kernel-rules.js';
+import { floorDiv, floorMod, flatIndex } from './kernel-rules.js';
 import type { CpuView, KernelThis, NoAttrs, OpEntry } from './types.js';
 
 /** Packing buffers of the reference kernel, reused across products. */
@@ -39,11 +39,11 @@ const matmulKernel = function (this: KernelThis, a: Float32Array, b: Float32Arra
   const m = this.constants.m;
   const n = this.constants.n;
   const k = this.constants.k;
-  const flat = flatIndex();
+  const flat = flatIndex(); // (batch * m + i) * n + col
   const row = floorDiv(flat, n);
-  const col = flat - row * n;
+  const col = floorMod(flat, n);
   const batch = floorDiv(row, m);
-  const i = row - batch * m;
+  const i = floorMod(row, m);
   const aBase = (batch * m + i) * k;
   const bBase = batch * k * n + col;
   let acc = 0;
