@@ -8,7 +8,7 @@
  *
  * | file          | entries                                                   |
  * |---------------|-----------------------------------------------------------|
- * | unary.ts      | neg, exp, log, sqrt, reciprocal, sin, cos, tanh, sigmoid, abs, sign, ... |
+ * | unary.ts      | neg, exp, log, log1p, sqrt, reciprocal, sin, cos, tanh, sigmoid, abs, sign |
  * | binary.ts     | add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge |
  * | layout.ts     | copy, fill, cast, where, concat, unslice                  |
  * | reduce.ts     | reduce (sum, max, min, argmax, argmin)                    |
