@@ -6,9 +6,8 @@
  * int32) and the gpu.js kernel over contiguous inputs (`kernel`). Backward rules:
  * `src/autograd/tensor.ts`.
  */
-import { allocTyped, type TypedArray } from '../dtype.js';
-import { sizeOf } from '../shape.js';
-import { forEachRow } from '../cpu/strided.js';
+import type { TypedArray } from '../dtype.js';
+import { elementwise } from './elementwise.js';
 import type { KernelFn, KernelThis, NoAttrs, OpEntry } from './types.js';
 
 /** One row of the reference loop: out[o..end) from a[pa], a[pa + sa], ... and b[pb], b[pb + sb], ... */
@@ -28,22 +27,11 @@ interface BinarySpec {
 
 export interface BinaryEntry extends BinarySpec, OpEntry<NoAttrs> {}
 
-/** Builds the table entry: the runners are the same for every binary op. */
+/** Builds the table entry (the runners are in elementwise.ts). */
 function binary(spec: BinarySpec): BinaryEntry {
-  return {
-    ...spec,
-    outShape: ([shape]) => shape,
-    outDType: ([dtype]) => dtype,
-    cpu([a, b]) {
-      const out = allocTyped(a.dtype, sizeOf(a.shape));
-      const int = out instanceof Int32Array;
-      forEachRow([a, b], out.length, (pos, step, len, o) =>
-        spec.row(int, a.data, pos[0], step[0], b.data, pos[1], step[1], out, o, o + len),
-      );
-      return out;
-    },
-    gpujs: (gpu, inputs) => gpu.map(spec.kernel, inputs),
-  };
+  return elementwise(spec, ([a, b], pos, step, out, o, end) =>
+    spec.row(out instanceof Int32Array, a.data, pos[0], step[0], b.data, pos[1], step[1], out, o, end),
+  );
 }
 
 export const BINARY = {

@@ -5,7 +5,8 @@
  */
 import { allocTyped } from '../dtype.js';
 import { sizeOf } from '../shape.js';
-import { forEachRow, materialize } from '../cpu/strided.js';
+import { materialize } from '../cpu/strided.js';
+import { elementwise } from './elementwise.js';
 import { floorDiv, flatIndex } from './kernel-rules.js';
 import { rowMaxKernel } from './reduce.js';
 import { UNARY } from './unary.js';
@@ -75,31 +76,25 @@ export const softmaxRows: OpEntry<NoAttrs> = {
 };
 
 /**
- * silu(a) * b = a * b / (1 + exp(-a)). Branch-free: for a below about -88, exp(-a) overflows to
- * Infinity and the quotient is the right limit, 0.
+ * `silu(a) * b = a * sigmoid(a) * b` elementwise; `a` and `b` have equal shapes and one float dtype.
+ * The CPU loop takes the steps of the composed version (sigmoid, times a, times b), each rounded on
+ * store as the composed version's intermediate arrays are, so both give the same numbers.
  */
-const siluMulKernel = function (this: KernelThis, a: Float32Array, b: Float32Array): number {
-  const v = a[this.thread.x];
-  return (v * b[this.thread.x]) / (1 + Math.exp(-v));
-};
-
-/** `silu(a) * b = a * sigmoid(a) * b` elementwise; `a` and `b` have equal shapes and one float dtype. */
-export const siluMul: OpEntry<NoAttrs> = {
-  outShape: ([shape]) => shape,
-  outDType: ([dtype]) => dtype,
-  // The steps of the composed version (sigmoid, times a, times b), each rounded on store as the
-  // composed version's intermediate arrays are, so both give the same numbers.
-  cpu([a, b]) {
-    const out = allocTyped(a.dtype, sizeOf(a.shape));
-    forEachRow([a, b], out.length, (pos, step, len, o) => {
-      UNARY.sigmoid.row(a.data, pos[0], step[0], out, o, o + len);
-      let pa = pos[0], pb = pos[1];
-      for (let j = o; j < o + len; j++, pa += step[0], pb += step[1]) {
-        out[j] = a.data[pa] * out[j];
-        out[j] = out[j] * b.data[pb];
-      }
-    });
-    return out;
+export const siluMul = elementwise(
+  {
+    // a * b / (1 + exp(-a)), branch-free: for a below about -88, exp(-a) overflows to Infinity and
+    // the quotient is the right limit, 0.
+    kernel: function (this: KernelThis, a: Float32Array, b: Float32Array): number {
+      const v = a[this.thread.x];
+      return (v * b[this.thread.x]) / (1 + Math.exp(-v));
+    },
   },
-  gpujs: (gpu, inputs) => gpu.map(siluMulKernel, inputs),
-};
+  ([a, b], pos, step, out, o, end) => {
+    UNARY.sigmoid.row(a.data, pos[0], step[0], out, o, end);
+    let pa = pos[0], pb = pos[1];
+    for (let j = o; j < end; j++, pa += step[0], pb += step[1]) {
+      out[j] = a.data[pa] * out[j];
+      out[j] = out[j] * b.data[pb];
+    }
+  },
+);

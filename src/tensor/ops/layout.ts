@@ -6,6 +6,7 @@
 import { allocTyped, type DType } from '../dtype.js';
 import { contiguousStrides, fmtShape, sizeOf, type Shape } from '../shape.js';
 import { copyInto, forEachRow, materialize } from '../cpu/strided.js';
+import { elementwise } from './elementwise.js';
 import { floorDiv, floorMod, flatIndex, MAX_RANK } from './kernel-rules.js';
 import type { GpuRunner, Handle, KernelThis, NoAttrs, OpEntry, WireView } from './types.js';
 
@@ -164,31 +165,21 @@ export const cast: OpEntry<{ readonly dtype: DType }> = {
 
 // ------------------------------------------------------------------ where
 
-const whereKernel = function (this: KernelThis, c: Float32Array, a: Float32Array, b: Float32Array): number {
-  if (c[this.thread.x] != 0) {
-    return a[this.thread.x];
-  }
-  return b[this.thread.x];
-};
-
 /** Elementwise `cond != 0 ? a : b`; all three have the output shape; `cond` may have any dtype. */
-export const where: OpEntry<NoAttrs> = {
-  outShape: ([, a]) => a,
-  outDType: ([, a]) => a,
-  cpu([cond, a, b]) {
-    const dc = cond.data;
-    const da = a.data;
-    const db = b.data;
-    const out = allocTyped(a.dtype, sizeOf(a.shape));
-    forEachRow([cond, a, b], out.length, (pos, step, len, o) => {
-      let pc = pos[0], pa = pos[1], pb = pos[2];
-      const sc = step[0], sa = step[1], sb = step[2];
-      for (let j = 0; j < len; j++, pc += sc, pa += sa, pb += sb) out[o + j] = dc[pc] !== 0 ? da[pa] : db[pb];
-    });
-    return out;
+export const where = elementwise(
+  {
+    kernel: function (this: KernelThis, c: Float32Array, a: Float32Array, b: Float32Array): number {
+      if (c[this.thread.x] != 0) {
+        return a[this.thread.x];
+      }
+      return b[this.thread.x];
+    },
   },
-  gpujs: (gpu, inputs) => gpu.map(whereKernel, inputs),
-};
+  ([cond, a, b], pos, step, out, o, end) => {
+    let pc = pos[0], pa = pos[1], pb = pos[2];
+    for (; o < end; o++, pc += step[0], pa += step[1], pb += step[2]) out[o] = cond.data[pc] !== 0 ? a.data[pa] : b.data[pb];
+  },
+);
 
 // ------------------------------------------------------------------ concat
 

@@ -9,9 +9,8 @@
  *   (`scripts/gradcheck-cases.ts` makes one set of cases per entry).
  * The backward rules are in `src/autograd/tensor.ts`, one method per op.
  */
-import { allocTyped, type TypedArray } from '../dtype.js';
-import { sizeOf } from '../shape.js';
-import { forEachRow } from '../cpu/strided.js';
+import type { TypedArray } from '../dtype.js';
+import { elementwise } from './elementwise.js';
 import type { KernelFn, KernelThis, NoAttrs, OpEntry } from './types.js';
 
 /** One row of the reference loop: out[o..end) from x[p], x[p + s], ... */
@@ -27,21 +26,12 @@ interface UnarySpec {
 
 export interface UnaryEntry extends UnarySpec, OpEntry<NoAttrs> {}
 
-/** Builds the table entry: the runners are the same for every unary op. */
+/** Builds the table entry (the runners are in elementwise.ts). */
 function unary(spec: UnarySpec): UnaryEntry {
-  return {
-    ...spec,
-    outShape: ([shape]) => shape,
-    outDType: ([dtype]) => dtype,
-    // Integer in, integer out for the ops that take int32; the others are truncated like an Int32Array store.
-    truncatesInt: spec.int !== true,
-    cpu([x]) {
-      const out = allocTyped(x.dtype, sizeOf(x.shape));
-      forEachRow([x], out.length, (pos, step, len, o) => spec.row(x.data, pos[0], step[0], out, o, o + len));
-      return out;
-    },
-    gpujs: (gpu, inputs) => gpu.map(spec.kernel, inputs),
-  };
+  // Integer in, integer out for the ops that take int32; the others are truncated like an Int32Array store.
+  return elementwise({ ...spec, truncatesInt: spec.int !== true }, ([x], pos, step, out, o, end) =>
+    spec.row(x.data, pos[0], step[0], out, o, end),
+  );
 }
 
 export const UNARY = {
