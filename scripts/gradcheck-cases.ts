@@ -5,6 +5,7 @@
  */
 import { Tensor, type GradcheckOptions } from '../src/autograd/index.js';
 import { NDArray } from '../src/tensor/ndarray.js';
+import { UNARY, UNARY_OPS } from '../src/tensor/ops/index.js';
 import { Rng } from '../src/tensor/random.js';
 import { sizeOf, type Shape } from '../src/tensor/shape.js';
 import { nnCompositeCases } from './gradcheck-cases-nn.js';
@@ -41,19 +42,6 @@ function ints(values: number[], shape?: Shape): Tensor {
   return new Tensor(NDArray.fromData(Int32Array.from(values), shape ?? [values.length]));
 }
 
-const unaryDomains: Record<string, [number, number, number]> = {
-  neg: [-2, 2, 0],
-  exp: [-2, 2, 0],
-  log: [0.2, 3, 0],
-  sqrt: [0.2, 3, 0],
-  reciprocal: [0.3, 2, 0],
-  sin: [-3, 3, 0],
-  cos: [-3, 3, 0],
-  tanh: [-2, 2, 0],
-  sigmoid: [-3, 3, 0],
-  abs: [-2, 2, 0.1],
-  sign: [-2, 2, 0.1],
-};
 
 /**
  * The primitive cases. Arrays (inputs, constants) are created on the current backend
@@ -62,8 +50,10 @@ const unaryDomains: Record<string, [number, number, number]> = {
 export function primitiveCases(): GradcheckCase[] {
   rng = new Rng(20251127);
   const cases: GradcheckCase[] = [];
-  for (const [op, [lo, hi, gap]] of Object.entries(unaryDomains)) {
-    const f = (x: Tensor): Tensor => x.unary(op as Parameters<Tensor['unary']>[0]);
+  // One set per unary entry of the op table, over the input range the entry gives (its `gradcheck`).
+  for (const op of UNARY_OPS) {
+    const [lo, hi, gap] = UNARY[op].gradcheck;
+    const f = (x: Tensor): Tensor => x.unary(op);
     cases.push({ op, label: '[3, 4]', inputs: [rand([3, 4], lo, hi, gap)], fn: f });
     cases.push({ op, label: '[4, 3] transposed view', inputs: [rand([4, 3], lo, hi, gap)], fn: (x) => f(x.transpose()) });
     cases.push({ op, label: '[2, 0, 3] empty', inputs: [rand([2, 0, 3], lo, hi, gap)], fn: f });

@@ -18,9 +18,10 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { grad, Tensor } from '../src/autograd/index.js';
 import type { Backend } from '../src/tensor/backend.js';
-import { ARITH_OPS, COMPARE_OPS, UNARY_OPS, type BinaryOp, type UnaryOp } from '../src/tensor/backend.js';
+import { ARITH_OPS, COMPARE_OPS, UNARY, UNARY_OPS } from '../src/tensor/ops/index.js';
 import { cpuBackend, withBackend } from '../src/tensor/device.js';
 import type { DType } from '../src/tensor/dtype.js';
 import { siluMul, softmaxRows } from '../src/tensor/fused.js';
@@ -31,6 +32,7 @@ import { contiguousStrides, sizeOf, type Shape } from '../src/tensor/shape.js';
 import { allCases, type GradcheckCase } from '../scripts/gradcheck-cases.js';
 import { openTestBackends } from './support/backends.js';
 import { UNARY_REF, BINARY_REF, close } from './support/reference.js';
+import { logical, makeView, normal, readBuf, reduceRef, smallInt } from './support/strided.js';
 
 // ---------------------------------------------------------------- host references (float64)
 
@@ -131,14 +133,19 @@ function maxAbs(xs: ArrayLike<number>): number {
 function opSuite(be: Backend): void {
   test('unary ops on a transposed view', () => {
     const rng = new Rng(11);
-    const pos = hostRand(rng, [3, 5], 0.2, 3);
-    const sgn = hostRand(rng, [3, 5], -3, 3, 0.05);
     for (const op of UNARY_OPS) {
-      const h = op === 'log' || op === 'sqrt' ? pos : sgn;
+      const h = hostRand(rng, [3, 5], ...UNARY[op].gradcheck); // a range where the op is defined
       const x = upload(h, be).transpose();
       const expected = transposeHost(h).data.map(UNARY_REF[op]);
       assertClose(x.unary(op).toTypedArray(), expected, op, 1e-5, 2e-6);
     }
+  });
+
+  test('log1p keeps the digits of small inputs that log(1 + x) loses', () => {
+    const xs = [1e-10, -3e-8, 1e-5, -0.25, 0, 3, 1e20].map(Math.fround);
+    const x = NDArray.fromData(Float32Array.from(xs), [xs.length], 'float32', be);
+    assertClose(x.unary('log1p').toTypedArray(), xs.map(Math.log1p), 'log1p', 1e-5, 0);
+    assert.equal(x.add(1).log().toTypedArray()[0], 0, 'the composite rounds 1 + 1e-10 to 1');
   });
 
   test('binary ops broadcast [2, 1, 3] with [4, 1], and int32 arithmetic', () => {
@@ -325,6 +332,76 @@ function opSuite(be: Backend): void {
     const B = bcast(b, [3, 4]);
     assertClose(got.toTypedArray(), a.data.map((v, i) => (v / (1 + Math.exp(-v))) * B[i]), 'siluMul', 1e-5, 1e-6);
     assert.throws(() => softmaxRows(NDArray.fromData(Int32Array.from([1]), [1], undefined, be)), /softmaxRows: needs a float array/);
+  });
+}
+
+// ---------------------------------------------------------------- random strided views (property tests)
+
+/**
+ * Each op run directly on the backend (`be.run`) on random strided views (permuted, broadcast,
+ * stepped, offset; test/support/strided.ts), against the op's scalar definition read through the
+ * stride formula. The cpu backend gets many cases in float32 and float64 at float64-tight
+ * tolerances; a gpu.js backend gets a few float32 cases (each new shape compiles kernels) at
+ * float32 tolerances.
+ */
+function stridedSuite(be: Backend): void {
+  const cpu = be === cpuBackend();
+  const FC = { seed: 42, numRuns: cpu ? 80 : 8 };
+  const dtypes: DType[] = cpu ? ['float32', 'float64'] : ['float32'];
+  const tol = (dtype: DType): number => (!cpu ? 1e-5 : dtype === 'float32' ? 2e-6 : 2e-13);
+  const shapeArb = fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 0, maxLength: 4 });
+  const seedArb = fc.integer({ min: 0, max: 1_000_000 });
+
+  test('unary ops on random strided views', () => {
+    fc.assert(
+      fc.property(shapeArb, seedArb, fc.constantFrom(...UNARY_OPS), fc.constantFrom(...dtypes), (shape, seed, op, dtype) => {
+        const [lo, hi] = UNARY[op].gradcheck; // a range where the op is defined
+        const l = makeView(be, shape, dtype, seed, (r) => lo + (hi - lo) * r.uniform());
+        const out = be.run(op, [l.view], {});
+        assert.equal(out.dtype, dtype);
+        close(readBuf(be, out, shape), logical(l).map(UNARY_REF[op]), tol(dtype), cpu ? 1e-300 : 2e-6, `${op} ${dtype}`);
+      }),
+      FC,
+    );
+  });
+
+  test('binary ops on two independently strided (and broadcast) views', () => {
+    fc.assert(
+      fc.property(shapeArb, seedArb, seedArb, fc.constantFrom(...ARITH_OPS, ...COMPARE_OPS), fc.constantFrom(...dtypes), (shape, sa, sb, op, dtype) => {
+        // Small integers make the comparisons hit equality; pow gets a positive base.
+        const compare = COMPARE_OPS.includes(op);
+        const a = makeView(be, shape, dtype, sa, op === 'pow' ? (r: Rng) => 0.1 + 2 * r.uniform() : compare ? smallInt : normal);
+        const b = makeView(be, shape, dtype, sb, compare ? smallInt : normal);
+        const out = be.run(op, [a.view, b.view], {});
+        assert.equal(out.dtype, dtype);
+        const xb = logical(b);
+        close(readBuf(be, out, shape), logical(a).map((v, i) => BINARY_REF[op](v, xb[i])), tol(dtype), cpu ? 1e-300 : 2e-6, `${op} ${dtype}`);
+      }),
+      FC,
+    );
+  });
+
+  test('sum/max/min over random axis sets of strided views (keepdims)', () => {
+    fc.assert(
+      fc.property(
+        shapeArb.filter((sh) => sh.length > 0), seedArb, fc.constantFrom<'sum' | 'max' | 'min'>('sum', 'max', 'min'),
+        fc.constantFrom<DType>(...dtypes, 'int32'), fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }),
+        (shape, seed, op, dtype, pick) => {
+          let axes = shape.map((_, i) => i).filter((i) => pick[i]);
+          if (axes.length === 0) axes = [shape.length - 1];
+          const reduced = axes.reduce((n, a) => n * shape[a], 1);
+          if (op !== 'sum' && reduced === 0) return; // refused by the front end
+          const l = makeView(be, shape, dtype, seed, dtype === 'int32' ? (r) => r.int(200) - 100 : normal);
+          const out = be.run('reduce', [l.view], { op, axes });
+          assert.equal(out.dtype, dtype);
+          const outShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
+          // cpu: one rounding of a float64 accumulation; gpu.js: float32 accumulation.
+          const t = dtype === 'int32' ? 0 : (cpu ? tol(dtype) / 2 : 1e-6) * Math.max(1, reduced);
+          close(readBuf(be, out, outShape), reduceRef(op, logical(l), shape, axes), t, t, `${op} ${dtype} axes ${axes}`);
+        },
+      ),
+      FC,
+    );
   });
 }
 
@@ -521,6 +598,7 @@ for (const entry of backends) {
   }
   const be = entry.backend;
   describe(`${entry.name}: ops`, () => opSuite(be));
+  describe(`${entry.name}: ops on random strided views`, () => stridedSuite(be));
   describe(`${entry.name}: gradients vs cpu float64`, () => gradSuite(be));
   if (entry.name !== 'cpu') describe(`${entry.name}: memory`, () => memorySuite(be));
 }

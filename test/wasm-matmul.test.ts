@@ -1,5 +1,7 @@
 /**
- * The WebAssembly SIMD float32 matmul (src/tensor/cpu/wasm-matmul.ts) against naive float64 loops.
+ * The WebAssembly SIMD float32 matmul (src/tensor/accel/wasm-matmul.ts), an optional acceleration
+ * of the `matmul` entry of the op table, against naive float64 loops and against the entry's
+ * reference kernel (src/tensor/cpu/matmul.ts).
  *
  * Small-integer inputs make every float32 product and partial sum exact, so those checks demand
  * bit equality and catch any packing/indexing/edge-tile slip; normal inputs check the rounding
@@ -11,7 +13,7 @@ import fc from 'fast-check';
 import type { View } from '../src/tensor/backend.js';
 import { CpuBackend } from '../src/tensor/cpu/backend.js';
 import { matmulFloat, MatmulWorkspace, type MatrixOperand } from '../src/tensor/cpu/matmul.js';
-import { cpuMatmulKernel, emitGemmModule, WASM_GEMM_TILE, WasmMatmul, wasmSimdAvailable } from '../src/tensor/cpu/wasm-matmul.js';
+import { cpuMatmulKernel, emitGemmModule, WASM_GEMM_TILE, WasmMatmul, wasmSimdAvailable } from '../src/tensor/accel/wasm-matmul.js';
 import { Rng } from '../src/tensor/random.js';
 
 const wasmApi = (globalThis as unknown as { WebAssembly: { validate(bytes: Uint8Array): boolean } }).WebAssembly;
@@ -136,9 +138,9 @@ describe('wasm matmul: against naive float64 loops', () => {
     }
   });
 
-  test('random shapes and layouts (property), wasm and js kernels agree exactly on integers', () => {
-    const wasmWs = new MatmulWorkspace('wasm');
-    const jsWs = new MatmulWorkspace('js');
+  test('random shapes and layouts (property): the acceleration and the reference kernel agree exactly on integers', () => {
+    const wasm = new WasmMatmul();
+    const ws = new MatmulWorkspace();
     const layout = fc.constantFrom('row' as const, 'col' as const, 'strided' as const);
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 70 }), fc.integer({ min: 1, max: 40 }), layout, layout, fc.integer({ min: 0, max: 1 << 30 }),
@@ -148,8 +150,8 @@ describe('wasm matmul: against naive float64 loops', () => {
           const b = operand(k, n, rng, smallInt, lb);
           const viaWasm = new Float32Array(m * n);
           const viaJs = new Float32Array(m * n);
-          matmulFloat(a, b, m, n, k, viaWasm, 0, wasmWs);
-          matmulFloat(a, b, m, n, k, viaJs, 0, jsWs);
+          assert.equal(wasm.matmul(a, b, m, n, k, viaWasm, 0), true);
+          matmulFloat(a, b, m, n, k, viaJs, 0, ws);
           assert.deepEqual(Array.from(viaWasm), Array.from(naive(a, b, m, n, k).c));
           assert.deepEqual(Array.from(viaJs), Array.from(viaWasm));
         }),
@@ -169,7 +171,7 @@ describe('wasm matmul: through the CPU backend', () => {
     const bData = Float32Array.from({ length: k * n }, () => smallInt(rng));
     const a: View = { buffer: be.upload(aData), shape: [bt, m, k], strides: [m * k, k, 1], offset: 0 };
     const b: View = { buffer: be.upload(bData), shape: [bt, k, n], strides: [0, n, 1], offset: 0 };
-    const out = be.read({ buffer: be.matmul(a, b), shape: [bt, m, n], strides: [m * n, n, 1], offset: 0 });
+    const out = be.read({ buffer: be.run('matmul', [a, b], {}), shape: [bt, m, n], strides: [m * n, n, 1], offset: 0 });
     const bOp: MatrixOperand = { data: bData, offset: 0, rowStride: n, colStride: 1 };
     for (let t = 0; t < bt; t++) {
       const ref = naive({ data: aData, offset: t * m * k, rowStride: k, colStride: 1 }, bOp, m, n, k).c;
@@ -179,7 +181,7 @@ describe('wasm matmul: through the CPU backend', () => {
     const a2: View = { buffer: be.upload(aData), shape: [bt, m, k], strides: [0, k, 1], offset: 0 };
     const b2Data = Float32Array.from({ length: bt * k * n }, () => smallInt(rng));
     const b2: View = { buffer: be.upload(b2Data), shape: [bt, k, n], strides: [k * n, 1, k], offset: 0 };
-    const out2 = be.read({ buffer: be.matmul(a2, b2), shape: [bt, m, n], strides: [m * n, n, 1], offset: 0 });
+    const out2 = be.read({ buffer: be.run('matmul', [a2, b2], {}), shape: [bt, m, n], strides: [m * n, n, 1], offset: 0 });
     for (let t = 0; t < bt; t++) {
       const ref = naive({ data: aData, offset: 0, rowStride: k, colStride: 1 }, { data: b2Data, offset: t * k * n, rowStride: 1, colStride: k }, m, n, k).c;
       assert.deepEqual(Array.from(out2.subarray(t * m * n, (t + 1) * m * n)), Array.from(ref), `broadcast A, batch ${t}`);

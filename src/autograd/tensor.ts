@@ -8,6 +8,9 @@
  *
  * Broadcasting is undone in exactly one place: binary ops broadcast their inputs with `expand`,
  * and `expand`'s backward rule sums the gradient back to the input's shape.
+ *
+ * The forward computation of each primitive is one entry of the op table, `src/tensor/ops`, under
+ * the same name (its CPU loop and gpu.js kernel side by side); each section below names its file.
  */
 import type { BinaryOp, UnaryOp } from '../tensor/backend.js';
 import type { DType, TypedArray } from '../tensor/dtype.js';
@@ -23,7 +26,7 @@ import { runBackward } from './engine.js';
  * need no rule of their own. `npm run gradcheck` must cover each name (a unit test enforces it).
  */
 export const DIFFERENTIABLE_OPS = [
-  'neg', 'exp', 'log', 'sqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'abs', 'sign',
+  'neg', 'exp', 'log', 'log1p', 'sqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'abs', 'sign',
   'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum',
   'where', 'sum', 'max', 'min', 'matmul',
   'reshape', 'permute', 'expand', 'slice', 'unslice', 'gather', 'scatterAdd', 'concat', 'cast', 'contiguous',
@@ -215,6 +218,7 @@ export class Tensor {
   }
 
   // ---------------------------------------------------------------- unary primitives
+  // Forward: the entry of the same name in src/tensor/ops/unary.ts.
 
   neg(): Tensor {
     return Tensor.record('neg', this.data.neg(), [this], (g) => [g.neg()]);
@@ -227,6 +231,11 @@ export class Tensor {
 
   log(): Tensor {
     return Tensor.record('log', this.data.log(), [this], (g) => [g.div(this)]);
+  }
+
+  /** log(1 + x), accurate for small x. d/dx = 1 / (1 + x). */
+  log1p(): Tensor {
+    return Tensor.record('log1p', this.data.unary('log1p'), [this], (g) => [g.div(this.add(1))]);
   }
 
   sqrt(): Tensor {
@@ -272,6 +281,7 @@ export class Tensor {
   }
 
   // ---------------------------------------------------------------- binary primitives
+  // Forward: the entry of the same name in src/tensor/ops/binary.ts (`where`: ops/layout.ts).
 
   /** Broadcasts both operands to a common shape via `expand` (whose backward un-broadcasts). */
   private broadcastPair(op: string, other: Operand): [Tensor, Tensor] {
@@ -366,6 +376,7 @@ export class Tensor {
   }
 
   // ---------------------------------------------------------------- reductions
+  // Forward: the `reduce` entry, src/tensor/ops/reduce.ts.
 
   /** Sum over `axes` (default: all). */
   sum(axes?: number | readonly number[], keepdims = false): Tensor {
@@ -413,6 +424,7 @@ export class Tensor {
   }
 
   // ---------------------------------------------------------------- matmul
+  // Forward: the `matmul` entry, src/tensor/ops/matmul.ts.
 
   /**
    * Matrix product with NumPy semantics: 1-D operands are promoted and the added axis removed;
@@ -443,6 +455,8 @@ export class Tensor {
   }
 
   // ---------------------------------------------------------------- views
+  // reshape, permute, expand and slice are views (no kernel; src/tensor/ndarray.ts); `unslice`,
+  // `contiguous` (copy) and `cast` are entries of src/tensor/ops/layout.ts.
 
   reshape(shape: Shape): Tensor {
     const inShape = this.shape;
@@ -561,6 +575,7 @@ export class Tensor {
   }
 
   // ---------------------------------------------------------------- indexing
+  // Forward: the `gather` and `scatterAdd` entries, src/tensor/ops/indexing.ts (`concat`: ops/layout.ts).
 
   /** Index select along `axis` (embedding lookup when axis = 0). Backward: scatter-add. */
   gather(indices: Tensor, axis = 0): Tensor {

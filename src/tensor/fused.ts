@@ -1,7 +1,7 @@
 /**
- * Fused NDArray ops: one backend call where the backend has a fused kernel (the optional
- * `softmaxRows` / `siluMul` methods of {@link Backend}), the same result composed from primitives
- * otherwise. They are forward-only (NDArray, not Tensor); a differentiable wrapper can use them for
+ * Fused NDArray ops: one backend call each (the `softmaxRows` and `siluMul` entries of the op
+ * table, `src/tensor/ops/fused.ts`), giving the same numbers as the composed primitives on the
+ * CPU. They are forward-only (NDArray, not Tensor); a differentiable wrapper can use them for
  * the forward value and write the backward with Tensor ops (softmax: dx = y * (g - sum(g * y))).
  *
  * Fusion pays on the gpu.js backends, where every primitive is a worker round trip plus a kernel
@@ -17,10 +17,7 @@ export function softmaxRows(x: NDArray): NDArray {
   if (!isFloat(x.dtype)) throw new TypeError(`softmaxRows: needs a float array, got ${x.dtype} ${fmtShape(x.shape)}`);
   if (x.rank === 0) throw new RangeError('softmaxRows: needs at least one axis, got a scalar');
   if (x.size === 0) return x.clone();
-  const fused = x.backend.softmaxRows;
-  if (fused !== undefined) return NDArray.fromBuffer(x.backend, fused.call(x.backend, x.view), x.shape);
-  const e = x.sub(x.max(-1, true)).exp();
-  return e.div(e.sum(-1, true));
+  return NDArray.fromBuffer(x.backend, x.backend.run('softmaxRows', [x.view], {}), x.shape);
 }
 
 /** `silu(x) * y = x * sigmoid(x) * y` with broadcasting (the SwiGLU gate). */
@@ -31,9 +28,7 @@ export function siluMul(x: NDArray, y: NDArray): NDArray {
   if (!isFloat(x.dtype) || x.dtype !== y.dtype) {
     throw new TypeError(`siluMul: needs float arrays of one dtype, got ${x.dtype} ${fmtShape(x.shape)} and ${y.dtype} ${fmtShape(y.shape)}`);
   }
-  const fused = x.backend.siluMul;
-  if (fused === undefined) return x.mul(x.sigmoid()).mul(y);
   const shape = broadcastShapes('siluMul', x.shape, y.shape);
-  const buf = fused.call(x.backend, x.broadcastTo(shape).view, y.broadcastTo(shape).view);
+  const buf = x.backend.run('siluMul', [x.broadcastTo(shape).view, y.broadcastTo(shape).view], {});
   return NDArray.fromBuffer(x.backend, buf, shape);
 }

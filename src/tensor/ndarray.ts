@@ -9,6 +9,7 @@
  */
 import type { Backend, BackendBuffer, BinaryOp, ReduceOp, UnaryOp, View } from './backend.js';
 import { COMPARE_OPS } from './backend.js';
+import { UNARY } from './ops/index.js';
 import { getBackend } from './device.js';
 import { allocTyped, dtypeOfTyped, isFloat, type DType, type TypedArray } from './dtype.js';
 import {
@@ -149,7 +150,7 @@ export class NDArray {
 
   static full(shape: Shape, value: number, dtype: DType = 'float32', backend: Backend = getBackend()): NDArray {
     checkShape('NDArray.full', shape);
-    return NDArray.fromBuffer(backend, backend.fill(sizeOf(shape), value, dtype), shape);
+    return NDArray.fromBuffer(backend, backend.run('fill', [], { size: sizeOf(shape), value, dtype }), shape);
   }
 
   static zeros(shape: Shape, dtype: DType = 'float32', backend: Backend = getBackend()): NDArray {
@@ -360,21 +361,21 @@ export class NDArray {
   /** A contiguous array with the same values (this array itself if already contiguous). */
   contiguous(): NDArray {
     if (this.isContiguous && this.offset === 0 && this.storage.buffer.size === this.size) return this;
-    return this.result(this.backend.copy(this.view), this.shape);
+    return this.result(this.backend.run('copy', [this.view], {}), this.shape);
   }
 
   /** Always a fresh contiguous copy. */
   clone(): NDArray {
-    return this.result(this.backend.copy(this.view), this.shape);
+    return this.result(this.backend.run('copy', [this.view], {}), this.shape);
   }
 
   // ---------------------------------------------------------------- elementwise
 
   unary(op: UnaryOp): NDArray {
-    if (!isFloat(this.dtype) && op !== 'neg' && op !== 'abs' && op !== 'sign') {
+    if (!isFloat(this.dtype) && UNARY[op].int !== true) {
       throw new TypeError(`${op}: needs a float array, got ${this.dtype} ${fmtShape(this.shape)} (cast first)`);
     }
-    return this.result(this.backend.unary(op, this.view), this.shape);
+    return this.result(this.backend.run(op, [this.view], {}), this.shape);
   }
 
   /** A binary op with NumPy broadcasting. Numbers are taken as scalars of this array's dtype. */
@@ -387,7 +388,7 @@ export class NDArray {
     const shape = broadcastShapes(op, this.shape, b.shape);
     const x = this.broadcastTo(shape);
     const y = b.broadcastTo(shape);
-    return this.result(this.backend.binary(op, x.view, y.view), shape);
+    return this.result(this.backend.run(op, [x.view, y.view], {}), shape);
   }
 
   add(o: NDArray | number): NDArray { return this.binary('add', o); }
@@ -424,13 +425,13 @@ export class NDArray {
     checkSameBackend('where', cond, y);
     if (x.dtype !== y.dtype) throw new TypeError(`where: branch dtypes differ (${x.dtype} vs ${y.dtype})`);
     const shape = broadcastShapes('where', cond.shape, x.shape, y.shape);
-    const buf = cond.backend.where(cond.broadcastTo(shape).view, x.broadcastTo(shape).view, y.broadcastTo(shape).view);
+    const buf = cond.backend.run('where', [cond.broadcastTo(shape).view, x.broadcastTo(shape).view, y.broadcastTo(shape).view], {});
     return NDArray.fromBuffer(cond.backend, buf, shape);
   }
 
   cast(dtype: DType): NDArray {
     if (dtype === this.dtype) return this;
-    return this.result(this.backend.cast(this.view, dtype), this.shape);
+    return this.result(this.backend.run('cast', [this.view], { dtype }), this.shape);
   }
 
   // ---------------------------------------------------------------- reductions
@@ -447,7 +448,7 @@ export class NDArray {
     const kept = this.shape.map((d, i) => (list.includes(i) ? 1 : d));
     let out: NDArray;
     if (list.length === 0) out = op === 'argmax' || op === 'argmin' ? this.cast('int32') : this.clone();
-    else out = this.result(this.backend.reduce(op, this.view, list), kept);
+    else out = this.result(this.backend.run('reduce', [this.view], { op, axes: list }), kept);
     return keepdims ? out : out.reshape(this.shape.filter((_, i) => !list.includes(i)));
   }
 
@@ -487,7 +488,7 @@ export class NDArray {
     const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
     const av = a.broadcastTo([...batch, m, k]);
     const bv = b.broadcastTo([...batch, k, n]);
-    let out = this.result(this.backend.matmul(av.view, bv.view), [...batch, m, n]);
+    let out = this.result(this.backend.run('matmul', [av.view, bv.view], {}), [...batch, m, n]);
     if (this.rank === 1) out = out.squeeze(-2);
     if (other.rank === 1) out = out.squeeze(-1);
     return out;
@@ -502,7 +503,7 @@ export class NDArray {
     if (indices.dtype !== 'int32') throw new TypeError(`gather: indices must be int32, got ${indices.dtype} ${fmtShape(indices.shape)}`);
     const shape = [...this.shape.slice(0, a), ...indices.shape, ...this.shape.slice(a + 1)];
     if (this.shape[a] === 0 && indices.size > 0) throw new RangeError(`gather: axis ${a} of shape ${fmtShape(this.shape)} is empty`);
-    return this.result(this.backend.gather(this.view, indices.view, a), shape);
+    return this.result(this.backend.run('gather', [this.view, indices.view], { axis: a }), shape);
   }
 
   /**
@@ -519,7 +520,7 @@ export class NDArray {
     }
     if (!Number.isInteger(axisSize) || axisSize < 0) throw new RangeError(`scatterAdd: invalid axis size ${axisSize}`);
     const shape = [...this.shape.slice(0, a), axisSize, ...this.shape.slice(a + indices.rank)];
-    return this.result(this.backend.scatterAdd(this.view, indices.view, a, axisSize), shape);
+    return this.result(this.backend.run('scatterAdd', [this.view, indices.view], { axis: a, axisSize }), shape);
   }
 
   /** Joins arrays along `axis`; other axes must agree. */
@@ -536,7 +537,7 @@ export class NDArray {
     }
     const shape = [...first.shape];
     shape[a] = xs.reduce((n, x) => n + x.shape[a], 0);
-    return NDArray.fromBuffer(first.backend, first.backend.concat(xs.map((x) => x.view), a), shape);
+    return NDArray.fromBuffer(first.backend, first.backend.run('concat', xs.map((x) => x.view), { axis: a }), shape);
   }
 
   /** Stacks equal-shaped arrays along a new axis. */
@@ -561,7 +562,7 @@ export class NDArray {
         throw new RangeError(`unslice: ${fmtShape(this.shape)} does not fit in ${fmtShape(shape)} at axis ${i} (start ${starts[i]}, step ${steps[i]})`);
       }
     }
-    return this.result(this.backend.unslice(this.view, shape, starts, steps), shape);
+    return this.result(this.backend.run('unslice', [this.view], { outShape: shape, starts, steps }), shape);
   }
 
   /** Pads each axis with `[before, after]` zeros. */

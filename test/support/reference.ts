@@ -1,40 +1,17 @@
 /**
- * Independent float64 references shared by the op test files: elementwise definitions written
- * directly with Math, row-major index arithmetic, and a tolerance check that reports the position.
+ * Independent float64 references shared by the op test files: the elementwise definitions (each op
+ * table entry's `math`, a one-line scalar formula kept apart from its loops and kernels), row-major
+ * index arithmetic, and a tolerance check that reports the position.
  */
 import assert from 'node:assert/strict';
-import type { BinaryOp, UnaryOp } from '../../src/tensor/backend.js';
+import { BINARY, BINARY_OPS, UNARY, UNARY_OPS, type BinaryOp, type UnaryOp } from '../../src/tensor/ops/index.js';
 import type { Shape } from '../../src/tensor/shape.js';
 
-export const UNARY_REF: Record<UnaryOp, (x: number) => number> = {
-  neg: (x) => -x,
-  exp: Math.exp,
-  log: Math.log,
-  sqrt: Math.sqrt,
-  reciprocal: (x) => 1 / x,
-  sin: Math.sin,
-  cos: Math.cos,
-  tanh: Math.tanh,
-  sigmoid: (x) => 1 / (1 + Math.exp(-x)),
-  abs: Math.abs,
-  sign: (x) => (x > 0 ? 1 : x < 0 ? -1 : x), // keeps NaN
-};
+/** The scalar definition of each unary op (the `math` of its op-table entry, written with Math). */
+export const UNARY_REF = Object.fromEntries(UNARY_OPS.map((op) => [op, UNARY[op].math])) as Record<UnaryOp, (x: number) => number>;
 
-export const BINARY_REF: Record<BinaryOp, (a: number, b: number) => number> = {
-  add: (a, b) => a + b,
-  sub: (a, b) => a - b,
-  mul: (a, b) => a * b,
-  div: (a, b) => a / b,
-  pow: Math.pow,
-  maximum: Math.max, // NaN-propagating, like the backends
-  minimum: Math.min,
-  eq: (a, b) => Number(a === b),
-  ne: (a, b) => Number(a !== b),
-  lt: (a, b) => Number(a < b),
-  le: (a, b) => Number(a <= b),
-  gt: (a, b) => Number(a > b),
-  ge: (a, b) => Number(a >= b),
-};
+/** The scalar definition of each binary op (the `math` of its op-table entry). */
+export const BINARY_REF = Object.fromEntries(BINARY_OPS.map((op) => [op, BINARY[op].math])) as Record<BinaryOp, (a: number, b: number) => number>;
 
 /** Multi-index of flat position i in a row-major shape (all zeros for an empty shape). */
 export function unravel(i: number, shape: Shape): number[] {

@@ -8,11 +8,12 @@
  * of an edge tile is clipped. Everything is accumulated in float64 (JS numbers, packed into
  * Float64Arrays so the inner loop does no conversions) and rounded once on store.
  *
- * Float32 products go to the WebAssembly SIMD kernel (wasm-matmul.ts, float32 accumulation, ~10x
- * faster) unless CALM_CPU_MATMUL=js; float64 products always use this exact JS kernel.
+ * This is the reference kernel of the `matmul` entry (`src/tensor/ops/matmul.ts`). Float32 products
+ * normally take the optional WebAssembly SIMD acceleration (`src/tensor/accel/wasm-matmul.ts`,
+ * float32 accumulation, ~10x faster) instead, unless CALM_CPU_MATMUL=js; float64 products always
+ * use this exact kernel.
  */
 import type { TypedArray } from '../dtype.js';
-import { cpuMatmulKernel, WasmMatmul, type CpuMatmulKernel } from './wasm-matmul.js';
 
 /** Rows per A panel and columns per B panel of the micro-kernel. */
 const MR = 4;
@@ -32,21 +33,11 @@ export interface MatrixOperand {
   readonly colStride: number;
 }
 
-/** Reusable packing buffers, so a batch of products allocates them once, and the float32 kernel. */
+/** Reusable packing buffers, so a batch of products allocates them once. */
 export class MatmulWorkspace {
   packedA = new Float64Array(0);
   packedB = new Float64Array(0);
   accum = new Float64Array(0);
-  private wasm: WasmMatmul | null | undefined;
-
-  /** `float32Kernel` defaults to CALM_CPU_MATMUL (read on the first float32 product). */
-  constructor(private readonly float32Kernel?: CpuMatmulKernel) {}
-
-  /** The wasm kernel for float32 products, or null when the JS kernel is selected. */
-  wasmKernel(): WasmMatmul | null {
-    if (this.wasm === undefined) this.wasm = (this.float32Kernel ?? cpuMatmulKernel()) === 'wasm' ? new WasmMatmul() : null;
-    return this.wasm;
-  }
 
   ensure(aSize: number, bSize: number, accSize: number): void {
     if (this.packedA.length < aSize) this.packedA = new Float64Array(aSize);
@@ -174,10 +165,6 @@ export function matmulFloat(
   out: Float32Array | Float64Array, outOffset: number, ws: MatmulWorkspace,
 ): void {
   if (m === 0 || n === 0) return;
-  if (out instanceof Float32Array) {
-    const wasm = ws.wasmKernel();
-    if (wasm !== null && wasm.matmul(a, b, m, n, k, out, outOffset)) return;
-  }
   if (k === 0) {
     out.fill(0, outOffset, outOffset + m * n);
     return;

@@ -7,7 +7,8 @@
  * that are contiguous with each other in every operand, so a contiguous view becomes one row with
  * step 1 (the fast path) and a broadcast or transposed view keeps as few axes as possible.
  */
-import type { Shape } from '../shape.js';
+import { allocTyped, dtypeOfTyped, type TypedArray } from '../dtype.js';
+import { contiguousStrides, sizeOf, type Shape } from '../shape.js';
 
 /** Shape and per-operand strides after {@link coalesce}. */
 export interface Coalesced {
@@ -110,4 +111,56 @@ export function reducedStrides(shape: Shape, axes: readonly number[]): number[] 
     }
   }
   return strides;
+}
+
+/** The part of a view the walkers need (a `CpuView` of the op table, or a `View`). */
+export interface StridedLayout {
+  readonly shape: Shape;
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+/**
+ * Walks views of a common shape in row-major order, handing each row to `row` with the row's
+ * start offset and step per operand and the output offset (the output is contiguous, `size`
+ * elements). Called once per row, so the closure costs nothing per element.
+ */
+export function forEachRow(
+  views: readonly StridedLayout[], size: number,
+  row: (pos: readonly number[], step: readonly number[], len: number, outOffset: number) => void,
+): void {
+  if (size === 0) return;
+  const { shape, strides } = coalesce(views[0].shape, views.map((v) => v.strides));
+  const w = new RowWalker(shape, strides, views.map((v) => v.offset));
+  let o = 0;
+  for (let r = 0; r < w.rows; r++, w.next()) {
+    row(w.pos, w.step, w.len, o);
+    o += w.len;
+  }
+}
+
+/** Copies the strided view `x` of `src` into `out` at `outOffset` with the given output strides. */
+export function copyInto(src: TypedArray, x: StridedLayout, out: TypedArray, outStrides: readonly number[], outOffset: number): void {
+  if (sizeOf(x.shape) === 0) return;
+  const { shape, strides } = coalesce(x.shape, [x.strides, outStrides]);
+  const w = new RowWalker(shape, strides, [x.offset, outOffset]);
+  for (let r = 0; r < w.rows; r++, w.next()) {
+    let p = w.pos[0];
+    let q = w.pos[1];
+    const s = w.step[0];
+    const t = w.step[1];
+    const len = w.len;
+    if (s === 1 && t === 1) {
+      out.set(src.subarray(p, p + len), q);
+    } else {
+      for (let j = 0; j < len; j++, p += s, q += t) out[q] = src[p];
+    }
+  }
+}
+
+/** A fresh contiguous typed array (of `src`'s type) holding the view's elements in row-major order. */
+export function materialize(src: TypedArray, x: StridedLayout): TypedArray {
+  const out = allocTyped(dtypeOfTyped(src), sizeOf(x.shape));
+  copyInto(src, x, out, contiguousStrides(x.shape), 0);
+  return out;
 }

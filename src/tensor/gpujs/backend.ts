@@ -1,6 +1,7 @@
 /**
- * The gpu.js backend: every Backend primitive as gpu.js kernels, in gpu.js's `webgpu`, `webasm` or
- * `cpu` mode (backend names `gpujs-webgpu`, `gpujs-webasm`, `gpujs-cpu`).
+ * The gpu.js backend, in gpu.js's `webgpu`, `webasm` or `cpu` mode (backend names `gpujs-webgpu`,
+ * `gpujs-webasm`, `gpujs-cpu`): a generic runner over the op table (`src/tensor/ops`), whose
+ * entries' gpu.js sides run in a worker (`engine.ts`).
  *
  * gpu.js's webgpu kernels return Promises (WebGPU has no synchronous readback) while the Backend
  * interface is synchronous, so gpu.js runs in a worker thread (`worker.ts`) and each call here
@@ -13,21 +14,16 @@
  * the kernels' float32 index arithmetic is exact only below that.
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import type { Backend, BackendBuffer, BinaryOp, ReduceOp, UnaryOp, View } from '../backend.js';
+import type { Backend, BackendBuffer, View } from '../backend.js';
 import type { DType, TypedArray } from '../dtype.js';
 import { dtypeOfTyped } from '../dtype.js';
-import { fmtShape, sizeOf, type Shape } from '../shape.js';
-import { MAX_EXACT_ELEMENTS } from './kernels.js';
-import type { EngineStats, Reply, Request, WireView } from './protocol.js';
+import { MAX_EXACT_ELEMENTS, opEntry, type OpAttrs, type OpName } from '../ops/index.js';
+import { sizeOf } from '../shape.js';
+import type { EngineStats, Envelope, Reply, Request, WireView } from './protocol.js';
 import type { GpujsMode } from './setup.js';
 
 /** How long a request may take before the worker is presumed dead. */
 const REQUEST_TIMEOUT_MS = 600_000;
-
-/** Unary ops whose result is not an integer for integer input (truncated for int32). */
-const FRACTIONAL_UNARY: ReadonlySet<UnaryOp> = new Set<UnaryOp>([
-  'exp', 'log', 'sqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid',
-]);
 
 class GpujsBuffer implements BackendBuffer {
   disposed = false;
@@ -46,6 +42,8 @@ export class GpujsBackend implements Backend {
   readonly adapter: string;
   private nextId = 1;
   private live = 0;
+  /** The sequence number of the last request posted. */
+  private seq = 0;
   private closed = false;
 
   private constructor(
@@ -95,16 +93,29 @@ export class GpujsBackend implements Backend {
     return stats;
   }
 
+  /**
+   * Posts one request and blocks until the worker's reply is there. The signal holds the sequence
+   * number of the last reply posted (see worker.ts for why a number and not a flag).
+   */
   private request(req: Request): Reply & { ok: true } {
-    if (this.closed) throw new Error(`${this.name}: backend is closed (request ${req.kind})`);
-    Atomics.store(this.signal, 0, 0);
-    this.port.postMessage(req);
-    const waited = Atomics.wait(this.signal, 0, 0, REQUEST_TIMEOUT_MS);
-    const got = receiveMessageOnPort(this.port);
-    if (got === undefined) {
-      throw new Error(`${this.name}: worker gave no answer to '${req.kind}' (${waited}); it may have crashed`);
+    if (this.closed) throw new Error(`${this.name}: backend is closed (request ${describe(req)})`);
+    // Never 0, the signal's initial value; wraps within int32.
+    this.seq = this.seq >= 0x3fffffff ? 1 : this.seq + 1;
+    const seq = this.seq;
+    const envelope: Envelope = { seq, req };
+    this.port.postMessage(envelope);
+    const deadline = Date.now() + REQUEST_TIMEOUT_MS;
+    for (let seen = Atomics.load(this.signal, 0); seen !== seq; seen = Atomics.load(this.signal, 0)) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`${this.name}: worker gave no answer to '${describe(req)}' in ${REQUEST_TIMEOUT_MS} ms; it may have crashed`);
+      // Sleeps while the signal still holds `seen`; a stale notify just goes round the loop again.
+      Atomics.wait(this.signal, 0, seen, left);
     }
-    const reply = got.message as Reply;
+    const got = receiveMessageOnPort(this.port);
+    const reply = got?.message as Reply | undefined;
+    if (reply === undefined || reply.seq !== seq) {
+      throw new Error(`${this.name}: the reply to '${describe(req)}' (request ${seq}) is missing from the channel (got ${reply?.seq ?? 'none'})`);
+    }
     if (!reply.ok) {
       const Ctor = reply.name === 'RangeError' ? RangeError : reply.name === 'TypeError' ? TypeError : Error;
       throw new Ctor(reply.message);
@@ -120,7 +131,7 @@ export class GpujsBackend implements Backend {
       throw new TypeError(`${this.name} ${op}: buffer belongs to backend '${b.backend}'`);
     }
     if (b.disposed) throw new Error(`${this.name} ${op}: buffer ${b.id} was disposed`);
-    return { id: b.id, size: b.size, shape: v.shape, strides: v.strides, offset: v.offset };
+    return { id: b.id, size: b.size, dtype: b.dtype, shape: v.shape, strides: v.strides, offset: v.offset };
   }
 
   /** Sends an op that writes a new buffer; the buffer is only counted once the op succeeded. */
@@ -132,7 +143,7 @@ export class GpujsBackend implements Backend {
   }
 
   allocate(size: number, dtype: DType): BackendBuffer {
-    return this.fill(size, 0, dtype);
+    return this.run('fill', [], { size, value: 0, dtype });
   }
 
   upload(data: TypedArray): BackendBuffer {
@@ -174,146 +185,17 @@ export class GpujsBackend implements Backend {
 
   // ---- ops ----
 
-  copy(x: View): BackendBuffer {
-    return this.produce(sizeOf(x.shape), x.buffer.dtype, (out) => ({ kind: 'copy', out, x: this.wire('copy', x) }));
+  /** Every primitive is one `run` message; the worker looks the op up in the table. */
+  run<K extends OpName>(op: K, inputs: readonly View[], attrs: OpAttrs<K>): BackendBuffer {
+    const entry = opEntry(op);
+    const shape = entry.outShape(inputs.map((v) => v.shape), attrs);
+    const dtype = entry.outDType(inputs.map((v) => v.buffer.dtype), attrs);
+    const wire = inputs.map((v) => this.wire(op, v));
+    return this.produce(sizeOf(shape), dtype, (out) => ({ kind: 'run', op, out, dtype, inputs: wire, attrs }));
   }
+}
 
-  fill(size: number, value: number, dtype: DType): BackendBuffer {
-    if (size > MAX_EXACT_ELEMENTS) {
-      throw new RangeError(`${this.name} fill: ${size} elements is more than 2^24 (float32 indexing would not be exact)`);
-    }
-    const v = dtype === 'int32' ? Math.trunc(value) : value;
-    return this.produce(size, dtype, (out) => ({ kind: 'fill', out, size, value: v }));
-  }
-
-  cast(x: View, dtype: DType): BackendBuffer {
-    const from = x.buffer.dtype;
-    return this.produce(sizeOf(x.shape), dtype, (out) => ({ kind: 'cast', out, x: this.wire('cast', x), from, to: dtype }));
-  }
-
-  unary(op: UnaryOp, x: View): BackendBuffer {
-    const dtype = x.buffer.dtype;
-    const r = this.produce(sizeOf(x.shape), dtype, (out) => ({ kind: 'unary', out, op, x: this.wire(op, x) }));
-    if (dtype !== 'int32' || !FRACTIONAL_UNARY.has(op)) return r;
-    // int32 results are stored truncated, as an Int32Array would hold them.
-    const t = this.cast(this.contiguousView(r, x.shape), 'int32');
-    this.dispose(r);
-    return t;
-  }
-
-  private contiguousView(buffer: BackendBuffer, shape: Shape): View {
-    const strides = new Array<number>(shape.length);
-    let s = 1;
-    for (let i = shape.length - 1; i >= 0; i--) {
-      strides[i] = s;
-      s *= shape[i];
-    }
-    return { buffer, shape, strides, offset: 0 };
-  }
-
-  binary(op: BinaryOp, a: View, b: View): BackendBuffer {
-    const dtype = a.buffer.dtype;
-    const truncate = dtype === 'int32' && (op === 'div' || op === 'pow');
-    return this.produce(sizeOf(a.shape), dtype, (out) => ({
-      kind: 'binary',
-      out,
-      op,
-      a: this.wire(op, a),
-      b: this.wire(op, b),
-      truncate,
-    }));
-  }
-
-  where(cond: View, a: View, b: View): BackendBuffer {
-    return this.produce(sizeOf(a.shape), a.buffer.dtype, (out) => ({
-      kind: 'where',
-      out,
-      c: this.wire('where', cond),
-      a: this.wire('where', a),
-      b: this.wire('where', b),
-    }));
-  }
-
-  reduce(op: ReduceOp, x: View, axes: readonly number[]): BackendBuffer {
-    const dtype: DType = op === 'argmax' || op === 'argmin' ? 'int32' : x.buffer.dtype;
-    let size = 1;
-    for (let i = 0; i < x.shape.length; i++) if (!axes.includes(i)) size *= x.shape[i];
-    return this.produce(size, dtype, (out) => ({ kind: 'reduce', out, op, x: this.wire(op, x), axes }));
-  }
-
-  matmul(a: View, b: View): BackendBuffer {
-    const r = a.shape.length;
-    if (r < 2 || b.shape.length !== r) {
-      throw new RangeError(`${this.name} matmul: shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} are not batched matrices of equal rank`);
-    }
-    const outSize = sizeOf([...a.shape.slice(0, r - 1), b.shape[r - 1]]);
-    return this.produce(outSize, a.buffer.dtype, (out) => ({
-      kind: 'matmul',
-      out,
-      a: this.wire('matmul', a),
-      b: this.wire('matmul', b),
-    }));
-  }
-
-  gather(x: View, indices: View, axis: number): BackendBuffer {
-    const size = sizeOf([...x.shape.slice(0, axis), ...indices.shape, ...x.shape.slice(axis + 1)]);
-    return this.produce(size, x.buffer.dtype, (out) => ({
-      kind: 'gather',
-      out,
-      x: this.wire('gather', x),
-      indices: this.wire('gather', indices),
-      axis,
-    }));
-  }
-
-  scatterAdd(src: View, indices: View, axis: number, axisSize: number): BackendBuffer {
-    const ir = indices.shape.length;
-    const size = sizeOf([...src.shape.slice(0, axis), axisSize, ...src.shape.slice(axis + ir)]);
-    return this.produce(size, src.buffer.dtype, (out) => ({
-      kind: 'scatterAdd',
-      out,
-      src: this.wire('scatterAdd', src),
-      indices: this.wire('scatterAdd', indices),
-      axis,
-      axisSize,
-    }));
-  }
-
-  concat(xs: readonly View[], axis: number): BackendBuffer {
-    if (xs.length === 0) throw new RangeError(`${this.name} concat: no views to join`);
-    let size = 0;
-    for (const x of xs) size += sizeOf(x.shape);
-    return this.produce(size, xs[0].buffer.dtype, (out) => ({
-      kind: 'concat',
-      out,
-      xs: xs.map((x) => this.wire('concat', x)),
-      axis,
-    }));
-  }
-
-  // ---- fused ops (optional in the Backend interface; see src/tensor/fused.ts) ----
-
-  softmaxRows(x: View): BackendBuffer {
-    return this.produce(sizeOf(x.shape), x.buffer.dtype, (out) => ({ kind: 'softmaxRows', out, x: this.wire('softmaxRows', x) }));
-  }
-
-  siluMul(a: View, b: View): BackendBuffer {
-    return this.produce(sizeOf(a.shape), a.buffer.dtype, (out) => ({
-      kind: 'siluMul',
-      out,
-      a: this.wire('siluMul', a),
-      b: this.wire('siluMul', b),
-    }));
-  }
-
-  unslice(x: View, outShape: Shape, starts: readonly number[], steps: readonly number[]): BackendBuffer {
-    return this.produce(sizeOf(outShape), x.buffer.dtype, (out) => ({
-      kind: 'unslice',
-      out,
-      x: this.wire('unslice', x),
-      outShape,
-      starts,
-      steps,
-    }));
-  }
+/** A request's name for error messages: the op for `run`, the kind otherwise. */
+function describe(req: Request): string {
+  return req.kind === 'run' ? req.op : req.kind;
 }

@@ -1,19 +1,14 @@
 /**
- * Messages between the gpu.js backend (main thread) and its worker. Every request gets exactly one
- * reply; the main thread blocks on it (see `backend.ts`).
+ * Messages between the gpu.js backend (main thread) and its worker: memory messages (init, upload,
+ * read, dispose, stats) and one `run` message that runs any primitive of the op table
+ * (`src/tensor/ops`). Every request carries a sequence number and gets exactly one reply with the
+ * same number; the main thread blocks until the shared signal holds that number (see `backend.ts`).
  */
-import type { BinaryOp, ReduceOp, UnaryOp } from '../backend.js';
 import type { DType } from '../dtype.js';
+import type { OpName, WireView } from '../ops/index.js';
 import type { GpujsMode } from './setup.js';
 
-/** A view as sent to the worker: the buffer by id. */
-export interface WireView {
-  readonly id: number;
-  readonly size: number;
-  readonly shape: readonly number[];
-  readonly strides: readonly number[];
-  readonly offset: number;
-}
+export type { WireView };
 
 export type Request =
   | { readonly kind: 'init'; readonly mode: GpujsMode }
@@ -21,41 +16,22 @@ export type Request =
   | { readonly kind: 'read'; readonly x: WireView }
   | { readonly kind: 'dispose'; readonly id: number }
   | { readonly kind: 'stats' }
-  | { readonly kind: 'copy'; readonly out: number; readonly x: WireView }
-  | { readonly kind: 'fill'; readonly out: number; readonly size: number; readonly value: number }
-  | { readonly kind: 'cast'; readonly out: number; readonly x: WireView; readonly from: DType; readonly to: DType }
-  | { readonly kind: 'unary'; readonly out: number; readonly op: UnaryOp; readonly x: WireView }
   | {
-      readonly kind: 'binary';
+      readonly kind: 'run';
+      readonly op: OpName;
+      /** The id of the result buffer. */
       readonly out: number;
-      readonly op: BinaryOp;
-      readonly a: WireView;
-      readonly b: WireView;
-      readonly truncate: boolean;
-    }
-  | { readonly kind: 'where'; readonly out: number; readonly c: WireView; readonly a: WireView; readonly b: WireView }
-  | { readonly kind: 'reduce'; readonly out: number; readonly op: ReduceOp; readonly x: WireView; readonly axes: readonly number[] }
-  | { readonly kind: 'matmul'; readonly out: number; readonly a: WireView; readonly b: WireView }
-  | { readonly kind: 'gather'; readonly out: number; readonly x: WireView; readonly indices: WireView; readonly axis: number }
-  | {
-      readonly kind: 'scatterAdd';
-      readonly out: number;
-      readonly src: WireView;
-      readonly indices: WireView;
-      readonly axis: number;
-      readonly axisSize: number;
-    }
-  | { readonly kind: 'concat'; readonly out: number; readonly xs: readonly WireView[]; readonly axis: number }
-  | {
-      readonly kind: 'unslice';
-      readonly out: number;
-      readonly x: WireView;
-      readonly outShape: readonly number[];
-      readonly starts: readonly number[];
-      readonly steps: readonly number[];
-    }
-  | { readonly kind: 'softmaxRows'; readonly out: number; readonly x: WireView }
-  | { readonly kind: 'siluMul'; readonly out: number; readonly a: WireView; readonly b: WireView };
+      /** The result's dtype (the entry's dtype rule, applied on the main thread). */
+      readonly dtype: DType;
+      readonly inputs: readonly WireView[];
+      readonly attrs: unknown;
+    };
+
+/** A request as posted: `seq` is echoed by the reply and stored in the signal once it is posted. */
+export interface Envelope {
+  readonly seq: number;
+  readonly req: Request;
+}
 
 /** Worker-side counters, for tests and `calm info`. */
 export interface EngineStats {
@@ -64,6 +40,7 @@ export interface EngineStats {
   readonly adapter: string;
 }
 
-export type Reply =
+export type Reply = { readonly seq: number } & (
   | { readonly ok: true; readonly data?: Float32Array; readonly stats?: EngineStats }
-  | { readonly ok: false; readonly name: string; readonly message: string };
+  | { readonly ok: false; readonly name: string; readonly message: string }
+);

@@ -12,7 +12,7 @@
  * float64 products stay on the exact JS kernel.
  * `CALM_CPU_MATMUL=js|wasm` picks the float32 kernel (default: wasm when SIMD validates).
  */
-import type { MatrixOperand } from './matmul.js';
+import type { MatrixOperand } from '../cpu/matmul.js';
 
 /** Micro-kernel tile: rows per A panel, columns per B panel (a multiple of 4), and the k block. */
 export interface GemmTile {
