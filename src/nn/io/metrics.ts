@@ -85,3 +85,24 @@ export function readMetrics(filePath: string, options: { skipIncompleteLastLine?
   }
   return records;
 }
+
+/**
+ * The history a metrics log describes. The log is append-only: a resumed run appends lines for steps that
+ * an earlier, interrupted process had already logged past its last checkpoint. A line for step s therefore
+ * supersedes every earlier line whose step is >= s. Lines without a numeric `step` are kept as they are.
+ */
+export function currentRecords(records: readonly MetricsRecord[]): MetricsRecord[] {
+  const out: MetricsRecord[] = [];
+  for (const r of records) {
+    const step = r.step;
+    if (typeof step === 'number') {
+      while (out.length > 0) {
+        const last = out[out.length - 1].step;
+        if (typeof last === 'number' && last >= step) out.pop();
+        else break;
+      }
+    }
+    out.push(r);
+  }
+  return out;
+}
