@@ -49,9 +49,27 @@ export const runFs = {
     before('rename', from);
     fs.renameSync(from, to);
   },
+  /**
+   * Removes a file, or with `recursive` a folder entry by entry, each removal announced to the hook, so a
+   * crash can be injected half-way through deleting a folder (as a kill -9 can). Missing targets are fine.
+   */
   rm(target: string, options: { recursive?: boolean } = {}): void {
+    if (options.recursive === true) {
+      let stat: fs.Stats;
+      try {
+        stat = fs.lstatSync(target);
+      } catch {
+        return;
+      }
+      if (stat.isDirectory()) {
+        for (const name of runFs.readdir(target)) runFs.rm(path.join(target, name), { recursive: true });
+        before('rm', target);
+        fs.rmdirSync(target);
+        return;
+      }
+    }
     before('rm', target);
-    fs.rmSync(target, { recursive: options.recursive ?? false, force: true });
+    fs.rmSync(target, { force: true });
   },
   mkdir(dir: string): void {
     before('mkdir', dir);
