@@ -16,7 +16,8 @@ import { fmtShape } from '../tensor/shape.js';
  */
 export function safeNorm(diff: Tensor): Tensor {
   const sq = diff.mul(diff).sum(-1); // [...]   ||v||²
-  const positive = new Tensor(sq.data.gt(0)); // [...]   1 where ||v|| > 0 (no gradient through the mask)
+  // ne(0), not gt(0): a NaN distance must stay NaN (gt would mask it to 0, and a diverged model would score a perfect loss).
+  const positive = new Tensor(sq.data.ne(0)); // [...]   1 where ||v|| > 0 or NaN (no gradient through the mask)
   const safe = Tensor.where(positive, sq, 1).sqrt(); // [...]   sqrt of ||v||², or of 1 where v = 0
   return Tensor.where(positive, safe, 0); // [...]   ||v||, with d||v||/dv = 0 at v = 0
 }
