@@ -10,7 +10,7 @@
 import type { Backend, BackendBuffer, BinaryOp, ReduceOp, UnaryOp, View } from './backend.js';
 import { COMPARE_OPS } from './backend.js';
 import { getBackend } from './device.js';
-import { allocTyped, dtypeOfTyped, isFloat, type DType, type TypedArray } from './dtype.js';
+import { allocTyped, assertDType, dtypeOfTyped, isFloat, type DType, type TypedArray } from './dtype.js';
 import {
   broadcastShapes,
   checkShape,
@@ -113,7 +113,7 @@ export class NDArray {
     if (sizeOf(s) !== data.length) {
       throw new RangeError(`NDArray.fromData: ${data.length} values cannot fill shape ${fmtShape(s)} (${sizeOf(s)} elements)`);
     }
-    const target: DType = dtype ?? (Array.isArray(data) ? 'float32' : dtypeOfTyped(data as TypedArray));
+    const target: DType = dtype !== undefined ? assertDType('NDArray.fromData', dtype) : Array.isArray(data) ? 'float32' : dtypeOfTyped(data as TypedArray);
     let typed: TypedArray;
     if (!Array.isArray(data) && dtypeOfTyped(data as TypedArray) === target) typed = data as TypedArray;
     else {
@@ -429,6 +429,7 @@ export class NDArray {
   }
 
   cast(dtype: DType): NDArray {
+    assertDType('cast', dtype);
     if (dtype === this.dtype) return this;
     return this.result(this.backend.cast(this.view, dtype), this.shape);
   }
