@@ -84,7 +84,7 @@ export function evaluateRun(runDir: string, o: { split: string; blockSize: numbe
     evaluation = evaluateCalmBrier(calmSampler(model, autoencoder, rng), held.ids, blockSize, evalOptions);
   } else if (config.model === 'transformer') {
     const run: TransformerRunConfig = readRunConfig(runDir, 'transformer');
-    const dir = findCheckpoint(runDir);
+    const dir = findCheckpoint(runDir, { weightsOnly: true });
     if (dir === null) throw new Error(`calm eval: no checkpoint in ${runDir} (train first)`);
     const model = new TransformerLM(run.lm, { rng: new Rng(0) }); // weights are replaced by the checkpoint's
     loadCheckpoint(dir, { model });
@@ -96,7 +96,7 @@ export function evaluateRun(runDir: string, o: { split: string; blockSize: numbe
   } else {
     throw new UsageError(`calm eval: ${path.join(runDir, 'config.json')} names model ${JSON.stringify(config.model)}; expected 'transformer' or 'calm'`);
   }
-  return { runDir: path.resolve(runDir), step: checkpointStep(findCheckpoint(runDir)), evaluation, date: new Date().toISOString() };
+  return { runDir: path.resolve(runDir), step: checkpointStep(findCheckpoint(runDir, { weightsOnly: true })), evaluation, date: new Date().toISOString() };
 }
 
 export async function run(argv: string[]): Promise<void> {

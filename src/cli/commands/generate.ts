@@ -66,7 +66,7 @@ export async function run(argv: string[]): Promise<void> {
   if (kind !== 'transformer') throw new UsageError(`calm generate: ${configPath} describes a '${kind}' run; generate from a 'transformer' or 'calm' run`);
   const run: TransformerRunConfig = readRunConfig(runDir, 'transformer');
   await useBackend(o.backend, (note) => process.stderr.write(`${note}\n`));
-  const dir = findCheckpoint(runDir);
+  const dir = findCheckpoint(runDir, { weightsOnly: true });
   if (dir === null) throw new Error(`calm generate: no checkpoint in ${runDir} (train first, or wait for the first checkpoint)`);
   const tokenizer = loadRunTokenizer(runDir, run);
   const model = new TransformerLM(run.lm, { rng: new Rng(0) }); // weights are replaced by the checkpoint's

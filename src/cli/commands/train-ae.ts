@@ -67,7 +67,7 @@ export function loadAutoencoderRun(dir: string): { config: AutoencoderRunConfig;
   const configPath = path.join(dir, 'config.json');
   if (!fs.existsSync(configPath)) throw new UsageError(`${configPath} not found: --autoencoder must name a run folder written by calm train-ae`);
   const config: AutoencoderRunConfig = readRunConfig(dir, 'autoencoder');
-  const checkpoint = findCheckpoint(dir);
+  const checkpoint = findCheckpoint(dir, { weightsOnly: true });
   if (checkpoint === null) throw new Error(`loadAutoencoderRun: no checkpoint in ${dir} (train it first)`);
   const model = new Autoencoder(config.autoencoder, { rng: new Rng(0) }); // weights are replaced by the checkpoint's
   loadCheckpoint(checkpoint, { model });

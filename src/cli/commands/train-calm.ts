@@ -74,7 +74,7 @@ export function loadCalmRun(dir: string): { config: CalmRunConfig; model: CalmMo
   const configPath = path.join(dir, 'config.json');
   if (!fs.existsSync(configPath)) throw new UsageError(`${configPath} not found: expected a run folder written by calm train --model calm`);
   const config: CalmRunConfig = readRunConfig(dir, 'calm');
-  const checkpoint = findCheckpoint(dir);
+  const checkpoint = findCheckpoint(dir, { weightsOnly: true });
   if (checkpoint === null) throw new Error(`loadCalmRun: no checkpoint in ${dir} (train first, or wait for the first checkpoint)`);
   const model = new CalmModel(config.calm, { rng: new Rng(0) }); // weights are replaced by the checkpoint's
   loadCheckpoint(checkpoint, { model });

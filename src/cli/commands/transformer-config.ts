@@ -26,7 +26,7 @@ export function loadRunTokenizer(outDir: string, config: TransformerRunConfig): 
   const file = path.join(outDir, 'tokenizer.json');
   if (!fs.existsSync(file)) throw new Error(`calm: ${file} is missing (the run's config says tokenizer 'bpe')`);
   // The shape is checked here (naming the file); fromJSON checks every merge.
-  const json = readJsonFile(v.object({ type: v.literal('bpe'), version: v.literal(1), pretokenizer: v.string(), merges: v.pipe(v.array(v.tuple([intIn(0, 65_535), intIn(0, 65_535)])), v.maxLength(65_536)) }), file);
+  const json = readJsonFile(v.object({ type: v.literal('bpe'), version: v.literal(1), pretokenizer: v.string(), merges: v.pipe(v.array(v.strictTuple([intIn(0, 65_535), intIn(0, 65_535)])), v.maxLength(65_536)) }), file);
   try {
     return BpeTokenizer.fromJSON(json);
   } catch (err) {

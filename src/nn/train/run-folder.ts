@@ -43,7 +43,7 @@ function trainerStep(extra: unknown): number {
  * with their recorded sizes), else null. Checkpoints without a size manifest (older runs) need their files
  * to exist.
  */
-export function completeCheckpointStep(dir: string): number | null {
+export function completeCheckpointStep(dir: string, options: FindOptions = {}): number | null {
   let state;
   try {
     state = readCheckpointState(dir);
@@ -52,6 +52,7 @@ export function completeCheckpointStep(dir: string): number | null {
   }
   const files: Record<string, number | undefined> = state.files ?? { 'model.safetensors': undefined };
   if (state.optimizerStep !== null && !('optimizer.safetensors' in files)) files['optimizer.safetensors'] = undefined;
+  if (options.weightsOnly === true) delete files['optimizer.safetensors'];
   for (const [name, size] of Object.entries(files)) {
     let stat: fs.Stats;
     try {
@@ -64,15 +65,21 @@ export function completeCheckpointStep(dir: string): number | null {
   return Math.max(0, trainerStep(state.extra));
 }
 
+/** Options of {@link findCheckpoint}. */
+export interface FindOptions {
+  /** Only the weights must be there (generation and evaluation do not read the optimiser state). */
+  weightsOnly?: boolean;
+}
+
 /**
  * The newest complete checkpoint folder of a run directory, or null. Looks at `checkpoint`,
  * `checkpoint.old` and `checkpoint.tmp` (complete when a crash came between the renames of a save).
  */
-export function findCheckpoint(outDir: string): string | null {
+export function findCheckpoint(outDir: string, options: FindOptions = {}): string | null {
   let best: { dir: string; step: number } | null = null;
   for (const name of [CHECKPOINT, TMP, OLD]) {
     const dir = path.join(outDir, name);
-    const step = completeCheckpointStep(dir);
+    const step = completeCheckpointStep(dir, options);
     if (step !== null && (best === null || step > best.step)) best = { dir, step };
   }
   return best?.dir ?? null;
