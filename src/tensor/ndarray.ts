@@ -149,11 +149,13 @@ export class NDArray {
 
   static full(shape: Shape, value: number, dtype: DType = 'float32', backend: Backend = getBackend()): NDArray {
     checkShape('NDArray.full', shape);
+    assertDType('NDArray.full', dtype); // backends trust the dtype; JavaScript callers can pass any string
     return NDArray.fromBuffer(backend, backend.fill(sizeOf(shape), value, dtype), shape);
   }
 
   static zeros(shape: Shape, dtype: DType = 'float32', backend: Backend = getBackend()): NDArray {
     checkShape('NDArray.zeros', shape);
+    assertDType('NDArray.zeros', dtype); // backends trust the dtype; JavaScript callers can pass any string
     return NDArray.fromBuffer(backend, backend.allocate(sizeOf(shape), dtype), shape);
   }
 
