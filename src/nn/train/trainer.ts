@@ -297,7 +297,8 @@ export async function train(task: TrainTask, options: TrainOptions): Promise<Tra
           const why = policy === 'stop' ? 'stopped (--on-nonfinite skip would skip such updates)' : `stopped after ${skipsInARow} skipped updates in a row`;
           throw new DivergenceError(`train: step ${step}: ${what}; the update was not applied and the run ${why}. ${lastGood()} Try a lower --lr or --clip.`);
         }
-        log(`\nstep ${step}: ${what}; update skipped (${skipsInARow} in a row, stopping at ${maxSkips})`);
+        // Printed even when quiet: a skipped update is a warning, not progress.
+        process.stderr.write(`\ntrain: step ${step}: ${what}; update skipped (${skipsInARow} in a row, stopping at ${maxSkips})\n`);
       } else {
         skipsInARow = 0;
       }
