@@ -102,7 +102,10 @@ export function loadCheckpoint(dir: string, into: LoadCheckpointOptions = {}): C
   if (into.optimizer !== undefined) {
     if (state.optimizerStep === null) throw new Error(`loadCheckpoint: '${statePath}' holds no optimizer state`);
     const file = path.join(dir, 'optimizer.safetensors');
-    const tensors = loadSafetensors(file).tensors;
+    const { tensors, metadata } = loadSafetensors(file);
+    if (metadata.step !== undefined && metadata.step !== String(state.optimizerStep)) {
+      throw new Error(`loadCheckpoint: '${file}' holds the moments of step ${metadata.step}, but '${statePath}' says optimizerStep ${state.optimizerStep}`);
+    }
     const m: Record<string, NamedArray> = {};
     const v: Record<string, NamedArray> = {};
     for (const [key, a] of Object.entries(tensors)) {

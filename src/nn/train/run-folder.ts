@@ -20,9 +20,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as v from 'valibot';
 import { readCheckpointState } from '../checkpoint.js';
 import { fsyncDirectory, removeStaleTempFiles } from '../io/atomic.js';
 import { runFs } from '../io/fs-layer.js';
+import { intIn, parseJson } from '../io/json-file.js';
 
 export const CHECKPOINT = 'checkpoint';
 const OLD = `${CHECKPOINT}.old`;
@@ -155,6 +157,7 @@ export function discardCheckpoints(outDir: string): void {
 // ------------------------------------------------------------------------------------------ run lock
 
 const LOCK = 'run.lock';
+const LockSchema = v.looseObject({ pid: intIn(1, 2 ** 31) });
 /** Lock files taken by this process (a same-pid lock file not listed here was left by a crashed call). */
 const heldLocks = new Set<string>();
 
@@ -170,8 +173,7 @@ function processAlive(pid: number): boolean {
 
 function lockOwner(file: string): number | null {
   try {
-    const pid = (JSON.parse(fs.readFileSync(file, 'utf8')) as { pid?: unknown }).pid;
-    return typeof pid === 'number' && Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+    return parseJson(LockSchema, fs.readFileSync(file, 'utf8'), file).pid;
   } catch {
     return null; // unreadable or half-written: treated as stale
   }
