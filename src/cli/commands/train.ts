@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { JsonValue } from '../../nn/checkpoint.js';
 import { BpeTokenizer } from '../../nn/data/bpe.js';
+import { ensureDir, writeFileAtomic } from '../../nn/io/atomic.js';
 import { loadCorpus, splitCorpus } from '../../nn/data/corpus.js';
 import { ByteTokenizer, type Tokenizer } from '../../nn/data/tokenizer.js';
 import { createLmTask, encodeLmSplits, unigramCrossEntropy } from '../../nn/train/lm-task.js';
@@ -105,8 +106,8 @@ export async function run(argv: string[]): Promise<void> {
   if (config.data.tokenizer === 'bpe' && !(tokenizer instanceof BpeTokenizer)) {
     process.stderr.write(`training a BPE tokenizer with ${config.data.merges} merges on the training split ...\n`);
     tokenizer = BpeTokenizer.train(split.train.map((d) => d.text), config.data.merges);
-    fs.mkdirSync(o.out, { recursive: true });
-    fs.writeFileSync(path.join(o.out, 'tokenizer.json'), `${JSON.stringify(tokenizer.toJSON())}\n`);
+    ensureDir(o.out);
+    writeFileAtomic(path.join(o.out, 'tokenizer.json'), `${JSON.stringify(tokenizer.toJSON())}\n`);
   }
   config.lm.vocabSize = tokenizer.vocabSize;
   const tokens = encodeLmSplits(split, tokenizer);
