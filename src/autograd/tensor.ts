@@ -58,6 +58,7 @@ export class Tensor {
   retainsGrad = false;
 
   constructor(data: NDArray, requiresGrad = false) {
+    if (!(data instanceof NDArray)) throw new TypeError(`Tensor: data must be an NDArray, got ${describeValue(data)} (use Tensor.from or Tensor.fromData for plain values)`);
     if (requiresGrad && !isFloat(data.dtype)) {
       throw new TypeError(`Tensor: only float tensors can require gradients, got ${data.dtype} ${fmtShape(data.shape)}`);
     }
@@ -213,8 +214,10 @@ export class Tensor {
     return out;
   }
 
-  private operand(x: Operand): Tensor {
-    return typeof x === 'number' ? new Tensor(NDArray.scalar(x, this.dtype, this.data.backend)) : x;
+  private operand(x: Operand, op = 'operand'): Tensor {
+    if (typeof x === 'number') return new Tensor(NDArray.scalar(x, this.dtype, this.data.backend));
+    if (!(x instanceof Tensor)) throw new TypeError(`${op}: operand must be a Tensor or a number, got ${describeValue(x)}`);
+    return x;
   }
 
   // ---------------------------------------------------------------- unary primitives
@@ -285,7 +288,7 @@ export class Tensor {
 
   /** Broadcasts both operands to a common shape via `expand` (whose backward un-broadcasts). */
   private broadcastPair(op: string, other: Operand): [Tensor, Tensor] {
-    const b = this.operand(other);
+    const b = this.operand(other, op);
     if (this.dtype !== b.dtype) {
       throw new TypeError(`${op}: dtypes differ (${this.dtype} ${fmtShape(this.shape)} vs ${b.dtype} ${fmtShape(b.shape)}); cast one explicitly`);
     }
@@ -409,6 +412,8 @@ export class Tensor {
 
   /** Mean over `axes` (default: all). */
   mean(axes?: number | readonly number[], keepdims = false): Tensor {
+    // An int32 sum times 1/count would be truncated to an integer (mean([1, 2]) = 0): refuse, like NDArray.mean.
+    if (!isFloat(this.dtype)) throw new TypeError(`mean: needs a float tensor, got ${this.dtype} ${fmtShape(this.shape)}; cast it first`);
     const list = normAxes('mean', axes, this.shape);
     const count = list.reduce((n, a) => n * this.shape[a], 1);
     return this.sum(list, keepdims).mul(1 / count);
@@ -431,6 +436,7 @@ export class Tensor {
    * batch axes broadcast (through `expand`, so their gradients are summed back).
    */
   matmul(other: Tensor): Tensor {
+    if (!(other instanceof Tensor)) throw new TypeError(`matmul: operand must be a Tensor, got ${describeValue(other)}`);
     if (this.dtype !== other.dtype) throw new TypeError(`matmul: dtypes differ (${this.dtype} vs ${other.dtype})`);
     if (this.rank === 0 || other.rank === 0) {
       throw new RangeError(`matmul: operands must have at least one axis, got ${fmtShape(this.shape)} and ${fmtShape(other.shape)}`);
@@ -473,7 +479,7 @@ export class Tensor {
 
   /** Swaps two axes (default: the last two). */
   transpose(a = -2, b = -1): Tensor {
-    if (this.rank < 2) return this;
+    if (this.rank < 2 && a === -2 && b === -1) return this; // a vector's default swap is itself; explicit axes are checked
     const i = normAxis('transpose', a, this.rank, this.shape);
     const j = normAxis('transpose', b, this.rank, this.shape);
     const axes = this.shape.map((_, k) => k);
@@ -596,6 +602,9 @@ export class Tensor {
 
   /** Joins tensors along `axis`. Backward: the matching slices. */
   static concat(xs: readonly Tensor[], axis = 0): Tensor {
+    if (!Array.isArray(xs) || xs.length === 0) throw new RangeError('concat: needs a non-empty array of tensors');
+    const odd = xs.findIndex((x) => !(x instanceof Tensor));
+    if (odd >= 0) throw new TypeError(`concat: item ${odd} must be a Tensor, got ${describeValue(xs[odd])}`);
     const data = NDArray.concat(xs.map((x) => x.data), axis);
     const a = normAxis('concat', axis, xs[0].rank);
     return Tensor.record('concat', data, xs, (g) => {
@@ -646,6 +655,10 @@ export class Tensor {
   static oneHot(indices: Tensor, depth: number, dtype: DType = 'float32'): Tensor {
     if (indices.dtype !== 'int32') throw new TypeError(`oneHot: indices must be int32, got ${indices.dtype} ${fmtShape(indices.shape)}`);
     if (!Number.isInteger(depth) || depth < 0) throw new RangeError(`oneHot: depth must be a non-negative integer, got ${depth}`);
+    // Out-of-range indices would silently become all-zero rows.
+    const ids = indices.toTypedArray();
+    const bad = ids.findIndex((i) => i < 0 || i >= depth);
+    if (bad >= 0) throw new RangeError(`oneHot: index ${ids[bad]} at flat position ${bad} of ${fmtShape(indices.shape)} is outside [0, ${depth})`);
     const hit = indices.data.unsqueeze(-1).eq(NDArray.arange(depth, 'int32', indices.data.backend));
     return new Tensor(hit.cast(dtype));
   }
@@ -680,4 +693,11 @@ export class Tensor {
   relu(): Tensor {
     return this.maximum(0);
   }
+}
+
+/** A short description of a value that should have been a Tensor, for error messages. */
+function describeValue(x: unknown): string {
+  if (x === null || x === undefined) return String(x);
+  if (typeof x === 'object') return `a ${(x as object).constructor?.name ?? 'null-prototype object'}`;
+  return `${typeof x} ${typeof x === 'string' ? JSON.stringify(x) : String(x)}`;
 }

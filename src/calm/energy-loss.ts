@@ -18,10 +18,16 @@ export function safeNorm(diff: Tensor): Tensor {
   return safeSqrt(diff.mul(diff).sum(-1)); // [...]   ||v||
 }
 
-/** √sq for squared norms `sq`, with value and gradient 0 where sq ≤ 0 (see {@link safeNorm}). */
+/**
+ * √sq for squared norms `sq` [...], with value and gradient 0 where sq = 0 (see {@link safeNorm}).
+ * Tiny negative values (round-off of a squared norm computed as ||x||² + ||y||² − 2 x·y) count as 0.
+ */
 export function safeSqrt(sq: Tensor): Tensor {
-  const positive = new Tensor(sq.data.gt(0)); // [...]   1 where ||v|| > 0 (no gradient through the mask)
-  const safe = Tensor.where(positive, sq, 1).sqrt(); // [...]   sqrt of ||v||², or of 1 where v = 0
+  // Negative round-off to 0; lt is false for NaN, so a NaN stays NaN.
+  const clamped = Tensor.where(new Tensor(sq.data.lt(0)), 0, sq); // [...]
+  // ne(0), not gt(0): a NaN distance must stay NaN (gt would mask it to 0, and a diverged model would score a perfect loss).
+  const positive = new Tensor(clamped.data.ne(0)); // [...]   1 where ||v|| > 0 or NaN (no gradient through the mask)
+  const safe = Tensor.where(positive, clamped, 1).sqrt(); // [...]   sqrt of ||v||², or of 1 where v = 0
   return Tensor.where(positive, safe, 0); // [...]   ||v||, with d||v||/dv = 0 at v = 0
 }
 

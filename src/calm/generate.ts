@@ -30,6 +30,13 @@ export interface CalmGenerateOptions {
   readonly maxCalls?: number;
   /** Reuse keys/values of earlier positions (default true); false recomputes the whole sequence each step. */
   readonly useCache?: boolean;
+  /**
+   * Most chunk positions the backbone attends over (default: unbounded; use the trained block length). A
+   * longer prompt keeps only its last chunks; a full context restarts from its last half, so memory stays bounded.
+   */
+  readonly maxContextChunks?: number;
+  /** Prompt chunks fed per forward pass while filling the cache (default 16). */
+  readonly prefillChunks?: number;
 }
 
 /** What {@link generateCalm} produced. */
@@ -69,6 +76,10 @@ export function generateCalm(model: CalmModel, autoencoder: Autoencoder, prompt:
   const method = options.method ?? (alpha === 0 ? 'batch' : 'exact');
   if (method === 'batch' && alpha !== 0) throw new RangeError(`generateCalm: the batch sampler needs 1/T to be an integer, got T = ${temperature}; use method 'exact'`);
   const useCache = options.useCache ?? true;
+  const maxContext = options.maxContextChunks ?? Infinity;
+  const prefill = options.prefillChunks ?? 16;
+  if (!(maxContext === Infinity || (Number.isInteger(maxContext) && maxContext >= 1))) throw new RangeError(`generateCalm: maxContextChunks must be a positive integer, got ${maxContext}`);
+  if (!Number.isInteger(prefill) || prefill < 1) throw new RangeError(`generateCalm: prefillChunks must be a positive integer, got ${prefill}`);
   const { rng } = options;
   const wasTraining = model.training;
   model.eval();
@@ -76,9 +87,9 @@ export function generateCalm(model: CalmModel, autoencoder: Autoencoder, prompt:
   try {
     return noGrad(() => {
       const padded = leftPadPrompt(prompt, K, options.pad);
-      const sequence = [...padded];
-      const caches = useCache ? model.backbone.newCache() : undefined;
-      let pending = padded; // ids not yet fed to the backbone
+      let sequence = padded.slice(-Math.min(padded.length, maxContext * K)); // whole chunks: padded is a multiple of K
+      let caches = useCache ? model.backbone.newCache() : undefined;
+      let pending = sequence; // ids not yet fed to the backbone
       const generated: number[] = [];
       let samplerCalls = 0;
       let chunks = 0;
@@ -86,14 +97,29 @@ export function generateCalm(model: CalmModel, autoencoder: Autoencoder, prompt:
       const maxChunks = Math.ceil(options.maxNewTokens / K);
 
       while (chunks < maxChunks) {
+        if (sequence.length > maxContext * K) {
+          // Full: restart from the last half of the context (positions from 0 again, as in training).
+          sequence = sequence.slice(-Math.ceil(maxContext / 2) * K);
+          if (useCache) caches = model.backbone.newCache();
+          pending = sequence;
+        }
+        // With the cache, feed the pending ids in pieces of `prefill` chunks (bounded attention scores);
+        // without it, the whole sequence at once. Keep the last chunk's h.
         const input = useCache ? pending : sequence;
-        const ids = new Tensor(NDArray.fromData(Int32Array.from(input), [1, input.length], 'int32')); // [1, T·K]
-        const h = model.hidden(ids, { caches }); // [1, T, d]
-        const last = h.sliceAxis(1, h.shape[1] - 1).reshape([1, model.config.d]); // [1, d]   h of the last chunk
+        const stride = useCache ? prefill * K : input.length;
+        let last: Tensor | null = null;
+        for (let at = 0; at < input.length; at += stride) {
+          const piece = input.slice(at, at + stride);
+          const ids = new Tensor(NDArray.fromData(Int32Array.from(piece), [1, piece.length], 'int32')); // [1, T·K]
+          const h = model.hidden(ids, { caches }); // [1, T, d]
+          last = h.sliceAxis(1, h.shape[1] - 1).reshape([1, model.config.d]); // [1, d]   h of the last chunk
+        }
+        if (last === null) throw new Error('generateCalm: nothing to feed the backbone');
+        const lastH = last;
 
         // One sampler call = one head sample decoded to K tokens by argmax (§5 steps 3-4).
         const drawChunks = (count: number): number[][] => {
-          const z = model.head.sample(last, count, rng).reshape([count, latent]); // [count, l]
+          const z = model.head.sample(lastH, count, rng).reshape([count, latent]); // [count, l]
           const tokens = autoencoder.decodeTokens(z).toTypedArray(); // [count, K]
           return Array.from({ length: count }, (_, i) => Array.from(tokens.subarray(i * K, (i + 1) * K)));
         };
@@ -102,7 +128,7 @@ export function generateCalm(model: CalmModel, autoencoder: Autoencoder, prompt:
 
         chunks++;
         generated.push(...chunk);
-        sequence.push(...chunk);
+        sequence = [...sequence, ...chunk];
         pending = chunk; // re-encoding trick: the discrete tokens are the next input (§5 step 5)
         if (chunk.includes(options.eos)) {
           stoppedAtEos = true; // §5 step 6: an EOS anywhere in the new chunk ends the sequence; the chunk is kept

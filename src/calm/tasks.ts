@@ -183,6 +183,8 @@ export function autoencoderRobustness(
   } finally {
     model.train(wasTraining);
   }
+  // A diverged encoder must not produce a report that reads as a result.
+  if (!Number.isFinite(sigmaSum) || !Number.isFinite(klSum)) throw new Error(`autoencoderRobustness: the encoder gives non-finite values (sum of sigma ${sigmaSum}, sum of KL ${klSum}): the weights have diverged`);
   let atFloor = 0;
   for (let j = 0; j < latent; j++) if (klPerDim[j] / chunks < options.klFloor) atFloor++;
   const accuracyNoise: Record<string, number> = {};

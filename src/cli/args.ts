@@ -22,6 +22,8 @@ export interface NumberSpec {
   readonly integer?: boolean;
   readonly min?: number;
   readonly max?: number;
+  /** Exclusive lower bound (e.g. 0 for a learning rate: `--lr 0` would train nothing). */
+  readonly above?: number;
 }
 
 /** An on/off flag (default false unless given). */
@@ -73,6 +75,7 @@ function convert(command: string, flag: string, spec: OptionSpec, raw: string): 
       if (!Number.isFinite(v)) bad('expected a number');
       if (spec.integer === true && !Number.isInteger(v)) bad('expected an integer');
       if (spec.min !== undefined && v < spec.min) bad(`must be >= ${spec.min}`);
+      if (spec.above !== undefined && !(v > spec.above)) bad(`must be > ${spec.above}`);
       if (spec.max !== undefined && v > spec.max) bad(`must be <= ${spec.max}`);
       return v;
     }
@@ -82,6 +85,12 @@ function convert(command: string, flag: string, spec: OptionSpec, raw: string): 
       return bad('expected true or false');
   }
 }
+
+/**
+ * Options that take their default from an environment variable when not given on the command line (the
+ * README documents `CALM_BACKEND` for every command). The value is checked like a command-line value.
+ */
+export const ENVIRONMENT_DEFAULTS: Readonly<Record<string, string>> = { backend: 'CALM_BACKEND' };
 
 /** Parses `argv` (the arguments after the command name) against `specs`; throws {@link UsageError}. */
 export function parseArgs<S extends OptionSpecs>(command: string, specs: S, argv: readonly string[]): ParseResult<S> {
@@ -130,6 +139,15 @@ export function parseArgs<S extends OptionSpecs>(command: string, specs: S, argv
     values[key] = convert(command, flag, spec, raw);
     explicit.add(key as keyof S & string);
   }
+  for (const [key, variable] of Object.entries(ENVIRONMENT_DEFAULTS)) {
+    const fromEnv = process.env[variable];
+    if (!Object.hasOwn(specs, key) || explicit.has(key as keyof S & string) || fromEnv === undefined || fromEnv === '') continue;
+    try {
+      values[key] = convert(command, kebab(key), specs[key], fromEnv);
+    } catch (err) {
+      throw new UsageError(`${command}: environment variable ${variable}: ${(err as Error).message}`);
+    }
+  }
   return { options: values as ParsedOptions<S>, help, explicit };
 }
 
@@ -152,5 +170,6 @@ export function formatHelp(command: string, summary: string, specs: OptionSpecs)
 export const optimiserSpecs = {
   schedule: { type: 'string', choices: ['cosine', 'constant'], default: 'cosine', description: 'learning-rate schedule after warmup' },
   weightDecay: { type: 'number', min: 0, default: 0.1, description: 'AdamW decoupled weight decay' },
-  clip: { type: 'number', min: 0, default: 1, description: 'global gradient-norm clip' },
+  clip: { type: 'number', above: 0, max: 1e6, default: 1, description: 'global gradient-norm clip' },
+  onNonfinite: { type: 'string', choices: ['stop', 'skip'], default: 'stop', description: 'on a NaN or infinite loss or gradient norm: stop the run, or skip that update (stopping after 10 in a row)' },
 } as const;

@@ -135,10 +135,14 @@ export abstract class Module {
     for (const p of this.parameters()) p.grad = null;
   }
 
-  /** The parameters by dotted name, detached (they share storage with the parameters). */
+  /**
+   * The parameters by dotted name, detached (they share storage with the parameters). Each is a view
+   * with its own reference on the storage, so it stays valid after an optimiser step disposes the
+   * parameter's previous array.
+   */
   stateDict(): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
-    for (const [name, t] of this.namedParameters()) out[name] = t.detach();
+    for (const [name, t] of this.namedParameters()) out[name] = new Tensor(t.data.reshape(t.shape), false);
     return out;
   }
 

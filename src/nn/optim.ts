@@ -98,7 +98,12 @@ export class AdamW {
         v[i] = beta2 * v[i] + (1 - beta2) * gi * gi;
         p[i] = p[i] * shrink - (stepSize * m[i]) / (Math.sqrt(v[i]) / sqrtBc2 + eps);
       }
+      const replaced = param.data;
       assignData(param, NDArray.fromData(p, param.shape, param.dtype, param.data.backend));
+      // Free the old values now, not when the garbage collector runs: on a gpu.js backend each is a
+      // device buffer (one leaked per parameter per step otherwise). Safe for stateDict() tensors,
+      // which are views holding their own reference on the storage.
+      replaced.dispose();
     }
   }
 
@@ -135,6 +140,17 @@ export class AdamW {
       }
     }
     if (!Number.isInteger(state.step) || state.step < 0) problems.push(`step must be a non-negative integer, got ${state.step}`);
+    // Moments that are NaN, infinite or (for v) negative make every later update NaN: refuse them.
+    if (problems.length === 0) {
+      for (const s of this.slots) {
+        const m = state.m[s.name].data;
+        const v = state.v[s.name].data;
+        const badM = m.findIndex((x) => !Number.isFinite(x));
+        const badV = v.findIndex((x) => !(Number.isFinite(x) && x >= 0));
+        if (badM >= 0) problems.push(`m of ${s.name} holds ${m[badM]} at index ${badM} (must be finite)`);
+        if (badV >= 0) problems.push(`v of ${s.name} holds ${v[badV]} at index ${badV} (must be finite and >= 0)`);
+      }
+    }
     if (problems.length > 0) throw new Error(`AdamW.loadState: ${problems.join('; ')}`);
     this.stepCount = state.step;
     for (const s of this.slots) {

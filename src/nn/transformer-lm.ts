@@ -102,34 +102,70 @@ export function sampleNext(logits: ArrayLike<number>, rng: Rng, options: Samplin
   return rng.categorical(weights);
 }
 
+/** Context options of {@link generate}. */
+export interface ContextOptions {
+  /**
+   * Most positions the model attends over (default: unbounded). Use the length the model was trained on:
+   * a prompt longer than this keeps only its last `maxContext` ids, and when the context is full the cache
+   * is rebuilt from the last half of it (positions restart at 0, as in training), so memory stays bounded.
+   */
+  maxContext?: number;
+  /** Prompt ids fed per forward pass while filling the cache (default 64): bounds the attention scores to prefillChunk x context. */
+  prefillChunk?: number;
+}
+
 /**
- * Continues `prompt` (ids, typically starting with BOS) by up to `maxTokens` ids, feeding the prompt once and
- * then one id at a time through the KV cache. Stops early at `stopId` (not included). Returns the new ids.
+ * Continues `prompt` (ids, typically starting with BOS) by up to `maxTokens` ids, feeding the prompt through
+ * the KV cache in chunks and then one id at a time, within `maxContext` positions (see {@link ContextOptions}).
+ * Stops early at `stopId` (not included). Returns the new ids.
  */
 export function generate(
   model: TransformerLM,
   prompt: readonly number[],
-  options: SamplingOptions & { maxTokens: number; rng: Rng; stopId?: number },
+  options: SamplingOptions & ContextOptions & { maxTokens: number; rng: Rng; stopId?: number },
 ): number[] {
   const { maxTokens, rng } = options;
+  const v = model.config.vocabSize;
+  const maxContext = options.maxContext ?? Infinity;
+  const prefillChunk = options.prefillChunk ?? 64;
   if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new RangeError(`generate: maxTokens must be a non-negative integer, got ${maxTokens}`);
   if (prompt.length === 0) throw new RangeError('generate: the prompt must hold at least one id (e.g. BOS)');
+  if (!(maxContext === Infinity || (Number.isInteger(maxContext) && maxContext >= 2))) throw new RangeError(`generate: maxContext must be an integer >= 2, got ${maxContext}`);
+  if (!Number.isInteger(prefillChunk) || prefillChunk < 1) throw new RangeError(`generate: prefillChunk must be a positive integer, got ${prefillChunk}`);
+  const bad = prompt.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= v);
+  if (bad >= 0) throw new RangeError(`generate: prompt[${bad}] = ${prompt[bad]} is not a token id in [0, ${v})`);
   const wasTraining = model.training;
   model.eval();
   try {
     return noGrad(() => {
-      const caches = model.decoder.newCache();
+      let caches = model.decoder.newCache();
+      let cached = 0; // positions in the cache
+      const context = prompt.slice(-Math.min(prompt.length, maxContext)); // the ids the cache describes, plus pending ones
+      /** Feeds context[cached:] through the cache in chunks; returns the logits after the last id. */
+      const feed = (): Float32Array | Float64Array | Int32Array => {
+        let last: Float32Array | Float64Array | Int32Array | null = null;
+        while (cached < context.length) {
+          const piece = Int32Array.from(context.slice(cached, cached + prefillChunk));
+          const logits = model.forward(new Tensor(NDArray.fromData(piece, [1, piece.length], 'int32')), { caches }); // [1, T, V]
+          last = logits.sliceAxis(1, piece.length - 1, piece.length).toTypedArray(); // [V]
+          cached += piece.length;
+        }
+        if (last === null || last.length !== v) throw new Error(`generate: expected ${v} logits, got ${last?.length ?? 0}`);
+        return last;
+      };
       const out: number[] = [];
-      let input = Int32Array.from(prompt);
       while (out.length < maxTokens) {
-        const logits = model.forward(new Tensor(NDArray.fromData(input, [1, input.length], 'int32')), { caches }); // [1, T, V]
-        const v = model.config.vocabSize;
-        const last = logits.sliceAxis(1, input.length - 1, input.length).toTypedArray(); // [V]
-        if (last.length !== v) throw new Error(`generate: expected ${v} logits, got ${last.length}`);
-        const next = sampleNext(last, rng, options);
+        if (context.length > maxContext) {
+          // Full: start a new cache over the last half of the context (recomputed once per maxContext / 2 ids).
+          for (const c of caches) c.clear();
+          caches = model.decoder.newCache();
+          context.splice(0, context.length - Math.ceil(maxContext / 2));
+          cached = 0;
+        }
+        const next = sampleNext(feed(), rng, options);
         if (next === options.stopId) break;
         out.push(next);
-        input = Int32Array.of(next);
+        context.push(next);
       }
       return out;
     });

@@ -24,6 +24,9 @@ export function allocTyped(dtype: DType, size: number): TypedArray {
       return new Float64Array(size);
     case 'int32':
       return new Int32Array(size);
+    default:
+      // Reachable from JavaScript callers, whose strings the type system never saw.
+      throw new TypeError(`unknown dtype '${String(dtype)}' (expected one of ${DTYPES.join(', ')})`);
   }
 }
 

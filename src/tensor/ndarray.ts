@@ -11,7 +11,7 @@ import type { Backend, BackendBuffer, BinaryOp, ReduceOp, UnaryOp, View } from '
 import { COMPARE_OPS } from './backend.js';
 import { UNARY } from './ops/index.js';
 import { getBackend } from './device.js';
-import { allocTyped, dtypeOfTyped, isFloat, type DType, type TypedArray } from './dtype.js';
+import { allocTyped, assertDType, dtypeOfTyped, isFloat, type DType, type TypedArray } from './dtype.js';
 import {
   broadcastShapes,
   checkShape,
@@ -114,7 +114,7 @@ export class NDArray {
     if (sizeOf(s) !== data.length) {
       throw new RangeError(`NDArray.fromData: ${data.length} values cannot fill shape ${fmtShape(s)} (${sizeOf(s)} elements)`);
     }
-    const target: DType = dtype ?? (Array.isArray(data) ? 'float32' : dtypeOfTyped(data as TypedArray));
+    const target: DType = dtype !== undefined ? assertDType('NDArray.fromData', dtype) : Array.isArray(data) ? 'float32' : dtypeOfTyped(data as TypedArray);
     let typed: TypedArray;
     if (!Array.isArray(data) && dtypeOfTyped(data as TypedArray) === target) typed = data as TypedArray;
     else {
@@ -150,11 +150,13 @@ export class NDArray {
 
   static full(shape: Shape, value: number, dtype: DType = 'float32', backend: Backend = getBackend()): NDArray {
     checkShape('NDArray.full', shape);
+    assertDType('NDArray.full', dtype); // backends trust the dtype; JavaScript callers can pass any string
     return NDArray.fromBuffer(backend, backend.run('fill', [], { size: sizeOf(shape), value, dtype }), shape);
   }
 
   static zeros(shape: Shape, dtype: DType = 'float32', backend: Backend = getBackend()): NDArray {
     checkShape('NDArray.zeros', shape);
+    assertDType('NDArray.zeros', dtype); // backends trust the dtype; JavaScript callers can pass any string
     return NDArray.fromBuffer(backend, backend.allocate(sizeOf(shape), dtype), shape);
   }
 
@@ -430,6 +432,7 @@ export class NDArray {
   }
 
   cast(dtype: DType): NDArray {
+    assertDType('cast', dtype);
     if (dtype === this.dtype) return this;
     return this.result(this.backend.run('cast', [this.view], { dtype }), this.shape);
   }

@@ -169,10 +169,16 @@ export class Rng {
   }
 
   setState(state: RngState): void {
+    if (state === null || typeof state !== 'object' || !Array.isArray(state.s) || state.s.length !== 4) {
+      throw new RangeError(`Rng.setState: expected { s: [4 uint32 words], spareNormal }, got ${JSON.stringify(state)?.slice(0, 120)}`);
+    }
     const [a, b, c, d] = state.s;
     for (const w of state.s) {
       if (!Number.isInteger(w) || w < 0 || w > 0xffffffff) throw new RangeError(`Rng.setState: state words must be uint32, got ${w}`);
     }
+    // xoshiro128** never leaves the all-zero state: every later draw would be 0.
+    if (a === 0 && b === 0 && c === 0 && d === 0) throw new RangeError('Rng.setState: the all-zero state is invalid (the generator would only return 0)');
+    if (state.spareNormal !== null && !Number.isFinite(state.spareNormal)) throw new RangeError(`Rng.setState: spareNormal must be null or a finite number, got ${state.spareNormal}`);
     this.s0 = a;
     this.s1 = b;
     this.s2 = c;

@@ -3,6 +3,10 @@
  * held-out blocks. Prints Brier-1..4 with standard errors and BrierLM with a 95 % interval, and writes
  * them with the evaluation protocol to DIR/eval.json (atomically).
  */
+import * as v from 'valibot';
+import { readCheckpointState } from '../../nn/checkpoint.js';
+import { numberIn, readJsonFile } from '../../nn/io/json-file.js';
+import { readRunConfig } from './run-config.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { calmHeldOutReport, evaluateArBrier, formatCalmReport, formatEvaluation, transformerSampler, type BrierEvaluation, type EnergyEvaluation } from '../../calm/evaluate.js';
@@ -62,8 +66,8 @@ export function runDirOf(dir: string): string {
 function checkpointStep(dir: string | null): number | null {
   if (dir === null) return null;
   try {
-    const state = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { extra?: { step?: unknown } };
-    return typeof state.extra?.step === 'number' ? state.extra.step : null;
+    const extra = readCheckpointState(dir).extra as { step?: unknown } | null;
+    return typeof extra?.step === 'number' ? extra.step : null;
   } catch {
     return null;
   }
@@ -71,7 +75,7 @@ function checkpointStep(dir: string | null): number | null {
 
 /** Evaluates the run in `runDir` (CALM or Transformer) and returns the record written to eval.json. */
 export function evaluateRun(runDir: string, o: { split: string; blockSize: number; blocks: number; seed: number }): EvalRecord {
-  const config = JSON.parse(fs.readFileSync(path.join(runDir, 'config.json'), 'utf8')) as { model?: unknown; data?: { validFraction?: number } };
+  const config = readJsonFile(v.looseObject({ model: v.unknown(), data: v.optional(v.looseObject({ validFraction: v.optional(numberIn(0.001, 0.5)) })) }), path.join(runDir, 'config.json'));
   const validFraction = config.data?.validFraction ?? 0.05;
   const split = splitCorpus(loadCorpus(), validFraction);
   const rng = new Rng(o.seed);
@@ -89,8 +93,8 @@ export function evaluateRun(runDir: string, o: { split: string; blockSize: numbe
     evaluation = report.brier;
     calmExtras = { energy: report.energy, referenceLevels: report.referenceLevels, gapClosed: report.gapClosed };
   } else if (config.model === 'transformer') {
-    const run = config as unknown as TransformerRunConfig;
-    const dir = findCheckpoint(runDir);
+    const run: TransformerRunConfig = readRunConfig(runDir, 'transformer');
+    const dir = findCheckpoint(runDir, { weightsOnly: true });
     if (dir === null) throw new Error(`calm eval: no checkpoint in ${runDir} (train first)`);
     const model = new TransformerLM(run.lm, { rng: new Rng(0) }); // weights are replaced by the checkpoint's
     loadCheckpoint(dir, { model });
@@ -102,7 +106,7 @@ export function evaluateRun(runDir: string, o: { split: string; blockSize: numbe
   } else {
     throw new UsageError(`calm eval: ${path.join(runDir, 'config.json')} names model ${JSON.stringify(config.model)}; expected 'transformer' or 'calm'`);
   }
-  return { runDir: path.resolve(runDir), step: checkpointStep(findCheckpoint(runDir)), evaluation, ...calmExtras, date: new Date().toISOString() };
+  return { runDir: path.resolve(runDir), step: checkpointStep(findCheckpoint(runDir, { weightsOnly: true })), evaluation, ...calmExtras, date: new Date().toISOString() };
 }
 
 export async function run(argv: string[]): Promise<void> {

@@ -8,15 +8,18 @@ import { ByteTokenizer } from '../../nn/data/tokenizer.js';
 import { Rng } from '../../tensor/random.js';
 import { useBackend } from '../../tensor/select.js';
 import { formatHelp, parseArgs, UsageError } from '../args.js';
+import { checkPrompt, MAX_NEW_TOKENS } from './generate.js';
+import { LIMITS } from './run-config.js';
 import { loadCalmRun } from './train-calm.js';
 
 export const specs = {
   checkpoint: { type: 'string', description: 'CALM run folder written by calm train --model calm' },
   prompt: { type: 'string', default: '', description: 'text to continue (a BOS token is put in front; left-padded with PAD to a multiple of K)' },
-  maxTokens: { type: 'number', integer: true, min: 0, default: 200, description: 'length limit in tokens (whole chunks are generated)' },
+  maxTokens: { type: 'number', integer: true, min: 0, max: MAX_NEW_TOKENS, default: 200, description: 'length limit in tokens (whole chunks are generated)' },
+  maxContext: { type: 'number', integer: true, min: 0, max: LIMITS.seq * 16, default: 0, description: 'most tokens the backbone attends over, in whole chunks (0: the block length it was trained on)' },
   temperature: { type: 'number', min: 0, max: 1, default: 1, description: 'chunk-level temperature in (0, 1] (CALM.md §7)' },
   method: { type: 'string', choices: ['auto', 'batch', 'exact'], default: 'auto', description: 'temperature sampler: batch (Algorithm 2, 1/T integer) or exact (Algorithm 1); auto picks batch when 1/T is an integer' },
-  pool: { type: 'number', integer: true, min: 1, default: 64, description: 'pool size of the batch sampler' },
+  pool: { type: 'number', integer: true, min: 1, max: 100_000, default: 64, description: 'pool size of the batch sampler' },
   topK: { type: 'number', integer: true, min: 0, default: 0, description: 'ignored for CALM (no logits)' },
   seed: { type: 'number', integer: true, min: 0, default: 0, description: 'sampling seed' },
   backend: { type: 'string', default: 'cpu', choices: ['cpu', 'auto', 'gpujs-webgpu', 'gpujs-webasm', 'gpujs-cpu'], description: 'compute backend' },
@@ -32,14 +35,18 @@ export async function run(argv: string[]): Promise<void> {
   }
   if (o.checkpoint === undefined) throw new UsageError('calm generate: --checkpoint DIR is required');
   if (!(o.temperature > 0)) throw new UsageError(`calm generate: --temperature must be in (0, 1] for CALM, got ${o.temperature}`);
+  checkPrompt(o.prompt);
   await useBackend(o.backend, (note) => process.stderr.write(`${note}\n`));
-  const { model, autoencoder } = loadCalmRun(o.checkpoint);
+  const { model, autoencoder, config } = loadCalmRun(o.checkpoint);
   const tokenizer = new ByteTokenizer();
   const prompt = [tokenizer.bos, ...tokenizer.encode(o.prompt)];
+  const K = config.calm.K;
+  const maxContextChunks = o.maxContext > 0 ? Math.max(1, Math.floor(o.maxContext / K)) : config.data.blockChunks;
+  if (prompt.length > maxContextChunks * K) process.stderr.write(`note: the prompt is ${prompt.length} tokens; the model sees its last ${maxContextChunks * K} (--max-context)\n`);
   const started = performance.now();
   const r = generateCalm(model, autoencoder, prompt, {
     maxNewTokens: o.maxTokens, rng: new Rng(o.seed), eos: tokenizer.eos, pad: tokenizer.pad, temperature: o.temperature,
-    method: o.method === 'batch' || o.method === 'exact' ? o.method : undefined, poolSize: o.pool,
+    method: o.method === 'batch' || o.method === 'exact' ? o.method : undefined, poolSize: o.pool, maxContextChunks,
   });
   process.stdout.write(`${o.prompt}${tokenizer.decode(r.tokens)}\n`);
   process.stderr.write(`${r.chunks} chunks, ${r.samplerCalls} sampler calls${r.stoppedAtEos ? ', stopped at EOS' : ''}, ${((performance.now() - started) / 1000).toFixed(1)} s\n`);

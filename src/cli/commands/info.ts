@@ -1,4 +1,6 @@
 /** `calm info`: version, Node.js, and the compute backend (with its adapter for gpu.js backends). */
+import * as v from 'valibot';
+import { readJsonFile } from '../../nn/io/json-file.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +19,7 @@ export function packageVersion(): string {
   for (;;) {
     const file = path.join(dir, 'package.json');
     if (fs.existsSync(file)) {
-      const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: unknown; version?: unknown };
+      const pkg = readJsonFile(v.looseObject({ name: v.unknown(), version: v.unknown() }), file);
       if (pkg.name === 'calm-ts' && typeof pkg.version === 'string') return pkg.version;
     }
     const parent = path.dirname(dir);

@@ -16,29 +16,30 @@ import { findCheckpoint, train, type TrainSummary } from '../../nn/train/trainer
 import { Rng } from '../../tensor/random.js';
 import { useBackend } from '../../tensor/select.js';
 import { formatHelp, parseArgs, UsageError, type ParsedOptions, optimiserSpecs } from '../args.js';
+import { LIMITS, readRunConfig } from './run-config.js';
 
 export const specs = {
   out: { type: 'string', default: 'runs/autoencoder', description: 'output folder (checkpoint/, metrics.jsonl, loss.svg, config.json, robustness.json)' },
   resume: { type: 'boolean', description: 'continue from OUT/checkpoint with its saved configuration' },
   backend: { type: 'string', default: 'cpu', choices: ['cpu', 'auto', 'gpujs-webgpu', 'gpujs-webasm', 'gpujs-cpu'], description: 'compute backend' },
-  steps: { type: 'number', integer: true, min: 1, default: 5000, description: 'optimiser steps' },
-  batch: { type: 'number', integer: true, min: 1, default: 64, description: 'chunks per batch' },
-  k: { type: 'number', integer: true, min: 1, default: 4, description: 'tokens per chunk K' },
-  hidden: { type: 'number', integer: true, min: 2, default: 128, description: 'AE width d_ae (SwiGLU width is 2.5 x hidden)' },
-  latent: { type: 'number', integer: true, min: 1, default: 128, description: 'latent size l' },
-  layers: { type: 'number', integer: true, min: 2, default: 2, description: 'AELayers per side (even: half before, half after the compress/expand step)' },
+  steps: { type: 'number', integer: true, min: 1, max: LIMITS.steps, default: 5000, description: 'optimiser steps' },
+  batch: { type: 'number', integer: true, min: 1, max: LIMITS.batch * 16, default: 64, description: 'chunks per batch' },
+  k: { type: 'number', integer: true, min: 1, max: LIMITS.K, default: 4, description: 'tokens per chunk K' },
+  hidden: { type: 'number', integer: true, min: 2, max: LIMITS.dim, default: 128, description: 'AE width d_ae (SwiGLU width is 2.5 x hidden)' },
+  latent: { type: 'number', integer: true, min: 1, max: LIMITS.latent, default: 128, description: 'latent size l' },
+  layers: { type: 'number', integer: true, min: 2, max: LIMITS.layers, default: 2, description: 'AELayers per side (even: half before, half after the compress/expand step)' },
   beta: { type: 'number', min: 0, default: 1e-3, description: 'KL weight beta (CALM.md §2.7)' },
   klFloor: { type: 'number', min: 0, default: 0.5, description: 'per-dimension KL floor lambda' },
   tokenDropout: { type: 'number', min: 0, max: 0.99, default: 0.15, description: 'input token dropout (to the MASK id)' },
   latentDropout: { type: 'number', min: 0, max: 0.99, default: 0.15, description: 'inverted dropout on the sampled latent' },
-  lr: { type: 'number', min: 0, default: 3e-3, description: 'peak learning rate' },
+  lr: { type: 'number', above: 0, default: 3e-3, description: 'peak learning rate' },
   minLr: { type: 'number', min: 0, default: 3e-4, description: 'final learning rate of the cosine schedule' },
-  warmup: { type: 'number', integer: true, min: 0, default: 100, description: 'linear warmup steps' },
+  warmup: { type: 'number', integer: true, min: 0, max: LIMITS.steps, default: 100, description: 'linear warmup steps' },
   ...optimiserSpecs,
-  evalEvery: { type: 'number', integer: true, min: 1, default: 200, description: 'steps between held-out evaluations' },
-  checkpointEvery: { type: 'number', integer: true, min: 1, default: 200, description: 'steps between checkpoints' },
-  validChunks: { type: 'number', integer: true, min: 1, default: 2048, description: 'held-out chunks per periodic evaluation' },
-  reportChunks: { type: 'number', integer: true, min: 1, default: 8192, description: 'held-out chunks scored by the final robustness report' },
+  evalEvery: { type: 'number', integer: true, min: 1, max: LIMITS.steps, default: 200, description: 'steps between held-out evaluations' },
+  checkpointEvery: { type: 'number', integer: true, min: 1, max: LIMITS.steps, default: 200, description: 'steps between checkpoints' },
+  validChunks: { type: 'number', integer: true, min: 1, max: LIMITS.blocks, default: 2048, description: 'held-out chunks per periodic evaluation' },
+  reportChunks: { type: 'number', integer: true, min: 1, max: LIMITS.blocks, default: 8192, description: 'held-out chunks scored by the final robustness report' },
   validFraction: { type: 'number', min: 0.001, max: 0.5, default: 0.05, description: 'held-out share of each novel (whole trailing chapters)' },
   seed: { type: 'number', integer: true, min: 0, default: 1, description: 'seed of the initial weights, data order and noise' },
   quiet: { type: 'boolean', description: 'no progress bar' },
@@ -65,9 +66,8 @@ export interface AutoencoderRunConfig {
 export function loadAutoencoderRun(dir: string): { config: AutoencoderRunConfig; model: Autoencoder } {
   const configPath = path.join(dir, 'config.json');
   if (!fs.existsSync(configPath)) throw new UsageError(`${configPath} not found: --autoencoder must name a run folder written by calm train-ae`);
-  const config = JSON.parse(fs.readFileSync(configPath, 'utf8')) as AutoencoderRunConfig;
-  if (config.model !== 'autoencoder') throw new UsageError(`${configPath} describes a '${String(config.model)}' run, not an autoencoder`);
-  const checkpoint = findCheckpoint(dir);
+  const config: AutoencoderRunConfig = readRunConfig(dir, 'autoencoder');
+  const checkpoint = findCheckpoint(dir, { weightsOnly: true });
   if (checkpoint === null) throw new Error(`loadAutoencoderRun: no checkpoint in ${dir} (train it first)`);
   const model = new Autoencoder(config.autoencoder, { rng: new Rng(0) }); // weights are replaced by the checkpoint's
   loadCheckpoint(checkpoint, { model });
@@ -105,7 +105,7 @@ export function autoencoderRunConfig(o: ParsedOptions<typeof specs>): Autoencode
 export async function trainAutoencoder(
   config: AutoencoderRunConfig,
   outDir: string,
-  options: { resume: boolean; quiet: boolean; log: (line: string) => void },
+  options: { resume: boolean; quiet: boolean; log: (line: string) => void; onNonFinite?: 'stop' | 'skip' },
 ): Promise<{ summary: TrainSummary; report: RobustnessReport; model: Autoencoder; seconds: number }> {
   const started = performance.now();
   const { log } = options;
@@ -120,6 +120,7 @@ export async function trainAutoencoder(
   const summary = await train(task, {
     outDir, steps: t.steps, lr: t.lr, minLr: t.minLr, warmupSteps: t.warmupSteps, schedule: t.schedule, weightDecay: t.weightDecay,
     clip: t.clip, evalEvery: t.evalEvery, checkpointEvery: t.checkpointEvery, resume: options.resume, config: config as unknown as JsonValue, quiet: options.quiet,
+    onNonFinite: options.onNonFinite,
   });
   log(`robustness report on ${Math.min(config.data.reportChunks, tokens.valid.length / config.autoencoder.K)} held-out chunks ...`);
   const held = evenBlocks(tokens.valid, config.autoencoder.K, config.data.reportChunks);
@@ -153,8 +154,7 @@ export async function run(argv: string[]): Promise<void> {
   const configPath = path.join(o.out, 'config.json');
   let config: AutoencoderRunConfig;
   if (o.resume && fs.existsSync(configPath)) {
-    config = JSON.parse(fs.readFileSync(configPath, 'utf8')) as AutoencoderRunConfig;
-    if (config.model !== 'autoencoder') throw new UsageError(`calm train-ae: ${configPath} is a '${String(config.model)}' run`);
+    config = readRunConfig(o.out, 'autoencoder');
     config.train.steps = o.steps;
     process.stderr.write(`resuming with the configuration saved in ${configPath}\n`);
   } else {
@@ -163,7 +163,7 @@ export async function run(argv: string[]): Promise<void> {
   const log = (line: string): void => {
     if (!o.quiet) process.stderr.write(`${line}\n`);
   };
-  const { report, seconds } = await trainAutoencoder(config, o.out, { resume: o.resume, quiet: o.quiet, log });
+  const { report, seconds } = await trainAutoencoder(config, o.out, { resume: o.resume, quiet: o.quiet, log, onNonFinite: o.onNonfinite === 'skip' ? 'skip' : 'stop' });
   process.stdout.write(`${formatRobustness(report).join('\n')}\n`);
   process.stdout.write(`trained in ${seconds.toFixed(1)} s; run folder ${o.out} (robustness.json, checkpoint/, metrics.jsonl, loss.svg)\n`);
 }

@@ -17,6 +17,7 @@ import { findCheckpoint, train, type TrainSummary } from '../../nn/train/trainer
 import { Rng } from '../../tensor/random.js';
 import { useBackend } from '../../tensor/select.js';
 import { formatHelp, parseArgs, UsageError, type ParsedOptions, optimiserSpecs } from '../args.js';
+import { LIMITS, readRunConfig } from './run-config.js';
 import { loadAutoencoderRun } from './train-ae.js';
 
 export const specs = {
@@ -24,28 +25,28 @@ export const specs = {
   out: { type: 'string', default: 'runs/calm', description: 'output folder (checkpoint/, autoencoder/, metrics.jsonl, loss.svg, config.json)' },
   resume: { type: 'boolean', description: 'continue from OUT/checkpoint with its saved configuration' },
   backend: { type: 'string', default: 'cpu', choices: ['cpu', 'auto', 'gpujs-webgpu', 'gpujs-webasm', 'gpujs-cpu'], description: 'compute backend' },
-  steps: { type: 'number', integer: true, min: 1, default: 400, description: 'optimiser steps' },
-  batch: { type: 'number', integer: true, min: 1, default: 16, description: 'blocks per batch' },
-  chunks: { type: 'number', integer: true, min: 2, default: 17, description: 'chunks T per block (T-1 targets, CALM.md §3.3)' },
-  dim: { type: 'number', integer: true, min: 2, default: 64, description: 'model width d (backbone and head)' },
-  layers: { type: 'number', integer: true, min: 1, default: 2, description: 'decoder layers' },
-  heads: { type: 'number', integer: true, min: 1, default: 4, description: 'attention heads (must divide dim)' },
-  ffn: { type: 'number', integer: true, min: 0, default: 0, description: 'SwiGLU hidden width (0: about 2.7 x dim, multiple of 8)' },
-  headBlocks: { type: 'number', integer: true, min: 1, default: 2, description: 'residual blocks B of the energy head' },
-  headDim: { type: 'number', integer: true, min: 0, default: 0, description: 'width of the energy head (0: the model width d)' },
-  noiseDim: { type: 'number', integer: true, min: 1, default: 32, description: 'uniform noise dimension of the energy head' },
+  steps: { type: 'number', integer: true, min: 1, max: LIMITS.steps, default: 400, description: 'optimiser steps' },
+  batch: { type: 'number', integer: true, min: 1, max: LIMITS.batch, default: 16, description: 'blocks per batch' },
+  chunks: { type: 'number', integer: true, min: 2, max: LIMITS.seq, default: 17, description: 'chunks T per block (T-1 targets, CALM.md §3.3)' },
+  dim: { type: 'number', integer: true, min: 2, max: LIMITS.dim, default: 64, description: 'model width d (backbone and head)' },
+  layers: { type: 'number', integer: true, min: 1, max: LIMITS.layers, default: 2, description: 'decoder layers' },
+  heads: { type: 'number', integer: true, min: 1, max: LIMITS.heads, default: 4, description: 'attention heads (must divide dim)' },
+  ffn: { type: 'number', integer: true, min: 0, max: LIMITS.ffn, default: 0, description: 'SwiGLU hidden width (0: about 2.7 x dim, multiple of 8)' },
+  headBlocks: { type: 'number', integer: true, min: 1, max: LIMITS.layers, default: 2, description: 'residual blocks B of the energy head' },
+  headDim: { type: 'number', integer: true, min: 0, max: LIMITS.dim, default: 0, description: 'width of the energy head (0: the model width d)' },
+  noiseDim: { type: 'number', integer: true, min: 1, max: LIMITS.latent, default: 32, description: 'uniform noise dimension of the energy head' },
   init: { type: 'string', default: 'fan-in', choices: ['fan-in', 'width', 'reference'], description: 'Linear weight init: fan-in = N(0, 1/fan_in), width = N(0, (0.02·sqrt(1024/d))²), reference = N(0, 0.02²)' },
-  samples: { type: 'number', integer: true, min: 2, default: 4, description: 'head samples N per position (reference 8)' },
-  targetSamples: { type: 'number', integer: true, min: 1, default: 16, description: 'posterior target samples M per position (reference 100)' },
+  samples: { type: 'number', integer: true, min: 2, max: LIMITS.samples, default: 4, description: 'head samples N per position (reference 8)' },
+  targetSamples: { type: 'number', integer: true, min: 1, max: LIMITS.targetSamples, default: 16, description: 'posterior target samples M per position (reference 100)' },
   targets: { type: 'string', default: 'posterior', choices: ['posterior', 'mean'], description: 'train against M posterior samples (reference) or the posterior mean mu' },
-  lr: { type: 'number', min: 0, default: 4e-3, description: 'peak learning rate' },
+  lr: { type: 'number', above: 0, default: 4e-3, description: 'peak learning rate' },
   minLr: { type: 'number', min: 0, default: 4e-4, description: 'final learning rate of the cosine schedule' },
-  warmup: { type: 'number', integer: true, min: 0, default: 40, description: 'linear warmup steps' },
+  warmup: { type: 'number', integer: true, min: 0, max: LIMITS.steps, default: 40, description: 'linear warmup steps' },
   ...optimiserSpecs,
-  evalEvery: { type: 'number', integer: true, min: 1, default: 100, description: 'steps between held-out evaluations' },
-  checkpointEvery: { type: 'number', integer: true, min: 1, default: 100, description: 'steps between checkpoints' },
-  validBlocks: { type: 'number', integer: true, min: 1, default: 64, description: 'fixed held-out blocks per evaluation of the energy loss and reference levels' },
-  brierBlocks: { type: 'number', integer: true, min: 1, default: 256, description: 'fixed held-out blocks per evaluation of BrierLM' },
+  evalEvery: { type: 'number', integer: true, min: 1, max: LIMITS.steps, default: 100, description: 'steps between held-out evaluations' },
+  checkpointEvery: { type: 'number', integer: true, min: 1, max: LIMITS.steps, default: 100, description: 'steps between checkpoints' },
+  validBlocks: { type: 'number', integer: true, min: 1, max: LIMITS.blocks, default: 64, description: 'fixed held-out blocks per evaluation of the energy loss and reference levels' },
+  brierBlocks: { type: 'number', integer: true, min: 1, max: LIMITS.blocks, default: 256, description: 'fixed held-out blocks per evaluation of BrierLM' },
   validFraction: { type: 'number', min: 0.001, max: 0.5, default: 0.05, description: 'held-out share of each novel (whole trailing chapters)' },
   seed: { type: 'number', integer: true, min: 0, default: 1, description: 'seed of the initial weights, data order and noise' },
   quiet: { type: 'boolean', description: 'no progress bar' },
@@ -77,9 +78,8 @@ export const AUTOENCODER_SUBDIR = 'autoencoder';
 export function loadCalmRun(dir: string): { config: CalmRunConfig; model: CalmModel; autoencoder: Autoencoder } {
   const configPath = path.join(dir, 'config.json');
   if (!fs.existsSync(configPath)) throw new UsageError(`${configPath} not found: expected a run folder written by calm train --model calm`);
-  const config = JSON.parse(fs.readFileSync(configPath, 'utf8')) as CalmRunConfig;
-  if (config.model !== 'calm') throw new UsageError(`${configPath} describes a '${String(config.model)}' run, not CALM`);
-  const checkpoint = findCheckpoint(dir);
+  const config: CalmRunConfig = readRunConfig(dir, 'calm');
+  const checkpoint = findCheckpoint(dir, { weightsOnly: true });
   if (checkpoint === null) throw new Error(`loadCalmRun: no checkpoint in ${dir} (train first, or wait for the first checkpoint)`);
   const model = new CalmModel(config.calm, { rng: new Rng(0) }); // weights are replaced by the checkpoint's
   loadCheckpoint(checkpoint, { model });
@@ -118,7 +118,7 @@ export async function trainCalm(
   config: CalmRunConfig,
   autoencoder: Autoencoder,
   outDir: string,
-  options: { resume: boolean; quiet: boolean; log: (line: string) => void },
+  options: { resume: boolean; quiet: boolean; log: (line: string) => void; onNonFinite?: 'stop' | 'skip' },
 ): Promise<{ summary: TrainSummary; model: CalmModel }> {
   const tokenizer = new ByteTokenizer();
   const split = splitCorpus(loadCorpus(), config.data.validFraction);
@@ -134,6 +134,7 @@ export async function trainCalm(
   const summary = await train(task, {
     outDir, steps: t.steps, lr: t.lr, minLr: t.minLr, warmupSteps: t.warmupSteps, schedule: t.schedule, weightDecay: t.weightDecay,
     clip: t.clip, evalEvery: t.evalEvery, checkpointEvery: t.checkpointEvery, resume: options.resume, config: config as unknown as JsonValue, quiet: options.quiet,
+    onNonFinite: options.onNonFinite,
   });
   return { summary, model };
 }
@@ -149,8 +150,7 @@ export async function run(argv: string[]): Promise<void> {
   let config: CalmRunConfig;
   let autoencoder: Autoencoder;
   if (o.resume && fs.existsSync(configPath)) {
-    config = JSON.parse(fs.readFileSync(configPath, 'utf8')) as CalmRunConfig;
-    if (config.model !== 'calm') throw new UsageError(`calm train --model calm: ${configPath} is a '${String(config.model)}' run`);
+    config = readRunConfig(o.out, 'calm');
     config.train.steps = o.steps;
     autoencoder = new Autoencoder(config.autoencoder, { rng: new Rng(0) });
     loadCheckpoint(path.join(o.out, AUTOENCODER_SUBDIR), { model: autoencoder });
@@ -164,7 +164,7 @@ export async function run(argv: string[]): Promise<void> {
   const log = (line: string): void => {
     if (!o.quiet) process.stderr.write(`${line}\n`);
   };
-  const { summary } = await trainCalm(config, autoencoder, o.out, { resume: o.resume, quiet: o.quiet, log });
+  const { summary } = await trainCalm(config, autoencoder, o.out, { resume: o.resume, quiet: o.quiet, log, onNonFinite: o.onNonfinite === 'skip' ? 'skip' : 'stop' });
   const v = summary.finalValid;
   process.stdout.write(`calm: ${summary.steps} steps in ${summary.seconds.toFixed(1)} s; held-out energy loss ${v.validLoss?.toFixed(4) ?? 'n/a'}, BrierLM ${v.brierLM?.toFixed(2) ?? 'n/a'}; run folder ${o.out}\n`);
 }

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { JsonValue } from '../../nn/checkpoint.js';
 import { BpeTokenizer } from '../../nn/data/bpe.js';
+import { ensureDir, writeFileAtomic } from '../../nn/io/atomic.js';
 import { loadCorpus, splitCorpus } from '../../nn/data/corpus.js';
 import { ByteTokenizer, type Tokenizer } from '../../nn/data/tokenizer.js';
 import { createLmTask, encodeLmSplits, unigramCrossEntropy } from '../../nn/train/lm-task.js';
@@ -15,6 +16,7 @@ import { Rng } from '../../tensor/random.js';
 import { describeBackend, useBackend } from '../../tensor/select.js';
 import { formatHelp, kebab, parseArgs, UsageError, optimiserSpecs } from '../args.js';
 import { loadCommand } from '../calm.js';
+import { LIMITS, readRunConfig, readRunKind } from './run-config.js';
 import { loadRunTokenizer, type TransformerRunConfig } from './transformer-config.js';
 
 export const specs = {
@@ -22,29 +24,29 @@ export const specs = {
   out: { type: 'string', default: 'runs/transformer', description: 'output folder (checkpoint/, metrics.jsonl, loss.svg, config.json)' },
   resume: { type: 'boolean', description: 'continue from OUT/checkpoint with its saved configuration' },
   backend: { type: 'string', default: 'cpu', choices: ['cpu', 'auto', 'gpujs-webgpu', 'gpujs-webasm', 'gpujs-cpu'], description: 'compute backend' },
-  steps: { type: 'number', integer: true, min: 1, default: 400, description: 'optimiser steps' },
-  batch: { type: 'number', integer: true, min: 1, default: 16, description: 'sequences per batch' },
-  seq: { type: 'number', integer: true, min: 2, default: 64, description: 'tokens per sequence' },
-  dim: { type: 'number', integer: true, min: 2, default: 96, description: 'model width d' },
-  layers: { type: 'number', integer: true, min: 1, default: 2, description: 'decoder layers' },
-  heads: { type: 'number', integer: true, min: 1, default: 4, description: 'attention heads (must divide dim)' },
-  ffn: { type: 'number', integer: true, min: 0, default: 0, description: 'SwiGLU hidden width (0: about 2.7 x dim, multiple of 8, CALM.md §10.1)' },
+  steps: { type: 'number', integer: true, min: 1, max: LIMITS.steps, default: 400, description: 'optimiser steps' },
+  batch: { type: 'number', integer: true, min: 1, max: LIMITS.batch, default: 16, description: 'sequences per batch' },
+  seq: { type: 'number', integer: true, min: 2, max: LIMITS.seq, default: 64, description: 'tokens per sequence' },
+  dim: { type: 'number', integer: true, min: 2, max: LIMITS.dim, default: 96, description: 'model width d' },
+  layers: { type: 'number', integer: true, min: 1, max: LIMITS.layers, default: 2, description: 'decoder layers' },
+  heads: { type: 'number', integer: true, min: 1, max: LIMITS.heads, default: 4, description: 'attention heads (must divide dim)' },
+  ffn: { type: 'number', integer: true, min: 0, max: LIMITS.ffn, default: 0, description: 'SwiGLU hidden width (0: about 2.7 x dim, multiple of 8, CALM.md §10.1)' },
   tokenizer: { type: 'string', choices: ['byte', 'bpe'], default: 'byte', description: 'tokenizer' },
-  merges: { type: 'number', integer: true, min: 1, default: 512, description: 'BPE merges (with --tokenizer bpe)' },
-  lr: { type: 'number', min: 0, default: 3e-3, description: 'peak learning rate' },
+  merges: { type: 'number', integer: true, min: 1, max: LIMITS.vocab - 260, default: 512, description: 'BPE merges (with --tokenizer bpe)' },
+  lr: { type: 'number', above: 0, default: 3e-3, description: 'peak learning rate' },
   minLr: { type: 'number', min: 0, default: 3e-4, description: 'final learning rate of the cosine schedule' },
-  warmup: { type: 'number', integer: true, min: 0, default: 30, description: 'linear warmup steps' },
+  warmup: { type: 'number', integer: true, min: 0, max: LIMITS.steps, default: 30, description: 'linear warmup steps' },
   ...optimiserSpecs,
-  evalEvery: { type: 'number', integer: true, min: 1, default: 100, description: 'steps between held-out evaluations' },
-  checkpointEvery: { type: 'number', integer: true, min: 1, default: 100, description: 'steps between checkpoints' },
-  validBlocks: { type: 'number', integer: true, min: 1, default: 64, description: 'fixed held-out sequences per evaluation' },
+  evalEvery: { type: 'number', integer: true, min: 1, max: LIMITS.steps, default: 100, description: 'steps between held-out evaluations' },
+  checkpointEvery: { type: 'number', integer: true, min: 1, max: LIMITS.steps, default: 100, description: 'steps between checkpoints' },
+  validBlocks: { type: 'number', integer: true, min: 1, max: LIMITS.blocks, default: 64, description: 'fixed held-out sequences per evaluation' },
   validFraction: { type: 'number', min: 0.001, max: 0.5, default: 0.05, description: 'held-out share of each novel (whole trailing chapters)' },
   seed: { type: 'number', integer: true, min: 0, default: 1, description: 'seed of the initial weights and the data order' },
   quiet: { type: 'boolean', description: 'no progress bar' },
 } as const;
 
 /** Options that keep their meaning when a run is resumed (the rest come from its config.json). */
-const RESUME_OPTIONS: ReadonlySet<string> = new Set(['model', 'out', 'resume', 'backend', 'steps', 'quiet']);
+const RESUME_OPTIONS: ReadonlySet<string> = new Set(['model', 'out', 'resume', 'backend', 'steps', 'quiet', 'onNonfinite']);
 
 export const help = formatHelp('calm train', 'Train the baseline Transformer language model on the embedded Austen corpus (byte tokens by default); --model calm trains CALM instead (see calm train --model calm --help).', specs);
 
@@ -81,8 +83,9 @@ export async function run(argv: string[]): Promise<void> {
   let config: TransformerRunConfig;
   let tokenizer: Tokenizer;
   if (resuming) {
-    config = JSON.parse(fs.readFileSync(configPath, 'utf8')) as TransformerRunConfig;
-    if (config.model !== 'transformer') throw new UsageError(`calm train: ${configPath} is a '${String(config.model)}' run; resume it with --model ${String(config.model)}`);
+    const kind = readRunKind(o.out);
+    if (kind !== 'transformer') throw new UsageError(`calm train: ${configPath} is a '${kind}' run; resume it with ${kind === 'calm' ? '--model calm' : 'calm train-ae'}`);
+    config = readRunConfig(o.out, 'transformer');
     config.train.steps = o.steps; // the only setting a resume may change: train further
     tokenizer = loadRunTokenizer(o.out, config);
     process.stderr.write(`resuming with the configuration saved in ${configPath}\n`);
@@ -103,8 +106,8 @@ export async function run(argv: string[]): Promise<void> {
   if (config.data.tokenizer === 'bpe' && !(tokenizer instanceof BpeTokenizer)) {
     process.stderr.write(`training a BPE tokenizer with ${config.data.merges} merges on the training split ...\n`);
     tokenizer = BpeTokenizer.train(split.train.map((d) => d.text), config.data.merges);
-    fs.mkdirSync(o.out, { recursive: true });
-    fs.writeFileSync(path.join(o.out, 'tokenizer.json'), `${JSON.stringify(tokenizer.toJSON())}\n`);
+    ensureDir(o.out);
+    writeFileAtomic(path.join(o.out, 'tokenizer.json'), `${JSON.stringify(tokenizer.toJSON())}\n`);
   }
   config.lm.vocabSize = tokenizer.vocabSize;
   const tokens = encodeLmSplits(split, tokenizer);
@@ -124,6 +127,7 @@ export async function run(argv: string[]): Promise<void> {
   const summary = await train(task, {
     outDir: o.out, steps: t.steps, lr: t.lr, minLr: t.minLr, warmupSteps: t.warmupSteps, schedule: t.schedule, weightDecay: t.weightDecay,
     clip: t.clip, evalEvery: t.evalEvery, checkpointEvery: t.checkpointEvery, resume: o.resume, config: config as unknown as JsonValue, quiet: o.quiet,
+    onNonFinite: o.onNonfinite === 'skip' ? 'skip' : 'stop',
   });
   const valid = summary.finalValid.validLoss;
   process.stdout.write(

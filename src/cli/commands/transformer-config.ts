@@ -1,7 +1,9 @@
 /** The config.json of a baseline Transformer run (written by `calm train`, read by `calm generate`). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as v from 'valibot';
 import { BpeTokenizer } from '../../nn/data/bpe.js';
+import { intIn, readJsonFile } from '../../nn/io/json-file.js';
 import { ByteTokenizer, type Tokenizer } from '../../nn/data/tokenizer.js';
 import type { TransformerLMConfig } from '../../nn/transformer-lm.js';
 
@@ -23,5 +25,11 @@ export function loadRunTokenizer(outDir: string, config: TransformerRunConfig): 
   if (config.data.tokenizer === 'byte') return new ByteTokenizer();
   const file = path.join(outDir, 'tokenizer.json');
   if (!fs.existsSync(file)) throw new Error(`calm: ${file} is missing (the run's config says tokenizer 'bpe')`);
-  return BpeTokenizer.fromJSON(JSON.parse(fs.readFileSync(file, 'utf8')));
+  // The shape is checked here (naming the file); fromJSON checks every merge.
+  const json = readJsonFile(v.object({ type: v.literal('bpe'), version: v.literal(1), pretokenizer: v.string(), merges: v.pipe(v.array(v.strictTuple([intIn(0, 65_535), intIn(0, 65_535)])), v.maxLength(65_536)) }), file);
+  try {
+    return BpeTokenizer.fromJSON(json);
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`);
+  }
 }

@@ -10,4 +10,4 @@ export {
 } from './safetensors.js';
 export { type ChartSeries, type LineChartOptions, type Axis, lineChartSvg, niceAxis, escapeXml } from './svg-plot.js';
 export { type ProgressStream, type ProgressBarOptions, ProgressBar, formatDuration, formatEta } from './progress.js';
-export { type MetricValue, type MetricsRecord, MetricsLog, readMetrics } from './metrics.js';
+export { type MetricValue, type MetricsRecord, MetricsLog, readMetrics, currentRecords } from './metrics.js';

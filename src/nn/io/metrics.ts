@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ensureDir } from './atomic.js';
+import { ensureDir, readTextFile } from './atomic.js';
 
 /** A JSON value as stored in a metrics line. */
 export type MetricValue = number | string | boolean | null | MetricValue[] | { [key: string]: MetricValue };
@@ -55,12 +55,7 @@ export class MetricsLog {
  * write cut off by a crash) is dropped.
  */
 export function readMetrics(filePath: string, options: { skipIncompleteLastLine?: boolean } = {}): MetricsRecord[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(filePath, 'utf8');
-  } catch (err) {
-    throw new Error(`readMetrics: cannot read '${filePath}': ${err instanceof Error ? err.message : String(err)}`);
-  }
+  const text = readTextFile(filePath, 'readMetrics', 2 ** 30); // a regular file, at most 1 GiB; errors name it
   const lines = text.split('\n');
   const records: MetricsRecord[] = [];
   for (let i = 0; i < lines.length; i++) {
@@ -84,4 +79,25 @@ export function readMetrics(filePath: string, options: { skipIncompleteLastLine?
     records.push(parsed as MetricsRecord);
   }
   return records;
+}
+
+/**
+ * The history a metrics log describes. The log is append-only: a resumed run appends lines for steps that
+ * an earlier, interrupted process had already logged past its last checkpoint. A line for step s therefore
+ * supersedes every earlier line whose step is >= s. Lines without a numeric `step` are kept as they are.
+ */
+export function currentRecords(records: readonly MetricsRecord[]): MetricsRecord[] {
+  const out: MetricsRecord[] = [];
+  for (const r of records) {
+    const step = r.step;
+    if (typeof step === 'number') {
+      while (out.length > 0) {
+        const last = out[out.length - 1].step;
+        if (typeof last === 'number' && last >= step) out.pop();
+        else break;
+      }
+    }
+    out.push(r);
+  }
+  return out;
 }

@@ -11,9 +11,8 @@
  * Layout choice: tensors are written sorted by name (the reference implementation sorts by dtype alignment
  * first, then name). Any order is valid to readers; sorting by name makes the bytes deterministic.
  */
-import * as fs from 'node:fs';
 import { type DType, type TypedArray, bytesPerElement, dtypeOfTyped } from '../../tensor/dtype.js';
-import { writeFileAtomic } from './atomic.js';
+import { readRegularFile, writeFileAtomic } from './atomic.js';
 
 /** A tensor as plain data: its dtype, its shape and its elements in row-major order. */
 export type NamedArray = { dtype: DType; shape: number[]; data: TypedArray };
@@ -25,6 +24,8 @@ export type SafetensorsContents = {
 };
 
 const METADATA_KEY = '__metadata__';
+const MAX_HEADER_BYTES = 100_000_000;
+const MAX_RANK = 16;
 const FILE_DTYPE: Record<DType, string> = { float32: 'F32', float64: 'F64', int32: 'I32' };
 const DTYPE_FROM_FILE: Record<string, DType> = { F32: 'float32', F64: 'float64', I32: 'int32' };
 
@@ -77,6 +78,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<buffer>'): Safet
   if (declared > BigInt(bytes.length - 8)) {
     fail(`header length ${declared} exceeds the ${bytes.length - 8} bytes after the length field`);
   }
+  // The reference implementation's bound: a header past 100 MB is corruption, not a model.
+  if (declared > BigInt(MAX_HEADER_BYTES)) fail(`header length ${declared} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
   const headerLength = Number(declared);
   const dataStart = 8 + headerLength;
   const dataLength = bytes.length - dataStart;
@@ -117,6 +120,7 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<buffer>'): Safet
       fail(`tensor "${name}" data_offsets ${JSON.stringify(offsets)} is not [begin, end] with begin <= end`);
     }
     const shape = info.shape as number[];
+    if (shape.length > MAX_RANK) fail(`tensor "${name}" has rank ${shape.length}, over the limit of ${MAX_RANK}`);
     const [begin, end] = offsets as number[];
     const expectedBytes = shape.reduce((a, b) => a * b, 1) * bytesPerElement(dtype as DType);
     if (end - begin !== expectedBytes) {
@@ -149,24 +153,21 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<buffer>'): Safet
   return { tensors, metadata };
 }
 
-/** Writes `tensors` to `filePath` in safetensors format, atomically. */
+/** Writes `tensors` to `filePath` in safetensors format, atomically; returns the file's size in bytes. */
 export function saveSafetensors(
   filePath: string,
   tensors: Record<string, NamedArray>,
   metadata?: Record<string, string>,
-): void {
-  writeFileAtomic(filePath, encodeSafetensors(tensors, metadata));
+): number {
+  const bytes = encodeSafetensors(tensors, metadata);
+  writeFileAtomic(filePath, bytes);
+  return bytes.length;
 }
 
 /** Reads and validates the safetensors file at `filePath`. */
 export function loadSafetensors(filePath: string): SafetensorsContents {
-  let bytes: Uint8Array;
-  try {
-    bytes = fs.readFileSync(filePath);
-  } catch (err) {
-    throw new Error(`loadSafetensors: cannot read '${filePath}': ${err instanceof Error ? err.message : String(err)}`);
-  }
-  return decodeSafetensors(bytes, filePath);
+  // Only a regular file is read (a FIFO or a link to /dev/zero is refused), and no more than the bound.
+  return decodeSafetensors(readRegularFile(filePath, 'loadSafetensors'), filePath);
 }
 
 /**

@@ -5,17 +5,22 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as v from 'valibot';
 import { noGrad } from '../../autograd/grad-mode.js';
 import type { Tensor } from '../../autograd/tensor.js';
-import { loadCheckpoint, saveCheckpoint, type JsonValue } from '../checkpoint.js';
+import { firstNonFinite, loadCheckpoint, saveCheckpoint, type JsonValue } from '../checkpoint.js';
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
-import { MetricsLog, readMetrics, type MetricsRecord } from '../io/metrics.js';
+import { checkJson, intIn } from '../io/json-file.js';
+import { currentRecords, MetricsLog, readMetrics, type MetricsRecord } from '../io/metrics.js';
 import { ProgressBar, type ProgressStream } from '../io/progress.js';
 import { lineChartSvg } from '../io/svg-plot.js';
 import { memoryScope } from '../../tensor/memory.js';
 import type { Module } from '../module.js';
 import { AdamW, clipGradNorm, gradNormsByGroup, type DecayFilter } from '../optim.js';
 import { warmupConstantSchedule, warmupCosineSchedule, type LrSchedule } from '../schedule.js';
+import { CHECKPOINT, commitCheckpoint, discardCheckpoints, lockRunFolder, recoverRunFolder } from './run-folder.js';
+
+export { findCheckpoint } from './run-folder.js';
 
 /** What the trainer needs from a model and its data. */
 export interface TrainTask {
@@ -66,6 +71,18 @@ export interface TrainOptions {
   decayFilter?: DecayFilter;
   /** For tests: stop (as if interrupted, saving a checkpoint) after this many steps of this call. */
   stopAfter?: number;
+  /**
+   * What a non-finite loss or gradient norm does: 'stop' (default) ends the run with a
+   * {@link DivergenceError}; 'skip' skips that update, says so, and stops after `maxSkips` in a row.
+   */
+  onNonFinite?: 'stop' | 'skip';
+  /** Consecutive skipped updates tolerated with `onNonFinite: 'skip'` (default 10). */
+  maxSkips?: number;
+}
+
+/** A run stopped because a loss, gradient norm or weight became NaN or infinite. */
+export class DivergenceError extends Error {
+  override readonly name = 'DivergenceError';
 }
 
 /** What a run did. */
@@ -84,38 +101,27 @@ export interface TrainSummary {
 }
 
 /** Shape of `extra` in the checkpoint's state.json. */
+const TrainerExtraSchema = v.object({
+  step: intIn(0, Number.MAX_SAFE_INTEGER),
+  task: v.unknown(),
+  trainer: v.object({ version: v.literal(1) }),
+});
+
 interface TrainerExtra {
   step: number;
   task: JsonValue;
   trainer: { version: 1 };
 }
 
-const CHECKPOINT = 'checkpoint';
-
-/** The checkpoint folder of a run directory, or null when none was completed. */
-export function findCheckpoint(outDir: string): string | null {
-  // A crash between the two renames of saveCheckpointAtomic leaves only the `.old` copy.
-  for (const name of [CHECKPOINT, `${CHECKPOINT}.old`]) {
-    const dir = path.join(outDir, name);
-    if (fs.existsSync(path.join(dir, 'state.json'))) return dir;
+/** Throws a {@link DivergenceError} naming the first parameter holding a NaN or infinity. */
+function checkWeights(model: Module, step: number, lastGood: string): void {
+  for (const [name, p] of model.namedParameters()) {
+    const data = p.toTypedArray();
+    const at = firstNonFinite(data);
+    if (at >= 0) {
+      throw new DivergenceError(`train: step ${step}: parameter '${name}' holds ${data[at]} at index ${at}; not saved. ${lastGood}`);
+    }
   }
-  return null;
-}
-
-/**
- * Writes the checkpoint into `checkpoint.tmp` and swaps it in with renames, so `checkpoint/` is always
- * either the previous complete checkpoint or the new complete one.
- */
-function saveCheckpointAtomic(outDir: string, model: Module, optimizer: AdamW, extra: TrainerExtra): void {
-  const final = path.join(outDir, CHECKPOINT);
-  const temp = `${final}.tmp`;
-  const old = `${final}.old`;
-  fs.rmSync(temp, { recursive: true, force: true });
-  saveCheckpoint(temp, { model, optimizer, extra: extra as unknown as JsonValue });
-  fs.rmSync(old, { recursive: true, force: true });
-  if (fs.existsSync(final)) fs.renameSync(final, old);
-  fs.renameSync(temp, final);
-  fs.rmSync(old, { recursive: true, force: true });
 }
 
 function makeSchedule(o: TrainOptions): LrSchedule {
@@ -137,6 +143,8 @@ function checkOptions(o: TrainOptions): void {
   if (!(o.lr > 0)) throw new RangeError(`train: lr must be positive, got ${o.lr}`);
   if (!(o.clip > 0)) throw new RangeError(`train: clip must be positive, got ${o.clip}`);
   if (!(o.weightDecay >= 0)) throw new RangeError(`train: weightDecay must be >= 0, got ${o.weightDecay}`);
+  if (o.onNonFinite !== undefined && o.onNonFinite !== 'stop' && o.onNonFinite !== 'skip') throw new RangeError(`train: onNonFinite must be 'stop' or 'skip', got ${String(o.onNonFinite)}`);
+  if (o.maxSkips !== undefined) positiveInt('maxSkips', o.maxSkips);
 }
 
 function asNumber(v: unknown): number {
@@ -191,24 +199,56 @@ export async function train(task: TrainTask, options: TrainOptions): Promise<Tra
   let startStep = 0;
   const metricsPath = path.join(outDir, 'metrics.jsonl');
   let history: MetricsRecord[] = [];
-  const checkpointDir = options.resume ? findCheckpoint(outDir) : null;
-  if (checkpointDir !== null) {
-    const { extra } = loadCheckpoint(checkpointDir, { model: task.model, optimizer });
-    const e = extra as unknown as TrainerExtra | null;
-    if (e === null || typeof e !== 'object' || !Number.isInteger(e.step)) throw new Error(`train: checkpoint '${checkpointDir}' has no trainer step in state.json`);
-    startStep = e.step;
-    task.loadState(e.task);
-    // Metrics logged after the checkpoint belong to steps that will be redone.
-    if (fs.existsSync(metricsPath)) history = readMetrics(metricsPath, { skipIncompleteLastLine: true }).filter((r) => asNumber(r.step) <= startStep);
-    log(`resuming ${task.name} from ${checkpointDir} at step ${startStep}`);
-  } else if (options.resume) {
-    log(`no checkpoint in ${outDir}; starting from scratch`);
+  let metrics: MetricsLog;
+  const releaseLock = lockRunFolder(outDir);
+  try {
+    const recovered = recoverRunFolder(outDir);
+    if (recovered.removed.length > 0) log(`removed leftovers of an interrupted run: ${recovered.removed.join(', ')}`);
+    const checkpointDir = options.resume ? recovered.checkpoint : null;
+    if (checkpointDir !== null) {
+      const { extra } = loadCheckpoint(checkpointDir, { model: task.model, optimizer });
+      const e = checkJson(TrainerExtraSchema, extra, `${path.join(checkpointDir, 'state.json')} (extra)`);
+      if (optimizer.stepCount > e.step) throw new Error(`train: ${path.join(checkpointDir, 'state.json')}: optimizerStep ${optimizer.stepCount} exceeds the trainer step ${e.step}`);
+      if (e.step > options.steps) {
+        throw new RangeError(`train: the checkpoint in ${checkpointDir} is at step ${e.step}, past the ${options.steps} steps asked for; ask for at least ${e.step} steps to resume`);
+      }
+      startStep = e.step;
+      task.loadState(e.task as JsonValue);
+      // The log is append-only: lines of steps after the checkpoint stay in the file and are superseded
+      // by the lines this run appends (currentRecords), so a crash now cannot lose history.
+      if (fs.existsSync(metricsPath)) history = currentRecords(readMetrics(metricsPath, { skipIncompleteLastLine: true })).filter((r) => asNumber(r.step) <= startStep);
+      log(`resuming ${task.name} from ${checkpointDir} at step ${startStep}`);
+    } else if (options.resume) {
+      const leftovers = ['config.json', 'metrics.jsonl', CHECKPOINT].filter((f) => fs.existsSync(path.join(outDir, f)));
+      if (leftovers.length > 0) {
+        throw new Error(`train: cannot resume: ${outDir} has no complete checkpoint (it holds ${leftovers.join(', ')}); start a new run in another folder, or drop --resume to overwrite this one`);
+      }
+      log(`no checkpoint in ${outDir}; starting from scratch`);
+    } else {
+      // A fresh run: an earlier run's checkpoints go now, so that a crash before this run's first save
+      // cannot make a later --resume mix them with this run's config.
+      discardCheckpoints(outDir);
+    }
+    writeJsonAtomic(path.join(outDir, 'config.json'), options.config);
+    // A fresh run starts a new log; a resumed one only appends.
+    metrics = new MetricsLog(metricsPath, { truncate: startStep === 0 && !options.resume });
+  } catch (err) {
+    releaseLock();
+    throw err;
   }
-  writeJsonAtomic(path.join(outDir, 'config.json'), options.config);
-  const metrics = new MetricsLog(metricsPath, { truncate: true });
-  for (const r of history) metrics.append(r);
 
-  const saveNow = (step: number): void => saveCheckpointAtomic(outDir, task.model, optimizer, { step, task: task.state(), trainer: { version: 1 } });
+  let lastSaved = startStep > 0 ? startStep : null;
+  const lastGood = (): string =>
+    lastSaved === null ? 'No checkpoint was saved.' : `The last good checkpoint (step ${lastSaved}) is kept in ${path.join(outDir, CHECKPOINT)}.`;
+  const saveNow = (step: number): void => {
+    checkWeights(task.model, step, lastGood()); // a diverged model must not replace the last good checkpoint
+    const extra: TrainerExtra = { step, task: task.state(), trainer: { version: 1 } };
+    commitCheckpoint(outDir, (dir) => saveCheckpoint(dir, { model: task.model, optimizer, extra: extra as unknown as JsonValue }));
+    lastSaved = step;
+  };
+  const policy = options.onNonFinite ?? 'stop';
+  const maxSkips = options.maxSkips ?? 10;
+  let skipsInARow = 0;
   const evaluateNow = (): Record<string, number> => {
     task.model.eval();
     try {
@@ -247,8 +287,8 @@ export async function train(task: TrainTask, options: TrainOptions): Promise<Tra
         out.loss.backward();
         const groups = task.paramGroup === undefined ? {} : gradNormsByGroup(named, (name) => task.paramGroup!(name));
         const norm = clipGradNorm(params, options.clip);
-        // A non-finite gradient would poison the moments: skip the update and say so in the metrics.
-        const skip = !Number.isFinite(norm);
+        // A non-finite loss or gradient would poison the weights and moments: never apply that update.
+        const skip = !Number.isFinite(value) || !Number.isFinite(norm);
         if (!skip) optimizer.step();
         optimizer.zeroGrad();
         return { loss: value, tokens: out.tokens, metrics: out.metrics, gradNorm: norm, groupNorms: groups, skipped: skip };
@@ -260,7 +300,21 @@ export async function train(task: TrainTask, options: TrainOptions): Promise<Tra
 
       const record: MetricsRecord = { step, loss, lr, gradNorm, tokensPerSec, ...(taskMetrics ?? {}) };
       for (const [group, norm] of Object.entries(groupNorms)) record[`gradNorm.${group}`] = norm;
-      if (skipped) record.skipped = true;
+      if (skipped) {
+        record.skipped = true;
+        const what = !Number.isFinite(loss) ? `loss is ${loss}` : `gradient norm is ${gradNorm}`;
+        skipsInARow++;
+        if (policy === 'stop' || skipsInARow >= maxSkips) {
+          metrics.append(record);
+          bar.done();
+          const why = policy === 'stop' ? 'stopped (--on-nonfinite skip would skip such updates)' : `stopped after ${skipsInARow} skipped updates in a row`;
+          throw new DivergenceError(`train: step ${step}: ${what}; the update was not applied and the run ${why}. ${lastGood()} Try a lower --lr or --clip.`);
+        }
+        // Printed even when quiet: a skipped update is a warning, not progress.
+        process.stderr.write(`\ntrain: step ${step}: ${what}; update skipped (${skipsInARow} in a row, stopping at ${maxSkips})\n`);
+      } else {
+        skipsInARow = 0;
+      }
       const evalDue = step % options.evalEvery === 0 || step === options.steps;
       if (evalDue) {
         finalValid = evaluateNow();
@@ -288,5 +342,6 @@ export async function train(task: TrainTask, options: TrainOptions): Promise<Tra
     return { steps: step, seconds: (performance.now() - started) / 1000, finalTrainLoss, finalValid, outDir, interrupted: stoppedEarly };
   } finally {
     process.removeListener('SIGINT', onSigint);
+    releaseLock();
   }
 }
