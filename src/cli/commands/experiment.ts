@@ -36,7 +36,7 @@ export const specs = {
   budget: { type: 'number', min: 0.01, default: 1, description: 'scales every step count (1: about an hour on 2 cores with the default --ks)' },
   ks: { type: 'string', default: '4', description: 'chunk sizes K of the CALM models (comma-separated; 1,2,4,8 for the K ablation)' },
   baselineSteps: { type: 'number', integer: true, min: 1, default: 1500, description: 'baseline optimiser steps at budget 1; CALM steps follow from matched FLOPs' },
-  aeSteps: { type: 'number', integer: true, min: 1, default: 2000, description: 'autoencoder steps at budget 1' },
+  aeSteps: { type: 'number', integer: true, min: 1, default: 1500, description: 'autoencoder steps (of 128 chunks, peak lr 5e-3, as in the demo) at budget 1' },
   dim: { type: 'number', integer: true, min: 8, default: 64, description: 'backbone width d (shared by CALM and the baseline)' },
   layers: { type: 'number', integer: true, min: 1, default: 2, description: 'backbone layers' },
   heads: { type: 'number', integer: true, min: 1, default: 4, description: 'attention heads' },
@@ -219,8 +219,8 @@ export async function run(argv: string[]): Promise<void> {
       tokenizer: 'byte',
       autoencoder: { vocabSize: V, K, hidden: 128, intermediate: 320, latent, encoderLayers: 2, decoderLayers: 2 },
       regularisation: defaultRegularisation(tokenizer.mask),
-      data: { batchSize: 64, validFraction: VALID_FRACTION, validChunks: 1024, reportChunks: 2048, seed: o.seed },
-      train: { steps: aeSteps, lr: 3e-3, minLr: 3e-4, ...lrFor(aeSteps), schedule: 'cosine', weightDecay: 0.1, clip: 1, evalEvery: aeSteps, checkpointEvery: aeSteps },
+      data: { batchSize: 128, validFraction: VALID_FRACTION, validChunks: 1024, reportChunks: 8192, seed: o.seed },
+      train: { steps: aeSteps, lr: 5e-3, minLr: 5e-4, ...lrFor(aeSteps), schedule: 'cosine', weightDecay: 0.1, clip: 1, evalEvery: aeSteps, checkpointEvery: aeSteps },
     };
     log(`autoencoder K=${K}: ${aeSteps} steps`);
     const aeRun = await trainAutoencoder(aeConfig, aeDir, { resume: false, quiet: o.quiet, log });
@@ -328,7 +328,7 @@ function setupLines(o: Options, ks: number[], ffn: number, baselineSteps: number
     `shared backbone: d ${o.dim}, ${o.layers} layers, ${o.heads} heads, SwiGLU ${ffn}; the baseline adds an untied ${o.dim} x 260 output projection, CALM adds the input compression MLP and an energy head (2 blocks, noise 32, N = ${o.samples} samples, M = ${o.targetSamples} targets)`,
     `training blocks of ${o.block} tokens (CALM: ${o.block}/K chunk positions; baseline: ${o.block} token positions), ${o.batch} blocks = ${tokensPerStep} tokens per step for every LM; AdamW (0.9, 0.95), wd 0.1, clip 1, cosine schedule with warmup; lr 3e-3 (baseline) / ${CALM_LR} (CALM), Linear weights N(0, 1/fan_in) for CALM (calm-model.ts)`,
     `matched compute: the baseline trains ${baselineSteps} steps (budget ${o.budget}); each CALM gets steps = ${baselineSteps} x (baseline train FLOPs/token) / (its train FLOPs/token), both from flops.ts (6 x matmul MACs incl. the energy head N times and the frozen AE encoder for targets, + attention), so LM training FLOPs match to rounding; autoencoder training FLOPs are listed separately and not included`,
-    `autoencoders: one per K (${ks.join(', ')}), d_ae 128, latent l = 32K, ${aeSteps} steps of 64 chunks, reference regularisation (beta 1e-3, KL floor 0.5, dropouts 0.15)`,
+    `autoencoders: one per K (${ks.join(', ')}), d_ae 128, latent l = 32K, ${aeSteps} steps of 128 chunks (peak lr 5e-3), reference regularisation (beta 1e-3, KL floor 0.5, dropouts 0.15)`,
     `evaluation: the same ${evalBlocks} held-out blocks of ${o.block} tokens for every model ("same tokens" of context); BrierLM at ${o.evalPoints} checkpoints per run; 95% interval by the delta method over the per-position spread`,
     `generation speed: temperature 1, batch 1, KV cache, ${o.genTokens} new tokens from a BOS prompt, repeated for at least 2 s; same backbone, same machine, one process`,
   ];
