@@ -256,3 +256,24 @@ describe('API misuse gives clear errors', () => {
     assert.throws(() => Tensor.concat([vec, 3 as never]), /concat: item 1 must be a Tensor, got number 3/);
   });
 });
+
+describe('CALM run configs keep every model field through validation', () => {
+  test('headDim, init, targets and brierBlocks survive readRunConfig (a dropped headDim would break loading)', async () => {
+    const { calmRunConfig, specs } = await import('../src/cli/commands/train-calm.js');
+    const { parseArgs } = await import('../src/cli/args.js');
+    const ae = { vocabSize: 260, K: 4, hidden: 16, intermediate: 40, latent: 8, encoderLayers: 2, decoderLayers: 2 };
+    const o = parseArgs('calm train --model calm', specs, ['--head-dim', '96', '--init', 'width', '--targets', 'mean', '--brier-blocks', '7']).options;
+    const config = calmRunConfig(o, ae, '/tmp/ae');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'calm-config-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...config, autoencoder: ae }));
+      const read = readRunConfig(dir, 'calm');
+      assert.equal(read.calm.headDim, 96);
+      assert.equal(read.calm.init, 0.08); // 0.02 · sqrt(1024 / 64)
+      assert.equal(read.data.targets, 'mean');
+      assert.equal(read.data.brierBlocks, 7);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
