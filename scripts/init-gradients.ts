@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { Tensor } from '../src/autograd/tensor.js';
 import { Autoencoder } from '../src/calm/autoencoder.js';
 import { CalmModel, widthAwareInitStd } from '../src/calm/calm-model.js';
-import type { CalmConfig } from '../src/calm/flops.js';
+import type { CalmConfig } from '../src/calm/calm-model.js';
 import { calmParamGroup } from '../src/calm/tasks.js';
 import { AdamW, gradNormsByGroup } from '../src/nn/optim.js';
 import { NDArray } from '../src/tensor/ndarray.js';

@@ -11,7 +11,7 @@ import { EnergyHead } from '../src/calm/energy-head.js';
 import { energyLoss } from '../src/calm/energy-loss.js';
 import { generateCalm, leftPadPrompt } from '../src/calm/generate.js';
 import { freeze } from '../src/calm/tasks.js';
-import type { CalmConfig } from '../src/calm/flops.js';
+import type { CalmConfig } from '../src/calm/calm-model.js';
 import { crossEntropy } from '../src/nn/functional.js';
 import type { Module } from '../src/nn/module.js';
 import { NDArray } from '../src/tensor/ndarray.js';

@@ -1,13 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  countParams,
-  paramBreakdown,
-  flopsPerToken,
-  type AutoencoderConfig,
-  type BackboneConfig,
-  type CalmConfig,
-} from '../src/calm/flops.js';
+import type { AutoencoderConfig } from '../src/calm/autoencoder.js';
+import type { BackboneConfig, CalmConfig } from '../src/calm/calm-model.js';
+import { countParams, paramBreakdown, flopsPerToken } from '../src/calm/flops.js';
 
 // Reference configs, CALM.md §2.2, §3.5, §8.2.
 const V = 128_257;

@@ -590,11 +590,6 @@ export class Tensor {
     return Tensor.record('gather', this.data.gather(indices.data, a), [this], (g) => [g.scatterAdd(indices, a, axisSize)]);
   }
 
-  /** Alias of {@link gather}, in PyTorch's name. */
-  indexSelect(axis: number, indices: Tensor): Tensor {
-    return this.gather(indices, axis);
-  }
-
   /** Adds slices of this tensor into zeros with `axisSize` along `axis`. Backward: gather. */
   scatterAdd(indices: Tensor, axis: number, axisSize: number): Tensor {
     return Tensor.record('scatterAdd', this.data.scatterAdd(indices.data, axis, axisSize), [this], (g) => [g.gather(indices, axis)]);
@@ -688,10 +683,6 @@ export class Tensor {
     const list = normAxes('variance', axes, this.shape);
     const centred = this.sub(this.mean(list, true));
     return centred.square().mean(list, keepdims);
-  }
-
-  relu(): Tensor {
-    return this.maximum(0);
   }
 }
 

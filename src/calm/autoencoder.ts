@@ -13,9 +13,41 @@ import { Embedding, Linear } from '../nn/linear.js';
 import { SwiGLU } from '../nn/mlp.js';
 import { Module } from '../nn/module.js';
 import { RMSNorm } from '../nn/norm.js';
-import type { AutoencoderConfig } from './flops.js';
+/** The autoencoder of CALM.md §2. */
+export interface AutoencoderConfig {
+  readonly vocabSize: number;
+  /** Tokens per chunk. */
+  readonly K: number;
+  /** d_ae. */
+  readonly hidden: number;
+  /** SwiGLU width f. */
+  readonly intermediate: number;
+  /** Latent size l. */
+  readonly latent: number;
+  /** AELayers in the encoder, split evenly before/after the compress step (must be even). */
+  readonly encoderLayers: number;
+  /** AELayers in the decoder, split evenly before/after the expand step (must be even). */
+  readonly decoderLayers: number;
+}
 
-export type { AutoencoderConfig } from './flops.js';
+/** The fields a CALM model must share with the autoencoder it is trained against and decodes with. */
+export type AutoencoderInterface = Pick<AutoencoderConfig, 'vocabSize' | 'K' | 'latent'>;
+
+/**
+ * The one compatibility check between a CALM model (or its config) and an autoencoder: the same vocabulary,
+ * chunk size K and latent size l. Returns null when they match, otherwise what differs.
+ */
+export function autoencoderMismatch(model: AutoencoderInterface, autoencoder: AutoencoderInterface): string | null {
+  const a = autoencoder;
+  if (a.K === model.K && a.latent === model.latent && a.vocabSize === model.vocabSize) return null;
+  return `autoencoder (K ${a.K}, latent ${a.latent}, V ${a.vocabSize}) does not match the model (K ${model.K}, latent ${model.latent}, V ${model.vocabSize})`;
+}
+
+/** Throws a RangeError prefixed with `fn` when {@link autoencoderMismatch} finds a difference. */
+export function checkAutoencoderMatch(fn: string, model: AutoencoderInterface, autoencoder: AutoencoderInterface): void {
+  const mismatch = autoencoderMismatch(model, autoencoder);
+  if (mismatch !== null) throw new RangeError(`${fn}: ${mismatch}`);
+}
 
 /** Training-time regularisation of the AE (CALM.md §2.6, §2.7); reference values are the defaults. */
 export interface AutoencoderRegularisation {
@@ -38,21 +70,6 @@ export interface AutoencoderRegularisation {
 /** The reference regularisation (CALM.md §2.7) with the given MASK id. */
 export function defaultRegularisation(maskId: number): AutoencoderRegularisation {
   return { beta: 1e-3, klFloor: 0.5, tokenDropout: 0.15, latentDropout: 0.15, maskId };
-}
-
-/** The small AE for the byte tokenizer that `calm train-ae` trains by default (CALM.md §10.1 scale). */
-export function smallAutoencoderConfig(vocabSize: number, overrides: Partial<AutoencoderConfig> = {}): AutoencoderConfig {
-  const hidden = overrides.hidden ?? 128;
-  return {
-    vocabSize,
-    K: 4,
-    hidden,
-    intermediate: Math.round(2.5 * hidden),
-    latent: 128,
-    encoderLayers: 2,
-    decoderLayers: 2,
-    ...overrides,
-  };
 }
 
 /** Pre-norm residual SwiGLU layer without attention: x ← x + FFN(RMSNorm(x)) (CALM.md §2.1). */

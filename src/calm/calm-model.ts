@@ -14,18 +14,50 @@ import { Embedding, Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import { LayerNorm } from '../nn/norm.js';
 import type { KVCache } from '../nn/attention.js';
-import { DecoderStack } from '../nn/transformer.js';
+import { DecoderStack, type DecoderConfig } from '../nn/transformer.js';
+import type { TransformerLMConfig } from '../nn/transformer-lm.js';
 import type { Autoencoder } from './autoencoder.js';
 import { EnergyHead } from './energy-head.js';
 import { energyLossTerms } from './energy-loss.js';
-import type { CalmConfig } from './flops.js';
+/** A Llama-style backbone (CALM.md §3.2); on its own, the discrete Transformer baseline. */
+export interface BackboneConfig {
+  readonly vocabSize: number;
+  /** Model width d. */
+  readonly d: number;
+  /** SwiGLU width. */
+  readonly ffn: number;
+  readonly layers: number;
+  readonly heads: number;
+}
 
-export type { CalmConfig } from './flops.js';
+/** The CALM language model (CALM.md §3): backbone + input compression + energy head. */
+export interface CalmConfig extends BackboneConfig {
+  readonly K: number;
+  /** Latent size l predicted by the head. */
+  readonly latent: number;
+  /** Residual blocks B of the energy head. */
+  readonly headBlocks: number;
+  /** Uniform noise dimension of the energy head. */
+  readonly noiseDim: number;
+  /** Head samples N per position in training. */
+  readonly nSamples: number;
+  /** Width of the energy head (default d; the hidden state is projected from d to it by W_h). */
+  readonly headDim?: number;
+  /**
+   * Initialisation of the model's Linear weights (not counted in FLOPs; see `calmInit` in
+   * calm-model.ts). Absent: fan-in, N(0, 1/fan_in).
+   */
+  readonly init?: number | 'fan-in';
+}
 
-/** A small CALM for the byte tokenizer (CALM.md §10.1), sized for CPU training in minutes. */
-export function smallCalmConfig(vocabSize: number, latent: number, overrides: Partial<CalmConfig> = {}): CalmConfig {
-  const d = overrides.d ?? 128;
-  return { vocabSize, d, ffn: Math.round((2.75 * d) / 16) * 16, layers: 4, heads: 4, K: 4, latent, headBlocks: 2, noiseDim: 32, nSamples: 8, ...overrides };
+/** The backbone in the nn layer's vocabulary (`DecoderConfig`): the one place the two namings meet. */
+export function decoderConfigOf(b: BackboneConfig): DecoderConfig {
+  return { dim: b.d, nLayers: b.layers, nHeads: b.heads, ffnHidden: b.ffn };
+}
+
+/** A Transformer LM's config (`dim`, `nLayers`, ... as written to its config.json) as a {@link BackboneConfig}. */
+export function backboneOf(lm: TransformerLMConfig): BackboneConfig {
+  return { vocabSize: lm.vocabSize, d: lm.dim, ffn: lm.ffnHidden, layers: lm.nLayers, heads: lm.nHeads };
 }
 
 /**
@@ -68,13 +100,13 @@ export class CalmModel extends Module {
     options: { rng: Rng; dtype?: FloatDType },
   ) {
     super();
-    const { vocabSize, d, ffn, layers, heads, K, latent, headBlocks, noiseDim } = config;
+    const { vocabSize, d, K, latent, headBlocks, noiseDim } = config;
     const layer = { ...options, init: calmInit(config) };
     this.tokenEmbedding = new Embedding(vocabSize, d, layer); // E_lm [V, d]
     this.compressIn = new Linear(K * d, 2 * d, layer); // W1: K·d → 2d
     this.compressOut = new Linear(2 * d, d, layer); // W2: 2d → d
     this.compressNorm = new LayerNorm(d, { dtype: options.dtype }); // ε = 1e-6
-    this.backbone = new DecoderStack({ dim: d, nLayers: layers, nHeads: heads, ffnHidden: ffn }, layer);
+    this.backbone = new DecoderStack(decoderConfigOf(config), layer);
     this.head = new EnergyHead({ dim: config.headDim ?? d, inputDim: d, latent, noiseDim, blocks: headBlocks }, layer); // its output layer stays zero
   }
 

@@ -14,7 +14,7 @@ import { KVCache } from '../nn/attention.js';
 import type { TransformerLM } from '../nn/transformer-lm.js';
 import { NDArray } from '../tensor/ndarray.js';
 import type { Rng } from '../tensor/random.js';
-import type { Autoencoder } from './autoencoder.js';
+import { checkAutoencoderMatch, type Autoencoder } from './autoencoder.js';
 import { arBrierAtPosition, BRIER_ORDERS, BrierAccumulator, calmBrierChunkAligned, calmBrierSmallK } from './brier.js';
 import type { CalmModel, TargetKind } from './calm-model.js';
 import { ChunkTables, gapClosed, MeanAccumulator, referenceLevels, type ReferenceLevels } from './reference-levels.js';
@@ -153,9 +153,7 @@ function truncatedCaches(full: readonly KVCache[], length: number): KVCache[] {
  */
 export function calmSampler(model: CalmModel, autoencoder: Autoencoder, rng: Rng): CalmSampler {
   const { K, d, latent } = model.config;
-  if (autoencoder.config.K !== K || autoencoder.config.latent !== latent) {
-    throw new RangeError(`calmSampler: autoencoder (K ${autoencoder.config.K}, latent ${autoencoder.config.latent}) does not match the model (K ${K}, latent ${latent})`);
-  }
+  checkAutoencoderMatch('calmSampler', model.config, autoencoder.config);
   const decode = (h: Tensor, count: number): Int32Array => {
     const rows = h.shape[0];
     const z = model.head.sample(h, count, rng).reshape([rows * count, latent]); // [rows·count, l]

@@ -1,55 +1,11 @@
 /**
  * Parameter and FLOP counts for the three model families of CALM (CALM.md §2, §3, §3.5, §8.3), from the
- * configs alone: nothing is allocated. The config types are shared with the model code.
+ * configs alone: nothing is allocated. The config types are owned by the model files (autoencoder.ts,
+ * calm-model.ts).
  */
 
-/** The autoencoder of CALM.md §2. */
-export interface AutoencoderConfig {
-  readonly vocabSize: number;
-  /** Tokens per chunk. */
-  readonly K: number;
-  /** d_ae. */
-  readonly hidden: number;
-  /** SwiGLU width f. */
-  readonly intermediate: number;
-  /** Latent size l. */
-  readonly latent: number;
-  /** AELayers in the encoder, split evenly before/after the compress step (must be even). */
-  readonly encoderLayers: number;
-  /** AELayers in the decoder, split evenly before/after the expand step (must be even). */
-  readonly decoderLayers: number;
-}
-
-/** A Llama-style backbone (CALM.md §3.2); on its own, the discrete Transformer baseline. */
-export interface BackboneConfig {
-  readonly vocabSize: number;
-  /** Model width d. */
-  readonly d: number;
-  /** SwiGLU width. */
-  readonly ffn: number;
-  readonly layers: number;
-  readonly heads: number;
-}
-
-/** The CALM language model (CALM.md §3): backbone + input compression + energy head. */
-export interface CalmConfig extends BackboneConfig {
-  readonly K: number;
-  /** Latent size l predicted by the head. */
-  readonly latent: number;
-  /** Residual blocks B of the energy head. */
-  readonly headBlocks: number;
-  /** Uniform noise dimension of the energy head. */
-  readonly noiseDim: number;
-  /** Head samples N per position in training. */
-  readonly nSamples: number;
-  /** Width of the energy head (default d; the hidden state is projected from d to it by W_h). */
-  readonly headDim?: number;
-  /**
-   * Initialisation of the model's Linear weights (not counted in FLOPs; see `calmInit` in
-   * calm-model.ts). Absent: fan-in, N(0, 1/fan_in).
-   */
-  readonly init?: number | 'fan-in';
-}
+import { checkAutoencoderMatch, type AutoencoderConfig } from './autoencoder.js';
+import type { BackboneConfig, CalmConfig } from './calm-model.js';
 
 /** A model of one of the three families. */
 export type ModelSpec =
@@ -241,9 +197,7 @@ export function flopsPerToken(spec: ModelSpec, options: FlopsOptions = {}): Flop
       const ctx = requireContext(options);
       const ae = options.autoencoder;
       if (!ae) throw new RangeError('flopsPerToken: a calm model needs options.autoencoder');
-      if (ae.K !== c.K || ae.latent !== c.latent || ae.vocabSize !== c.vocabSize) {
-        throw new RangeError(`flopsPerToken: autoencoder (K ${ae.K}, latent ${ae.latent}, V ${ae.vocabSize}) does not match calm (K ${c.K}, latent ${c.latent}, V ${c.vocabSize})`);
-      }
+      checkAutoencoderMatch('flopsPerToken', c, ae);
       const inputMlpMacs = c.K * c.d * 2 * c.d + 2 * c.d * c.d;
       const trunk = backboneMacs(c) + inputMlpMacs;
       const trainPerChunk =

@@ -7,7 +7,7 @@ import { noGrad } from '../autograd/grad-mode.js';
 import { Tensor } from '../autograd/tensor.js';
 import { NDArray } from '../tensor/ndarray.js';
 import type { Rng } from '../tensor/random.js';
-import type { Autoencoder } from './autoencoder.js';
+import { checkAutoencoderMatch, type Autoencoder } from './autoencoder.js';
 import type { CalmModel } from './calm-model.js';
 import { batchTemperatureSample, exactTemperatureSample, splitInverseTemperature } from './temperature.js';
 
@@ -67,9 +67,7 @@ export function leftPadPrompt(prompt: readonly number[], K: number, pad: number)
 export function generateCalm(model: CalmModel, autoencoder: Autoencoder, prompt: readonly number[], options: CalmGenerateOptions): CalmGenerateResult {
   const { K, latent } = model.config;
   if (prompt.length === 0) throw new RangeError('generateCalm: the prompt must hold at least one token (e.g. BOS)');
-  if (autoencoder.config.K !== K || autoencoder.config.latent !== latent) {
-    throw new RangeError(`generateCalm: autoencoder (K ${autoencoder.config.K}, latent ${autoencoder.config.latent}) does not match the model (K ${K}, latent ${latent})`);
-  }
+  checkAutoencoderMatch('generateCalm', model.config, autoencoder.config);
   if (!Number.isInteger(options.maxNewTokens) || options.maxNewTokens < 0) throw new RangeError(`generateCalm: maxNewTokens must be a non-negative integer, got ${options.maxNewTokens}`);
   const temperature = options.temperature ?? 1;
   const { alpha } = splitInverseTemperature(temperature, 'generateCalm');

@@ -10,7 +10,7 @@ import { BlockLoader, type BlockLoaderState } from '../nn/data/loader.js';
 import type { TrainTask } from '../nn/train/trainer.js';
 import { NDArray } from '../tensor/ndarray.js';
 import { Rng, type RngState } from '../tensor/random.js';
-import { Autoencoder, gaussianKl, type AutoencoderRegularisation } from './autoencoder.js';
+import { Autoencoder, checkAutoencoderMatch, gaussianKl, type AutoencoderRegularisation } from './autoencoder.js';
 import { calmSampler, evaluateCalmBrier } from './evaluate.js';
 import type { CalmModel, TargetKind } from './calm-model.js';
 import { covariance, latentRank, symmetricEigenvalues } from './latent-stats.js';
@@ -249,9 +249,7 @@ export function freeze(model: Autoencoder): void {
 export function createCalmTask(o: CalmTaskOptions): TrainTask {
   const { model, autoencoder, batchSize, blockChunks, targetSamples } = o;
   const K = model.config.K;
-  if (autoencoder.config.K !== K || autoencoder.config.latent !== model.config.latent) {
-    throw new RangeError(`createCalmTask: autoencoder (K ${autoencoder.config.K}, latent ${autoencoder.config.latent}) does not match the model (K ${K}, latent ${model.config.latent})`);
-  }
+  checkAutoencoderMatch('createCalmTask', model.config, autoencoder.config);
   if (!Number.isInteger(blockChunks) || blockChunks < 2) throw new RangeError(`createCalmTask: blockChunks must be an integer >= 2, got ${blockChunks}`);
   freeze(autoencoder);
   const length = blockChunks * K;

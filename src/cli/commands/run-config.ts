@@ -5,6 +5,8 @@
  */
 import * as path from 'node:path';
 import * as v from 'valibot';
+import { autoencoderMismatch } from '../../calm/autoencoder.js';
+import { backboneOf } from '../../calm/calm-model.js';
 import { countParams, type ModelSpec } from '../../calm/flops.js';
 import { checkJson, intIn, numberIn, readJsonFile } from '../../nn/io/json-file.js';
 import { UsageError } from '../args.js';
@@ -158,7 +160,7 @@ export function readRunConfig(dir: string, kind: 'transformer' | 'autoencoder' |
   if (kind === 'transformer') {
     const c = checkJson(TransformerRunSchema, raw, file);
     checkHeads(file, 'lm', c.lm.dim, c.lm.nHeads);
-    checkSize({ family: 'transformer', config: { vocabSize: c.lm.vocabSize, d: c.lm.dim, ffn: c.lm.ffnHidden, layers: c.lm.nLayers, heads: c.lm.nHeads } }, file, 'lm');
+    checkSize({ family: 'transformer', config: backboneOf(c.lm) }, file, 'lm');
     return c;
   }
   if (kind === 'autoencoder') {
@@ -168,9 +170,8 @@ export function readRunConfig(dir: string, kind: 'transformer' | 'autoencoder' |
   }
   const c = checkJson(CalmRunSchema, raw, file);
   checkHeads(file, 'calm', c.calm.d, c.calm.heads);
-  if (c.calm.K !== c.autoencoder.K || c.calm.latent !== c.autoencoder.latent || c.calm.vocabSize !== c.autoencoder.vocabSize) {
-    throw new Error(`${file}: calm: K, latent and vocabSize (${c.calm.K}, ${c.calm.latent}, ${c.calm.vocabSize}) must match the autoencoder's (${c.autoencoder.K}, ${c.autoencoder.latent}, ${c.autoencoder.vocabSize})`);
-  }
+  const mismatch = autoencoderMismatch(c.calm, c.autoencoder);
+  if (mismatch !== null) throw new Error(`${file}: calm: ${mismatch}`);
   checkSize({ family: 'calm', config: c.calm }, file, 'calm');
   checkSize({ family: 'autoencoder', config: c.autoencoder }, file, 'autoencoder');
   return c;
