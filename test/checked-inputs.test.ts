@@ -15,8 +15,8 @@ import { Tensor } from '../src/autograd/tensor.js';
 import { Autoencoder } from '../src/calm/autoencoder.js';
 import { CalmModel } from '../src/calm/calm-model.js';
 import { generateCalm } from '../src/calm/generate.js';
-import { checkPrompt } from '../src/cli/commands/generate.js';
-import { readRunConfig } from '../src/cli/commands/run-config.js';
+import { checkPrompt } from '../src/cli/options.js';
+import { readRunConfig } from '../src/calm/runs/run-config.js';
 import { saveCheckpoint, type JsonValue } from '../src/nn/checkpoint.js';
 import { ByteTokenizer } from '../src/nn/data/tokenizer.js';
 import { loadSafetensors } from '../src/nn/io/safetensors.js';
@@ -259,7 +259,8 @@ describe('API misuse gives clear errors', () => {
 
 describe('CALM run configs keep every model field through validation', () => {
   test('headDim, init, targets and brierBlocks survive readRunConfig (a dropped headDim would break loading)', async () => {
-    const { calmRunConfig, specs } = await import('../src/cli/commands/train-calm.js');
+    const { specs } = await import('../src/cli/commands/train-calm.js');
+    const { calmRunConfig } = await import('../src/calm/runs/calm-run.js');
     const { parseArgs } = await import('../src/cli/args.js');
     const ae = { vocabSize: 260, K: 4, hidden: 16, intermediate: 40, latent: 8, encoderLayers: 2, decoderLayers: 2 };
     const o = parseArgs('calm train --model calm', specs, ['--head-dim', '96', '--init', 'width', '--targets', 'mean', '--brier-blocks', '7']).options;

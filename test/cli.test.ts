@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { formatHelp, kebab, parseArgs, UsageError } from '../src/cli/args.js';
+import { kebab, parseArgs, UsageError } from '../src/cli/args.js';
+import { formatHelp } from '../src/cli/help.js';
 import { COMMANDS, loadCommand, main } from '../src/cli/calm.js';
 
 const run = promisify(execFile);

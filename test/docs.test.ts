@@ -13,21 +13,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from './support/repo.js';
 
-/** The repository root: the nearest folder above this file holding calm-ts's package.json. */
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (fs.existsSync(pkg) && JSON.parse(fs.readFileSync(pkg, 'utf8')).name === 'calm-ts') return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('docs.test: no calm-ts package.json above the test file');
-    dir = up;
-  }
-}
-
-const root = repoRoot();
+const root = repoRoot(import.meta.url);
 const GUIDE = 'docs/CALM.md';
 const SCANNED_DIRS = ['src', 'test', 'scripts', 'bench'];
 const SCANNED_FILES = ['README.md'];

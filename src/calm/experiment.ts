@@ -2,7 +2,7 @@
  * The compute-matched K ablation of CALM against the discrete Transformer baseline (CALM.md §8.3, §8.4,
  * §10.3), the parts that need no training: how many steps each model gets for the same training FLOPs,
  * the result rows, and their rendering as RESULTS.md, results.json and a BrierLM-vs-FLOPs SVG.
- * The runs themselves are driven by `calm experiment` (src/cli/commands/experiment.ts).
+ * The runs themselves are driven by `runExperiment` (src/calm/runs/experiment-run.ts, `calm experiment`).
  */
 import { lineChartSvg } from '../nn/io/svg-plot.js';
 import type { BrierProtocol } from './evaluate.js';

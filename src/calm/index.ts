@@ -1,4 +1,4 @@
-/** CALM: the autoencoder, the CALM language model with its energy head and loss, generation, training tasks, BrierLM, temperature samplers and FLOP accounting. */
+/** CALM: the autoencoder, the CALM language model with its energy head and loss, generation, training tasks, BrierLM, temperature samplers, FLOP accounting, and whole runs. */
 export * from './autoencoder.js';
 export * from './energy-head.js';
 export * from './energy-loss.js';
@@ -8,3 +8,4 @@ export * from './tasks.js';
 export * from './brier.js';
 export * from './temperature.js';
 export * from './flops.js';
+export * from './runs/index.js';

@@ -1,10 +1,18 @@
 /**
- * A small typed command-line parser: option specs with defaults, `--help` text listing them, and clear
- * refusals of unknown options and bad values before any work starts.
+ * A small typed layer over Node's `util.parseArgs`: option specs with defaults, `--help` text listing them,
+ * and clear refusals of unknown options and bad values before any work starts.
+ *
+ * `util.parseArgs` splits the command line into tokens; this layer gives them types and checks (integer,
+ * min/max/above bounds, choices), each error naming the flag. It runs parseArgs in its non-strict mode and
+ * refuses what strict mode would, with messages that name the command and point to its `--help`.
  *
  * Accepted forms: `--name value`, `--name=value`, `--flag`, `--no-flag`, `-h` / `--help`. Spec keys are
  * camelCase; on the command line they are written in kebab-case (`maxTokens` is `--max-tokens`).
  */
+import { parseArgs as tokenize } from 'node:util';
+import { UsageError } from '../nn/usage-error.js';
+
+export { UsageError };
 
 /** A string option, optionally restricted to `choices`. */
 export interface StringSpec {
@@ -52,11 +60,6 @@ export interface ParseResult<S extends OptionSpecs> {
   explicit: Set<keyof S & string>;
 }
 
-/** A command-line mistake: the CLI prints the message and exits with status 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
 /** `maxTokens` -> `max-tokens`. */
 export function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -95,30 +98,34 @@ export const ENVIRONMENT_DEFAULTS: Readonly<Record<string, string>> = { backend:
 /** Parses `argv` (the arguments after the command name) against `specs`; throws {@link UsageError}. */
 export function parseArgs<S extends OptionSpecs>(command: string, specs: S, argv: readonly string[]): ParseResult<S> {
   const byFlag = new Map<string, string>();
-  for (const key of Object.keys(specs)) byFlag.set(kebab(key), key);
+  const nodeOptions: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+  for (const [key, spec] of Object.entries(specs)) {
+    byFlag.set(kebab(key), key);
+    nodeOptions[kebab(key)] = { type: spec.type === 'boolean' ? 'boolean' : 'string' };
+  }
   const values: Record<string, string | number | boolean | undefined> = {};
   for (const [key, spec] of Object.entries(specs)) values[key] = spec.default ?? (spec.type === 'boolean' ? false : undefined);
   const explicit = new Set<keyof S & string>();
   let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--help' || arg === '-h') {
+  const { tokens } = tokenize({ args: [...argv], options: nodeOptions, strict: false, allowPositionals: true, tokens: true });
+  for (const token of tokens) {
+    const arg = argv[token.index];
+    if (token.kind === 'option' && (arg === '--help' || token.rawName === '-h')) {
       help = true;
       continue;
     }
-    if (!arg.startsWith('--') || arg === '--') {
+    if (token.kind !== 'option' || !token.rawName.startsWith('--')) {
       throw new UsageError(`${command}: unexpected argument ${JSON.stringify(arg)}; options are written --name value (see ${command} --help)`);
     }
-    const eq = arg.indexOf('=');
-    let flag = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-    let inline: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
+    let flag = token.name;
+    let raw = token.inlineValue === true ? token.value : undefined;
     let key = byFlag.get(flag);
-    if (key === undefined && flag.startsWith('no-') && inline === undefined) {
+    if (key === undefined && flag.startsWith('no-') && raw === undefined) {
       const positive = byFlag.get(flag.slice(3));
       if (positive !== undefined && specs[positive].type === 'boolean') {
         key = positive;
         flag = flag.slice(3);
-        inline = 'false';
+        raw = 'false';
       }
     }
     if (key === undefined) {
@@ -126,14 +133,13 @@ export function parseArgs<S extends OptionSpecs>(command: string, specs: S, argv
       throw new UsageError(`${command}: unknown option --${flag} (known options: ${known}; see ${command} --help)`);
     }
     const spec = specs[key];
-    let raw = inline;
     if (raw === undefined) {
       if (spec.type === 'boolean') raw = 'true';
       else {
-        const next = argv[i + 1];
+        // parseArgs takes the next argument as the value even when it looks like an option.
+        const next = token.value;
         if (next === undefined || (next.startsWith('--') && next.length > 2)) throw new UsageError(`${command}: option --${flag} needs a value (see ${command} --help)`);
         raw = next;
-        i++;
       }
     }
     values[key] = convert(command, flag, spec, raw);
@@ -150,26 +156,3 @@ export function parseArgs<S extends OptionSpecs>(command: string, specs: S, argv
   }
   return { options: values as ParsedOptions<S>, help, explicit };
 }
-
-/** Help text: usage line, summary, then each option with its type, default and choices. */
-export function formatHelp(command: string, summary: string, specs: OptionSpecs): string {
-  const rows = Object.entries(specs).map(([key, spec]) => {
-    const value = spec.type === 'boolean' ? '' : spec.type === 'string' && spec.choices !== undefined ? ` <${spec.choices.join('|')}>` : ` <${spec.type}>`;
-    const left = `  --${kebab(key)}${value}`;
-    const def = spec.default === undefined ? '' : ` (default: ${String(spec.default)})`;
-    return [left, `${spec.description}${def}`] as const;
-  });
-  const width = Math.max(...rows.map(([l]) => l.length), 10) + 2;
-  const lines = [`Usage: ${command} [options]`, '', summary, '', 'Options:'];
-  for (const [left, right] of rows) lines.push(`${left.padEnd(width)}${right}`);
-  lines.push(`${'  --help'.padEnd(width)}Show this help`);
-  return `${lines.join('\n')}\n`;
-}
-
-/** Options every training command shares with the same defaults (AdamW and the schedule's shape). */
-export const optimiserSpecs = {
-  schedule: { type: 'string', choices: ['cosine', 'constant'], default: 'cosine', description: 'learning-rate schedule after warmup' },
-  weightDecay: { type: 'number', min: 0, default: 0.1, description: 'AdamW decoupled weight decay' },
-  clip: { type: 'number', above: 0, max: 1e6, default: 1, description: 'global gradient-norm clip' },
-  onNonfinite: { type: 'string', choices: ['stop', 'skip'], default: 'stop', description: 'on a NaN or infinite loss or gradient norm: stop the run, or skip that update (stopping after 10 in a row)' },
-} as const;

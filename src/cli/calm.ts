@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 /**
  * The `calm` command-line tool: a table of subcommands, each loaded lazily (so `calm info` does not pay for
- * loading training code), each a module exporting `run(argv)` and a `help` string.
+ * loading training code), each a module exporting `run(argv)` and a `help` string. Commands never import
+ * each other: where one command hands some invocations to another module (`calm train --model calm`,
+ * `calm generate` of a CALM run), its table entry routes them here.
  */
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
+import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { UsageError } from './args.js';
 
@@ -18,12 +21,37 @@ interface CommandEntry {
   /** Module path relative to this file. */
   readonly module: string;
   readonly summary: string;
+  /** Picks another module for some arguments (with the arguments it gets), or returns null. */
+  readonly route?: (argv: readonly string[]) => Promise<{ module: string; argv: string[] } | null>;
+}
+
+/** `--model calm` (or `--model=calm`) goes to the CALM trainer, without that option. */
+async function routeTrain(argv: readonly string[]): Promise<{ module: string; argv: string[] } | null> {
+  const at = argv.findIndex((a, i) => a === '--model=calm' || (a === '--model' && argv[i + 1] === 'calm'));
+  if (at < 0) return null;
+  const width = argv[at] === '--model' ? 2 : 1;
+  return { module: './commands/train-calm.js', argv: [...argv.slice(0, at), ...argv.slice(at + width)] };
+}
+
+/**
+ * A CALM run has its own generation options (--method, --pool): route it before the Transformer's options
+ * are checked. `--checkpoint` is read before parsing, since the options depend on the run's kind.
+ */
+async function routeGenerate(argv: readonly string[]): Promise<{ module: string; argv: string[] } | null> {
+  let dir: string | undefined;
+  for (let i = 0; i < argv.length && dir === undefined; i++) {
+    if (argv[i] === '--checkpoint') dir = argv[i + 1];
+    else if (argv[i].startsWith('--checkpoint=')) dir = argv[i].slice('--checkpoint='.length);
+  }
+  if (dir === undefined || !existsSync(path.join(dir, 'config.json'))) return null;
+  const { readRunKind } = await import('../calm/runs/run-config.js');
+  return readRunKind(dir) === 'calm' ? { module: './commands/generate-calm.js', argv: [...argv] } : null;
 }
 
 /** The subcommands; some are provided by the CALM modules and may be missing in a partial build. */
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
-  train: { module: './commands/train.js', summary: 'train a model (--model transformer | calm)' },
-  generate: { module: './commands/generate.js', summary: 'sample text from a trained checkpoint' },
+  train: { module: './commands/train.js', summary: 'train a model (--model transformer | calm)', route: routeTrain },
+  generate: { module: './commands/generate.js', summary: 'sample text from a trained checkpoint', route: routeGenerate },
   info: { module: './commands/info.js', summary: 'version, Node.js and compute backend' },
   'train-ae': { module: './commands/train-ae.js', summary: 'train the CALM autoencoder' },
   eval: { module: './commands/eval.js', summary: 'evaluate a checkpoint (BrierLM, loss)' },
@@ -65,9 +93,10 @@ export async function main(argv: string[]): Promise<void> {
   const name = first === '--version' ? 'info' : first;
   const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (entry === undefined) throw new UsageError(`calm: unknown command '${name}' (commands: ${Object.keys(COMMANDS).join(', ')})`);
-  const mod = await loadCommand(entry.module);
-  if (mod === null) throw new UsageError(`calm ${name}: not available yet (module ${entry.module} is not built)`);
-  await mod.run(rest);
+  const target = (await entry.route?.(rest)) ?? { module: entry.module, argv: rest };
+  const mod = await loadCommand(target.module);
+  if (mod === null) throw new UsageError(`calm ${name}: not available yet (module ${target.module} is not built)`);
+  await mod.run(target.argv);
 }
 
 /** Prints an error the way the CLI does and returns the exit status (2 for usage errors, 1 otherwise). */

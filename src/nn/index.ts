@@ -27,3 +27,4 @@ export * from './io/index.js';
 export * from './data/index.js';
 export { TransformerLM, generate, sampleNext, type TransformerLMConfig, type SamplingOptions } from './transformer-lm.js';
 export * from './train/index.js';
+export { UsageError } from './usage-error.js';

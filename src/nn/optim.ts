@@ -11,7 +11,10 @@ import { assignData } from './module.js';
 /** Decides whether a parameter (by dotted name) gets weight decay. */
 export type DecayFilter = (name: string, param: Tensor) => boolean;
 
-/** Default: matrices only (rank >= 2), and not embedding tables (nanoGPT's rule; CALM.md §8.1). */
+/**
+ * Default: matrices only (rank >= 2) and not embedding tables, so biases, norm gains and embeddings do not
+ * decay (our choice, CALM.md §8.1; nanoGPT, for one, decays its embedding table too).
+ */
 export const decayMatricesExceptEmbeddings: DecayFilter = (name, p) => p.rank >= 2 && !name.toLowerCase().includes('embed');
 
 export interface AdamWOptions {

@@ -1,24 +1,12 @@
 /**
- * `calm demo` (`npm run demo`): the whole CALM pipeline in minutes on a laptop CPU. Trains the autoencoder
- * and reports its accuracy and robustness (CALM.md §10.2), trains a small CALM against it (§3-4), and
- * continues a few prompts (§5). Leaves a run folder with checkpoints, metrics, plots, report.md and
- * report.json.
+ * `calm demo` (`npm run demo`): the whole CALM pipeline in minutes on a laptop CPU (src/calm/runs/demo-run.ts):
+ * the autoencoder with its accuracy and robustness report, a small CALM trained against it, and a few
+ * prompts continued. Leaves a run folder with checkpoints, metrics, plots, report.md and report.json.
  */
 import * as path from 'node:path';
-import { calmHeldOutReport, formatCalmReport, formatEvaluation } from '../../calm/evaluate.js';
-import { generateCalm } from '../../calm/generate.js';
-import { evenBlocks } from '../../calm/tasks.js';
-import { loadCorpus, splitCorpus } from '../../nn/data/corpus.js';
-import { knownWordFraction, vocabularyOf } from '../../nn/data/words.js';
-import { encodeLmSplits } from '../../nn/train/lm-task.js';
-import type { JsonValue } from '../../nn/checkpoint.js';
-import { ByteTokenizer } from '../../nn/data/tokenizer.js';
-import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../nn/io/atomic.js';
-import { Rng } from '../../tensor/random.js';
-import { useBackend } from '../../tensor/select.js';
-import { formatHelp, parseArgs } from '../args.js';
-import { autoencoderRunConfig, formatRobustness, specs as aeSpecs, trainAutoencoder } from './train-ae.js';
-import { calmRunConfig, specs as calmSpecs, trainCalm } from './train-calm.js';
+import { runDemo } from '../../calm/runs/demo-run.js';
+import { formatHelp } from '../help.js';
+import { backendOption, parseCommand, quietOption, seedOption, selectBackend } from '../options.js';
 
 export const specs = {
   out: { type: 'string', description: 'run folder (default runs/demo-<timestamp>)' },
@@ -26,9 +14,9 @@ export const specs = {
   calmSteps: { type: 'number', integer: true, min: 1, default: 400, description: 'CALM optimiser steps (of 16 blocks x 17 chunks)' },
   maxTokens: { type: 'number', integer: true, min: 4, default: 80, description: 'tokens generated per prompt' },
   evalBlocks: { type: 'number', integer: true, min: 1, default: 1000, description: 'held-out blocks of the final CALM evaluation (BrierLM, energy loss, reference levels)' },
-  seed: { type: 'number', integer: true, min: 0, default: 1, description: 'seed of everything' },
-  backend: { type: 'string', default: 'cpu', choices: ['cpu', 'auto', 'gpujs-webgpu', 'gpujs-webasm', 'gpujs-cpu'], description: 'compute backend' },
-  quiet: { type: 'boolean', description: 'no progress bars' },
+  seed: seedOption('seed of everything'),
+  backend: backendOption(),
+  quiet: quietOption('no progress bars'),
 } as const;
 
 export const help = formatHelp(
@@ -37,124 +25,14 @@ export const help = formatHelp(
   specs,
 );
 
-const PROMPTS = ['It is a truth universally acknowledged', 'Elizabeth looked at her sister and', 'The weather at Hartfield was'];
-
 function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const { options: o, help: wantHelp } = parseArgs('calm demo', specs, argv);
-  if (wantHelp) {
-    process.stdout.write(help);
-    return;
-  }
-  const started = performance.now();
-  const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(0)} s`;
-  const say = (line: string): void => void process.stderr.write(`${line}\n`);
-  await useBackend(o.backend, (note) => say(note));
-  const outDir = o.out ?? path.join('runs', `demo-${timestamp()}`);
-  ensureDir(outDir);
-  say(`calm demo: run folder ${outDir}`);
-
-  // 1. Autoencoder (CALM.md §2), with the train-ae defaults.
-  say(`\n[1/3] training the autoencoder (${o.aeSteps} steps) ...`);
-  // Larger batches and a higher peak rate than calm train-ae's defaults reach the §10.2 targets in fewer,
-  // cheaper steps (README, "How we chose the autoencoder settings").
-  const aeArgs = ['--steps', String(o.aeSteps), '--batch', '128', '--lr', '5e-3', '--min-lr', '5e-4', '--seed', String(o.seed)];
-  const aeOptions = parseArgs('calm train-ae', aeSpecs, aeArgs).options;
-  const aeConfig = autoencoderRunConfig(aeOptions);
-  const aeDir = path.join(outDir, 'autoencoder');
-  const ae = await trainAutoencoder(aeConfig, aeDir, { resume: false, quiet: o.quiet, log: say });
-  for (const line of formatRobustness(ae.report)) say(`  ${line}`);
-  say(`  autoencoder done at ${elapsed()}`);
-
-  // 2. CALM (CALM.md §3-4) against the frozen AE.
-  say(`\n[2/3] training CALM (${o.calmSteps} steps) against the frozen autoencoder ...`);
-  const calmOptions = parseArgs('calm train --model calm', calmSpecs, ['--steps', String(o.calmSteps), '--eval-every', '200', '--checkpoint-every', '200', '--seed', String(o.seed)]).options;
-  const calmConfig = calmRunConfig(calmOptions, aeConfig.autoencoder, aeDir);
-  const calmDir = path.join(outDir, 'calm');
-  const calmStarted = performance.now();
-  const calm = await trainCalm(calmConfig, ae.model, calmDir, { resume: false, quiet: o.quiet, log: say });
-  const calmSeconds = (performance.now() - calmStarted) / 1000;
-  say(`  CALM trained at ${elapsed()}; scoring ${o.evalBlocks} held-out blocks against the chunk-unigram and chunk-bigram tables ...`);
-  const split = splitCorpus(loadCorpus(), calmConfig.data.validFraction);
-  const lmTokens = encodeLmSplits(split, new ByteTokenizer());
-  const blockSize = calmConfig.data.blockChunks * calmConfig.calm.K;
-  const held = evenBlocks(lmTokens.valid, blockSize, o.evalBlocks);
-  const evalRng = new Rng(o.seed + 200);
-  const heldOut = calmHeldOutReport(calm.model, ae.model, held.ids, blockSize, {
-    trainTokens: lmTokens.train, targetSamples: calmConfig.data.targetSamples, targets: calmConfig.data.targets, rng: evalRng, seed: o.seed + 200,
-  });
-  for (const line of [...formatEvaluation(heldOut.brier), ...formatCalmReport(heldOut)]) say(`  ${line}`);
-  say(`  CALM evaluated at ${elapsed()}`);
-
-  // 3. Generation (CALM.md §5).
-  say('\n[3/3] generating ...');
-  const tokenizer = new ByteTokenizer();
-  const samples: { prompt: string; temperature: number; text: string; chunks: number; samplerCalls: number }[] = [];
-  const rng = new Rng(o.seed + 100);
-  const runs: [string, number][] = [1, 0.5].flatMap((temperature) => PROMPTS.map((p): [string, number] => [p, temperature]));
-  for (const [prompt, temperature] of runs) {
-    const r = generateCalm(calm.model, ae.model, [tokenizer.bos, ...tokenizer.encode(prompt)], {
-      maxNewTokens: o.maxTokens, rng, eos: tokenizer.eos, pad: tokenizer.pad, temperature, poolSize: 32,
-    });
-    const text = tokenizer.decode(r.tokens);
-    samples.push({ prompt, temperature, text, chunks: r.chunks, samplerCalls: r.samplerCalls });
-    process.stdout.write(`\n--- T = ${temperature} (${r.samplerCalls} sampler calls)\n${prompt}|${text}\n`);
-  }
-
-  // How English the T = 0.5 samples are: the share of their words that occur in the training split.
-  const vocabulary = vocabularyOf(split.train.map((d) => d.text).join('\n'));
-  const lowTemperature = knownWordFraction(samples.filter((x) => x.temperature === 0.5).map((x) => x.text).join(' '), vocabulary);
-  say(`\nwords of the T = 0.5 samples found in the training split: ${lowTemperature.known} of ${lowTemperature.words}`);
-
-  const seconds = (performance.now() - started) / 1000;
-  const report = {
-    seconds,
-    autoencoder: { ...ae.report, accuracyMu: ae.report.accuracyMu, accuracySample: ae.report.accuracySample, seconds: ae.seconds, steps: ae.summary.steps, config: aeConfig.autoencoder },
-    calm: { finalValid: calm.summary.finalValid, steps: calm.summary.steps, seconds: calmSeconds, parameters: calm.model.numParameters(), config: calmConfig.calm, train: calmConfig.train, data: calmConfig.data },
-    heldOut: { ...heldOut, blocks: held.count, blockSize },
-    samples,
-    knownWordsAtT05: lowTemperature,
-  };
-  writeJsonAtomic(path.join(outDir, 'report.json'), report as unknown as JsonValue);
-  const pct = (x: number): string => `${(100 * x).toFixed(3)} %`;
-  const md = [
-    '# CALM demo',
-    '',
-    `Total time ${seconds.toFixed(0)} s.`,
-    '',
-    '## Autoencoder (CALM.md §2, targets §10.2)',
-    '',
-    `${ae.summary.steps} steps in ${ae.seconds.toFixed(0)} s; K ${aeConfig.autoencoder.K}, hidden ${aeConfig.autoencoder.hidden}, latent ${aeConfig.autoencoder.latent}.`,
-    '',
-    '| metric | value |',
-    '|---|---|',
-    `| accuracy decoding μ (target ≥ 99.9 %) | ${pct(ae.report.accuracyMu)} |`,
-    `| accuracy decoding a posterior sample (target ≥ 99.5 %) | ${pct(ae.report.accuracySample)} |`,
-    ...Object.entries(ae.report.accuracyNoise).map(([s, a]) => `| accuracy with N(0, ${s}²) noise on μ | ${pct(a)} |`),
-    `| mean σ | ${ae.report.meanSigma.toFixed(4)} |`,
-    `| latent dims at the KL floor | ${ae.report.dimsAtKlFloor} of ${ae.report.latent} |`,
-    '',
-    '![autoencoder loss](autoencoder/loss.svg)',
-    '',
-    '## CALM (CALM.md §3-4)',
-    '',
-    `${calm.summary.steps} steps in ${calmSeconds.toFixed(0)} s, ${calm.model.numParameters().toLocaleString('en')} parameters. Held-out, ${held.count} blocks of ${blockSize} tokens:`,
-    '',
-    '```',
-    ...formatEvaluation(heldOut.brier),
-    ...formatCalmReport(heldOut),
-    '```',
-    '',
-    '![CALM loss](calm/loss.svg)',
-    '',
-    '## Samples (CALM.md §5)',
-    '',
-    ...samples.flatMap((s) => [`**T = ${s.temperature}**, ${s.samplerCalls} sampler calls:`, '', '```', `${s.prompt}|${s.text}`, '```', '']),
-    `Words of the T = 0.5 samples found in the training split: ${lowTemperature.known} of ${lowTemperature.words} (${(100 * lowTemperature.fraction).toFixed(1)} %).`,
-  ].join('\n');
-  writeFileAtomic(path.join(outDir, 'report.md'), `${md}\n`);
-  say(`\ncalm demo finished in ${seconds.toFixed(0)} s; report in ${path.join(outDir, 'report.md')}`);
+  const parsed = parseCommand('calm demo', specs, help, argv);
+  if (parsed === null) return;
+  const o = parsed.options;
+  await selectBackend(o.backend);
+  await runDemo(o, o.out ?? path.join('runs', `demo-${timestamp()}`));
 }

@@ -1,35 +1,14 @@
 /**
- * `calm experiment`: the compute-matched K ablation (CALM.md §8.4, §10.3). Trains one autoencoder and one
- * CALM per K, and the baseline Transformer with the same backbone, giving every LM the baseline's training
- * FLOPs (flops.ts); evaluates BrierLM on held-out blocks at a few checkpoints of each run; measures generation
- * speed; writes RESULTS.md, results.json and brierlm-vs-flops.svg into --out.
+ * `calm experiment`: the compute-matched K ablation (CALM.md §8.4, §10.3), run by
+ * src/calm/runs/experiment-run.ts. Trains one autoencoder and one CALM per K and the baseline Transformer
+ * with the same backbone at the baseline's training FLOPs; writes RESULTS.md, results.json and
+ * brierlm-vs-flops.svg into --out.
  */
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { noGrad } from '../../autograd/grad-mode.js';
-import { Tensor } from '../../autograd/tensor.js';
-import { defaultRegularisation, type Autoencoder, type AutoencoderConfig } from '../../calm/autoencoder.js';
-import { CalmModel, type BackboneConfig, type CalmConfig } from '../../calm/calm-model.js';
-import { calmSampler, evaluateArBrier, evaluateCalmBrier, evaluateCalmEnergy, formatCalmReport, formatEvaluation, transformerSampler, type BrierEvaluation } from '../../calm/evaluate.js';
-import { brierVsFlopsSvg, evaluationSteps, matchedSteps, resultsMarkdown, type CurvePoint, type ExperimentRow, type ReferenceRow } from '../../calm/experiment.js';
-import { ChunkTables, gapClosed, referenceLevels, type ReferenceLevels } from '../../calm/reference-levels.js';
-import { countParams, flopsPerToken } from '../../calm/flops.js';
-import { generateCalm } from '../../calm/generate.js';
-import { createCalmTask, evenBlocks } from '../../calm/tasks.js';
-import { saveCheckpoint, type JsonValue } from '../../nn/checkpoint.js';
-import { loadCorpus, splitCorpus } from '../../nn/data/corpus.js';
-import { ByteTokenizer } from '../../nn/data/tokenizer.js';
-import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../nn/io/atomic.js';
-import { createLmTask, encodeLmSplits } from '../../nn/train/lm-task.js';
-import { train, type TrainTask } from '../../nn/train/trainer.js';
-import { generate, TransformerLM } from '../../nn/transformer-lm.js';
-import { NDArray } from '../../tensor/ndarray.js';
-import { Rng } from '../../tensor/random.js';
-import { describeBackend, useBackend } from '../../tensor/select.js';
-import { formatHelp, parseArgs, UsageError, type ParsedOptions } from '../args.js';
-import { trainAutoencoder, type AutoencoderRunConfig } from './train-ae.js';
-import { AUTOENCODER_SUBDIR, type CalmRunConfig } from './train-calm.js';
-import type { TransformerRunConfig } from './transformer-config.js';
+import { runExperiment } from '../../calm/runs/experiment-run.js';
+import { UsageError } from '../args.js';
+import { formatHelp } from '../help.js';
+import { backendOption, checkHeads, parseCommand, quietOption, seedOption, selectBackend } from '../options.js';
 
 export const specs = {
   out: { type: 'string', default: 'results', description: 'output folder (RESULTS.md, results.json, brierlm-vs-flops.svg, runs/)' },
@@ -47,9 +26,9 @@ export const specs = {
   evalBlocks: { type: 'number', integer: true, min: 2, default: 1000, description: 'held-out blocks per BrierLM evaluation (fewer when the split is shorter)' },
   evalPoints: { type: 'number', integer: true, min: 1, default: 3, description: 'BrierLM evaluations per run (the curve points)' },
   genTokens: { type: 'number', integer: true, min: 8, default: 256, description: 'tokens generated per model for the speed measurement' },
-  seed: { type: 'number', integer: true, min: 0, default: 1, description: 'seed of weights, data order and samples' },
-  backend: { type: 'string', default: 'cpu', choices: ['cpu', 'auto', 'gpujs-webgpu', 'gpujs-webasm', 'gpujs-cpu'], description: 'compute backend' },
-  quiet: { type: 'boolean', description: 'no progress bars' },
+  seed: seedOption('seed of weights, data order and samples'),
+  backend: backendOption(),
+  quiet: quietOption('no progress bars'),
 } as const;
 
 export const help = formatHelp(
@@ -57,29 +36,6 @@ export const help = formatHelp(
   'Train autoencoders and CALM models for each K and the baseline Transformer with the same backbone under matched training FLOPs, evaluate BrierLM on the held-out split, measure generation speed, and write RESULTS.md, results.json and brierlm-vs-flops.svg.',
   specs,
 );
-
-type Options = ParsedOptions<typeof specs>;
-
-const VALID_FRACTION = 0.05;
-
-/** Peak learning rate of the CALM runs (the recipe of the README's sweep; the baseline uses 3e-3). */
-const CALM_LR = 4e-3;
-
-/** The chunk-unigram and chunk-bigram tables as rows of RESULTS.md. */
-function referenceRows(levels: ReferenceLevels, K: number): ReferenceRow[] {
-  return (['unigram', 'bigram'] as const).map((name) => {
-    const level = levels[name];
-    return {
-      name: `chunk-${name} table (K = ${K})`,
-      brierLM: level.brierLM,
-      lower: level.brierLMInterval?.lower ?? null,
-      upper: level.brierLMInterval?.upper ?? null,
-      brier: level.brier,
-      energyLoss: level.energyLoss,
-      note: `Reference tables: ${levels.note}; scored on the CALM chunk positions of the same ${levels.blocks} blocks (${levels.positions} positions). Their energy loss uses the K = ${K} autoencoder.`,
-    };
-  });
-}
 
 function parseKs(text: string, block: number): number[] {
   const ks = text.split(',').map((s) => Number(s.trim()));
@@ -90,254 +46,15 @@ function parseKs(text: string, block: number): number[] {
   return ks;
 }
 
-function machine(): string {
-  const cpus = os.cpus();
-  return `${cpus.length} x ${cpus[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os.type()} ${os.release()}, Node.js ${process.version}`;
-}
-
-/** Evaluates a model at the experiment's fixed protocol; the same sample seed at every checkpoint. */
-interface Evaluator {
-  calm(model: CalmModel, ae: Autoencoder): BrierEvaluation;
-  transformer(model: TransformerLM): BrierEvaluation;
-}
-
-function point(step: number, trainFlops: number, e: BrierEvaluation): CurvePoint {
-  return { step, trainFlops, brierLM: e.brierLM, lower: e.interval?.lower ?? null, upper: e.interval?.upper ?? null };
-}
-
-/**
- * Trains `task` to `steps` in stages, pausing at each evaluation step (a checkpoint is saved there and the
- * next stage resumes from it, so the schedule is that of one uninterrupted run) to score BrierLM.
- */
-async function trainWithCurve(
-  task: TrainTask,
-  base: Omit<Parameters<typeof train>[1], 'resume' | 'stopAfter'>,
-  points: number,
-  flopsPerStep: number,
-  score: () => BrierEvaluation,
-  log: (s: string) => void,
-): Promise<{ curve: CurvePoint[]; last: BrierEvaluation; validLoss: number | null; seconds: number }> {
-  const curve: CurvePoint[] = [];
-  let done = 0;
-  let last: BrierEvaluation | null = null;
-  let validLoss: number | null = null;
-  let seconds = 0;
-  for (const target of evaluationSteps(base.steps, points)) {
-    const summary = await train(task, { ...base, resume: done > 0, stopAfter: target - done });
-    seconds += summary.seconds;
-    done = summary.steps;
-    if (Number.isFinite(summary.finalValid.validLoss)) validLoss = summary.finalValid.validLoss;
-    last = noGrad(score);
-    curve.push(point(done, done * flopsPerStep, last));
-    log(`  ${task.name} step ${done}/${base.steps}: BrierLM ${last.brierLM.toFixed(2)} (${last.seconds.toFixed(1)} s to evaluate)`);
-  }
-  if (last === null) throw new Error('trainWithCurve: no stage ran');
-  return { curve, last, validLoss, seconds };
-}
-
-/** Tokens per second of `produce` (returns tokens made), repeated until `minSeconds` have passed. */
-function tokensPerSecond(produce: () => number, minSeconds: number): { rate: number; tokens: number } {
-  let tokens = 0;
-  const started = performance.now();
-  do tokens += produce();
-  while ((performance.now() - started) / 1000 < minSeconds);
-  return { rate: tokens / ((performance.now() - started) / 1000), tokens };
-}
-
 export async function run(argv: string[]): Promise<void> {
-  const { options: o, help: wantHelp } = parseArgs('calm experiment', specs, argv);
-  if (wantHelp) {
-    process.stdout.write(help);
-    return;
-  }
+  const parsed = parseCommand('calm experiment', specs, help, argv);
+  if (parsed === null) return;
+  const o = parsed.options;
   const ks = parseKs(o.ks, o.block);
-  if (o.dim % o.heads !== 0 || (o.dim / o.heads) % 2 !== 0) throw new UsageError(`calm experiment: --dim ${o.dim} must be a multiple of --heads ${o.heads} with an even head width (RoPE)`);
-  const started = performance.now();
-  const loadStart = os.loadavg();
-  const backend = await useBackend(o.backend, (note) => process.stderr.write(`${note}\n`));
-  const log = (line: string): void => {
-    if (!o.quiet) process.stderr.write(`${line}\n`);
-  };
-  const out = o.out;
-  ensureDir(path.join(out, 'runs'));
-  const tokenizer = new ByteTokenizer();
-  const V = tokenizer.vocabSize;
-  const split = splitCorpus(loadCorpus(), VALID_FRACTION);
-  const lm = encodeLmSplits(split, tokenizer); // BOS per document, no EOS (CALM.md §3.3)
-  const held = evenBlocks(lm.valid, o.block, o.evalBlocks); // the same held-out blocks for every model
-  const ffn = Math.max(8, Math.round((2.7 * o.dim) / 8) * 8);
-  const backbone: BackboneConfig = { vocabSize: V, d: o.dim, ffn, layers: o.layers, heads: o.heads };
-  const tokensPerStep = o.batch * o.block;
-  const baseSpec = { family: 'transformer', config: backbone } as const;
-  const baseFlops = flopsPerToken(baseSpec, { contextPositions: o.block });
-  const baselineSteps = Math.max(3, Math.round(o.baselineSteps * o.budget));
-  const aeSteps = Math.max(3, Math.round(o.aeSteps * o.budget));
-  const lrFor = (steps: number): { warmupSteps: number } => ({ warmupSteps: Math.min(50, Math.round(steps / 10)) });
-  const evalSeed = o.seed + 1000;
-  const evaluator: Evaluator = {
-    calm: (model, ae) => evaluateCalmBrier(calmSampler(model, ae, new Rng(evalSeed)), held.ids, o.block, { rng: new Rng(evalSeed), seed: evalSeed, split: 'valid' }),
-    transformer: (model) => evaluateArBrier(transformerSampler(model), held.ids, o.block, { rng: new Rng(evalSeed), seed: evalSeed, split: 'valid' }),
-  };
-  log(`backend: ${describeBackend(backend)}; machine: ${machine()}`);
-  log(`backbone d ${o.dim}, ${o.layers} layers, ${o.heads} heads, ffn ${ffn}; blocks of ${o.block} tokens, ${o.batch} per step; baseline ${baselineSteps} steps (${(baselineSteps * tokensPerStep * baseFlops.train).toExponential(2)} FLOPs)`);
-  const rows: ExperimentRow[] = [];
-  const references: ReferenceRow[] = [];
-
-  // ---- baseline Transformer
-  {
-    const runDir = path.join(out, 'runs', 'transformer');
-    const config: TransformerRunConfig = {
-      model: 'transformer',
-      version: 1,
-      lm: { vocabSize: V, dim: o.dim, nLayers: o.layers, nHeads: o.heads, ffnHidden: ffn },
-      data: { tokenizer: 'byte', merges: 0, seqLen: o.block, batchSize: o.batch, validFraction: VALID_FRACTION, validBlocks: 16, seed: o.seed },
-      train: { steps: baselineSteps, lr: 3e-3, minLr: 3e-4, ...lrFor(baselineSteps), schedule: 'cosine', weightDecay: 0.1, clip: 1, evalEvery: baselineSteps, checkpointEvery: baselineSteps },
-      unigramValidLoss: null,
-    };
-    const model = new TransformerLM(config.lm, { rng: new Rng(o.seed) });
-    const task = createLmTask({ model, trainTokens: lm.train, validTokens: lm.valid, seqLen: o.block, batchSize: o.batch, seed: o.seed + 1, validBlocks: 16 });
-    log(`transformer: ${countParams(baseSpec).toLocaleString('en')} parameters, ${baselineSteps} steps`);
-    const t = config.train;
-    const res = await trainWithCurve(
-      task,
-      { outDir: runDir, steps: t.steps, lr: t.lr, minLr: t.minLr, warmupSteps: t.warmupSteps, schedule: t.schedule, weightDecay: t.weightDecay, clip: t.clip, evalEvery: t.evalEvery, checkpointEvery: t.checkpointEvery, config: config as unknown as JsonValue, quiet: o.quiet },
-      o.evalPoints, tokensPerStep * baseFlops.train, () => evaluator.transformer(model), log,
-    );
-    const genRng = new Rng(o.seed + 7);
-    const speed = tokensPerSecond(() => generate(model, [tokenizer.bos], { maxTokens: o.genTokens, rng: genRng, temperature: 1, banned: [tokenizer.pad, tokenizer.eos, tokenizer.mask] }).length, 2);
-    rows.push(row('Transformer', 'transformer', 1, countParams(baseSpec), null, baselineSteps, tokensPerStep, baseFlops.train, null, baseFlops.inference, res, speed, null, runDir));
-    log(formatEvaluation(res.last).join('\n'));
-  }
-
-  // ---- one autoencoder and one CALM per K
-  for (const K of ks) {
-    const latent = 32 * K; // l = 32 per token (§8.4 scales l with K; at K = 4 this is `calm train-ae`'s default 128)
-    const aeDir = path.join(out, 'runs', `ae-k${K}`);
-    const aeConfig: AutoencoderRunConfig = {
-      model: 'autoencoder',
-      version: 1,
-      tokenizer: 'byte',
-      autoencoder: { vocabSize: V, K, hidden: 128, intermediate: 320, latent, encoderLayers: 2, decoderLayers: 2 },
-      regularisation: defaultRegularisation(tokenizer.mask),
-      data: { batchSize: 128, validFraction: VALID_FRACTION, validChunks: 1024, reportChunks: 8192, seed: o.seed },
-      train: { steps: aeSteps, lr: 5e-3, minLr: 5e-4, ...lrFor(aeSteps), schedule: 'cosine', weightDecay: 0.1, clip: 1, evalEvery: aeSteps, checkpointEvery: aeSteps },
-    };
-    log(`autoencoder K=${K}: ${aeSteps} steps`);
-    const aeRun = await trainAutoencoder(aeConfig, aeDir, { resume: false, quiet: o.quiet, log });
-    const ae = aeRun.model;
-    ae.eval();
-    const aeSpec = { family: 'autoencoder', config: aeConfig.autoencoder } as const;
-    const aeTrainFlops = aeSteps * aeConfig.data.batchSize * K * flopsPerToken(aeSpec).train;
-
-    const calm: CalmConfig = { ...backbone, K, latent, headBlocks: 2, noiseDim: 32, nSamples: o.samples }; // init: the fan-in default (calm-model.ts)
-    const spec = { family: 'calm', config: calm } as const;
-    const flops = flopsPerToken(spec, { contextPositions: o.block / K, autoencoder: aeConfig.autoencoder });
-    const steps = matchedSteps(baselineSteps, baseFlops.train, flops.train); // CALM.md §8.3: same training FLOPs
-    const runDir = path.join(out, 'runs', `calm-k${K}`);
-    const config: CalmRunConfig = {
-      model: 'calm',
-      version: 1,
-      tokenizer: 'byte',
-      calm,
-      autoencoder: aeConfig.autoencoder,
-      autoencoderRun: path.resolve(aeDir),
-      data: { blockChunks: o.block / K, batchSize: o.batch, targetSamples: o.targetSamples, validBlocks: 8, validFraction: VALID_FRACTION, seed: o.seed },
-      train: { steps, lr: CALM_LR, minLr: CALM_LR / 10, ...lrFor(steps), schedule: 'cosine', weightDecay: 0.1, clip: 1, evalEvery: steps, checkpointEvery: steps },
-    };
-    const model = new CalmModel(calm, { rng: new Rng(o.seed) });
-    saveCheckpoint(path.join(runDir, AUTOENCODER_SUBDIR), { model: ae, extra: { config: aeConfig.autoencoder } as unknown as JsonValue });
-    const base = createCalmTask({ model, autoencoder: ae, trainTokens: lm.train, validTokens: lm.valid, blockChunks: o.block / K, batchSize: o.batch, targetSamples: o.targetSamples, seed: o.seed + 1, validBlocks: 8 });
-    // The task's own evaluation scores BrierLM with the K >= 4 estimator only; we score BrierLM ourselves
-    // (all K) at the curve points, so the trainer's evaluation is just the held-out energy loss.
-    const validIds = evenBlocks(lm.valid, o.block, 8);
-    const validTensor = new Tensor(NDArray.fromData(validIds.ids, [validIds.count, o.block], 'int32'));
-    const task: TrainTask = { ...base, evaluate: () => ({ validLoss: model.loss(validTensor, ae, new Rng(o.seed + 2), o.targetSamples).loss.item() }) };
-    log(`calm K=${K}: ${countParams(spec).toLocaleString('en')} parameters, ${steps} steps (train FLOPs/token ${flops.train.toExponential(2)} vs baseline ${baseFlops.train.toExponential(2)})`);
-    const t = config.train;
-    const res = await trainWithCurve(
-      task,
-      { outDir: runDir, steps, lr: t.lr, minLr: t.minLr, warmupSteps: t.warmupSteps, schedule: t.schedule, weightDecay: t.weightDecay, clip: t.clip, evalEvery: t.evalEvery, checkpointEvery: t.checkpointEvery, config: config as unknown as JsonValue, quiet: o.quiet },
-      o.evalPoints, tokensPerStep * flops.train, () => evaluator.calm(model, ae), log,
-    );
-    const genRng = new Rng(o.seed + 7);
-    const speed = tokensPerSecond(() => generateCalm(model, ae, [tokenizer.bos], { maxNewTokens: o.genTokens, rng: genRng, eos: tokenizer.eos, pad: tokenizer.pad }).tokens.length, 2);
-    // Energy loss on the evaluation blocks, and for K >= 4 the reference tables on the same positions.
-    const energy = noGrad(() => evaluateCalmEnergy(model, ae, held.ids, o.block, { targetSamples: o.targetSamples, rng: new Rng(evalSeed) }));
-    let gap: number | null = null;
-    if (K >= 4) {
-      const levels = noGrad(() => referenceLevels(ChunkTables.fromTokens(lm.train, K), ae, held.ids, o.block, { nSamples: o.samples, targetSamples: o.targetSamples, rng: new Rng(evalSeed) }));
-      gap = gapClosed(energy.energyLoss, levels);
-      if (references.length === 0) references.push(...referenceRows(levels, K));
-      log(formatCalmReport({ energy, referenceLevels: levels, gapClosed: gap }).join('\n'));
-    }
-    rows.push({ ...row(`CALM K=${K}`, 'calm', K, countParams(spec), countParams(aeSpec), steps, tokensPerStep, flops.train, aeTrainFlops, flops.inference, res, speed, aeRun.report, runDir), energyLoss: energy.energyLoss, gapClosed: gap });
-    log(formatEvaluation(res.last).join('\n'));
-  }
-
-  // ---- outputs
-  const wallSeconds = (performance.now() - started) / 1000;
+  checkHeads('calm experiment', o.dim, o.heads);
+  const backend = await selectBackend(o.backend);
   const command = `node dist/src/cli/calm.js experiment${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`;
-  const meta = {
-    command,
-    date: new Date().toISOString(),
-    machine: `${machine()}; backend ${describeBackend(backend)}`,
-    wallSeconds,
-    loadAverage: { start: loadStart, end: os.loadavg() },
-    setup: setupLines(o, ks, ffn, baselineSteps, aeSteps, tokensPerStep, held.count),
-  };
-  writeJsonAtomic(path.join(out, 'results.json'), { meta, rows, references } as unknown as JsonValue);
-  writeFileAtomic(path.join(out, 'brierlm-vs-flops.svg'), brierVsFlopsSvg(rows, references));
-  writeFileAtomic(path.join(out, 'RESULTS.md'), resultsMarkdown(rows, meta, standingNotes(), references));
-  writeFileAtomic(path.join(out, 'command.txt'), `${command}\n`);
-  process.stdout.write(`experiment finished in ${(wallSeconds / 60).toFixed(1)} min; see ${path.join(out, 'RESULTS.md')}\n`);
+  const { rows, wallSeconds } = await runExperiment(o, ks, backend, command);
+  process.stdout.write(`experiment finished in ${(wallSeconds / 60).toFixed(1)} min; see ${path.join(o.out, 'RESULTS.md')}\n`);
   for (const r of rows) process.stdout.write(`${r.model.padEnd(12)} BrierLM ${r.brierLM.toFixed(2)}  train FLOPs ${r.trainFlops.toExponential(2)}  ${r.tokensPerSecond.toFixed(0)} tokens/s\n`);
-}
-
-function row(
-  model: string,
-  family: 'calm' | 'transformer',
-  K: number,
-  params: number,
-  aeParams: number | null,
-  steps: number,
-  tokensPerStep: number,
-  trainFlopsPerToken: number,
-  aeTrainFlops: number | null,
-  inferFlopsPerToken: number,
-  res: { curve: CurvePoint[]; last: BrierEvaluation; validLoss: number | null; seconds: number },
-  speed: { rate: number; tokens: number },
-  ae: { accuracyMu: number; accuracySample: number } | null,
-  runDir: string,
-): ExperimentRow {
-  const e = res.last;
-  return {
-    model, family, K, params, aeParams, steps, tokensPerStep,
-    trainFlops: steps * tokensPerStep * trainFlopsPerToken,
-    aeTrainFlops, inferFlopsPerToken,
-    brierLM: e.brierLM, brierLMLower: e.interval?.lower ?? null, brierLMUpper: e.interval?.upper ?? null,
-    brier: e.brier, brierStdError: e.stdError, protocol: e.protocol,
-    tokensPerSecond: speed.rate, generatedTokens: speed.tokens,
-    validLoss: res.validLoss, aeAccuracyMu: ae?.accuracyMu ?? null, aeAccuracySample: ae?.accuracySample ?? null,
-    trainSeconds: res.seconds, curve: res.curve, runDir,
-  };
-}
-
-function setupLines(o: Options, ks: number[], ffn: number, baselineSteps: number, aeSteps: number, tokensPerStep: number, evalBlocks: number): string[] {
-  return [
-    `data: the embedded Austen corpus, byte tokenizer (V = 260), BOS per document; ${100 * VALID_FRACTION}% of each novel (trailing chapters) held out`,
-    `shared backbone: d ${o.dim}, ${o.layers} layers, ${o.heads} heads, SwiGLU ${ffn}; the baseline adds an untied ${o.dim} x 260 output projection, CALM adds the input compression MLP and an energy head (2 blocks, noise 32, N = ${o.samples} samples, M = ${o.targetSamples} targets)`,
-    `training blocks of ${o.block} tokens (CALM: ${o.block}/K chunk positions; baseline: ${o.block} token positions), ${o.batch} blocks = ${tokensPerStep} tokens per step for every LM; AdamW (0.9, 0.95), wd 0.1, clip 1, cosine schedule with warmup; lr 3e-3 (baseline) / ${CALM_LR} (CALM), Linear weights N(0, 1/fan_in) for CALM (calm-model.ts)`,
-    `matched compute: the baseline trains ${baselineSteps} steps (budget ${o.budget}); each CALM gets steps = ${baselineSteps} x (baseline train FLOPs/token) / (its train FLOPs/token), both from flops.ts (6 x matmul MACs incl. the energy head N times and the frozen AE encoder for targets, + attention), so LM training FLOPs match to rounding; autoencoder training FLOPs are listed separately and not included`,
-    `autoencoders: one per K (${ks.join(', ')}), d_ae 128, latent l = 32K, ${aeSteps} steps of 128 chunks (peak lr 5e-3), reference regularisation (beta 1e-3, KL floor 0.5, dropouts 0.15)`,
-    `evaluation: the same ${evalBlocks} held-out blocks of ${o.block} tokens for every model ("same tokens" of context); BrierLM at ${o.evalPoints} checkpoints per run; 95% interval by the delta method over the per-position spread`,
-    `generation speed: temperature 1, batch 1, KV cache, ${o.genTokens} new tokens from a BOS prompt, repeated for at least 2 s; same backbone, same machine, one process`,
-  ];
-}
-
-function standingNotes(): string[] {
-  return [
-    'Scale caveat (CALM.md §10.3): at this size and budget CALM is expected to trail an AR baseline of the same backbone; the paper needed hundreds of billions of tokens for CALM to cross over. These numbers test the pipeline and the compute accounting, not the paper\'s headline claim.',
-    'The baseline is scored at every token position (§6.4) and CALM at chunk starts (§6.2/§6.3); both estimate the same per-n-gram Brier score, over different position sets, on the same blocks.',
-    'Generation tokens/s on a shared 2-core machine is noisy; compare models of this run only.',
-  ];
 }

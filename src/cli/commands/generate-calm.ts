@@ -1,16 +1,16 @@
 /**
  * `calm generate` for CALM runs (CALM.md §5): continues a prompt chunk by chunk with the KV-cached
  * backbone, one energy-head sample per chunk decoded by the frozen autoencoder; `--temperature T < 1`
- * uses the sample-only samplers of §7 on whole chunks.
+ * uses the sample-only samplers of §7 on whole chunks. calm.ts hands `calm generate` here for CALM runs.
  */
 import { generateCalm } from '../../calm/generate.js';
+import { loadCalmRun } from '../../calm/runs/calm-run.js';
 import { ByteTokenizer } from '../../nn/data/tokenizer.js';
+import { LIMITS } from '../../nn/train/train-config.js';
 import { Rng } from '../../tensor/random.js';
-import { useBackend } from '../../tensor/select.js';
-import { formatHelp, parseArgs, UsageError } from '../args.js';
-import { checkPrompt, MAX_NEW_TOKENS } from './generate.js';
-import { LIMITS } from './run-config.js';
-import { loadCalmRun } from './train-calm.js';
+import { UsageError } from '../args.js';
+import { formatHelp } from '../help.js';
+import { backendOption, checkPrompt, MAX_NEW_TOKENS, parseCommand, seedOption, selectBackend } from '../options.js';
 
 export const specs = {
   checkpoint: { type: 'string', description: 'CALM run folder written by calm train --model calm' },
@@ -21,22 +21,20 @@ export const specs = {
   method: { type: 'string', choices: ['auto', 'batch', 'exact'], default: 'auto', description: 'temperature sampler: batch (Algorithm 2, 1/T integer) or exact (Algorithm 1); auto picks batch when 1/T is an integer' },
   pool: { type: 'number', integer: true, min: 1, max: 100_000, default: 64, description: 'pool size of the batch sampler' },
   topK: { type: 'number', integer: true, min: 0, default: 0, description: 'ignored for CALM (no logits)' },
-  seed: { type: 'number', integer: true, min: 0, default: 0, description: 'sampling seed' },
-  backend: { type: 'string', default: 'cpu', choices: ['cpu', 'auto', 'gpujs-webgpu', 'gpujs-webasm', 'gpujs-cpu'], description: 'compute backend' },
+  seed: seedOption('sampling seed', 0),
+  backend: backendOption(),
 } as const;
 
 export const help = formatHelp('calm generate (CALM run)', 'Continue a prompt with a trained CALM model and its frozen autoencoder.', specs);
 
 export async function run(argv: string[]): Promise<void> {
-  const { options: o, help: wantHelp } = parseArgs('calm generate', specs, argv);
-  if (wantHelp) {
-    process.stdout.write(help);
-    return;
-  }
+  const parsed = parseCommand('calm generate', specs, help, argv);
+  if (parsed === null) return;
+  const o = parsed.options;
   if (o.checkpoint === undefined) throw new UsageError('calm generate: --checkpoint DIR is required');
   if (!(o.temperature > 0)) throw new UsageError(`calm generate: --temperature must be in (0, 1] for CALM, got ${o.temperature}`);
   checkPrompt(o.prompt);
-  await useBackend(o.backend, (note) => process.stderr.write(`${note}\n`));
+  await selectBackend(o.backend);
   const { model, autoencoder, config } = loadCalmRun(o.checkpoint);
   const tokenizer = new ByteTokenizer();
   const prompt = [tokenizer.bos, ...tokenizer.encode(o.prompt)];

@@ -4,11 +4,12 @@ import { readJsonFile } from '../../nn/io/json-file.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeBackend, useBackend } from '../../tensor/select.js';
-import { formatHelp, parseArgs } from '../args.js';
+import { describeBackend } from '../../tensor/select.js';
+import { formatHelp } from '../help.js';
+import { backendOption, parseCommand, selectBackend } from '../options.js';
 
 export const specs = {
-  backend: { type: 'string', default: 'cpu', choices: ['cpu', 'auto', 'gpujs-webgpu', 'gpujs-webasm', 'gpujs-cpu'], description: 'backend to describe' },
+  backend: backendOption('backend to describe'),
 } as const;
 
 export const help = formatHelp('calm info', 'Print the calm-ts version, the Node.js version and the compute backend.', specs);
@@ -29,12 +30,9 @@ export function packageVersion(): string {
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const { options: o, help: wantHelp } = parseArgs('calm info', specs, argv);
-  if (wantHelp) {
-    process.stdout.write(help);
-    return;
-  }
-  const backend = await useBackend(o.backend, (note) => process.stderr.write(`${note}\n`));
+  const parsed = parseCommand('calm info', specs, help, argv);
+  if (parsed === null) return;
+  const backend = await selectBackend(parsed.options.backend);
   const adapter = (backend as { adapter?: unknown }).adapter;
   const lines = [
     `calm-ts ${packageVersion()}`,

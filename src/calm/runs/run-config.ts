@@ -1,74 +1,26 @@
 /**
- * Schemas of the config.json files the training commands write and every command reads back, with the
- * size limits the command-line flags share. A config.json is checked before anything is built from it:
- * `nLayers: 1e9` is refused in a millisecond, naming the file and field, instead of allocating for minutes.
+ * Schemas of the config.json files the training runs write and every command reads back. A config.json is
+ * checked before anything is built from it: `nLayers: 1e9` is refused in a millisecond, naming the file and
+ * field, instead of allocating for minutes.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v from 'valibot';
-import { autoencoderMismatch } from '../../calm/autoencoder.js';
-import { backboneOf } from '../../calm/calm-model.js';
-import { countParams, type ModelSpec } from '../../calm/flops.js';
+import { loadCheckpoint } from '../../nn/checkpoint.js';
+import type { Tokenizer } from '../../nn/data/tokenizer.js';
 import { checkJson, intIn, numberIn, readJsonFile } from '../../nn/io/json-file.js';
-import { UsageError } from '../args.js';
-
-/** Upper bounds of model and data sizes, shared by the flags and the config.json schemas. */
-export const LIMITS = {
-  vocab: 65_540,
-  dim: 4096,
-  layers: 64,
-  heads: 64,
-  ffn: 16_384,
-  batch: 4096,
-  seq: 8192,
-  K: 64,
-  latent: 4096,
-  samples: 1024,
-  targetSamples: 4096,
-  blocks: 1_000_000,
-  steps: 100_000_000,
-  /** Parameters of one model: 2^28 float32 values are 1 GiB, far past what this engine trains. */
-  params: 2 ** 28,
-} as const;
+import { evenHeadWidth, LIMITS, TrainSchema } from '../../nn/train/train-config.js';
+import { findCheckpoint } from '../../nn/train/trainer.js';
+import { loadRunTokenizer, TransformerRunSchema, type TransformerRunConfig } from '../../nn/train/transformer-run.js';
+import { TransformerLM } from '../../nn/transformer-lm.js';
+import { UsageError } from '../../nn/usage-error.js';
+import { Rng } from '../../tensor/random.js';
+import { autoencoderMismatch } from '../autoencoder.js';
+import { backboneOf } from '../calm-model.js';
+import { countParams, type ModelSpec } from '../flops.js';
 
 const count = (max: number) => intIn(1, max);
 const unit = numberIn(0, 1);
-
-const TrainSchema = v.object({
-  steps: count(LIMITS.steps),
-  lr: v.pipe(v.number(), v.finite(), v.gtValue(0)),
-  minLr: numberIn(0, Number.MAX_VALUE),
-  warmupSteps: intIn(0, LIMITS.steps),
-  schedule: v.picklist(['cosine', 'constant']),
-  weightDecay: numberIn(0, Number.MAX_VALUE),
-  clip: v.pipe(v.number(), v.finite(), v.gtValue(0)),
-  evalEvery: count(LIMITS.steps),
-  checkpointEvery: count(LIMITS.steps),
-});
-
-export const TransformerRunSchema = v.object({
-  model: v.literal('transformer'),
-  version: v.literal(1),
-  lm: v.object({
-    vocabSize: intIn(2, LIMITS.vocab),
-    dim: intIn(2, LIMITS.dim),
-    nLayers: count(LIMITS.layers),
-    nHeads: count(LIMITS.heads),
-    ffnHidden: count(LIMITS.ffn),
-    ropeTheta: v.optional(numberIn(1, 1e12)),
-    normEps: v.optional(numberIn(0, 1)),
-  }),
-  data: v.object({
-    tokenizer: v.picklist(['byte', 'bpe']),
-    merges: intIn(0, LIMITS.vocab),
-    seqLen: intIn(2, LIMITS.seq),
-    batchSize: count(LIMITS.batch),
-    validFraction: numberIn(0.001, 0.5),
-    validBlocks: count(LIMITS.blocks),
-    seed: intIn(0, Number.MAX_SAFE_INTEGER),
-  }),
-  train: TrainSchema,
-  unigramValidLoss: v.nullable(v.pipe(v.number(), v.finite())),
-});
 
 const AutoencoderSchema = v.object({
   vocabSize: intIn(2, LIMITS.vocab),
@@ -80,6 +32,7 @@ const AutoencoderSchema = v.object({
   decoderLayers: intIn(2, LIMITS.layers),
 });
 
+/** The config.json of an autoencoder run (`calm train-ae`). */
 export const AutoencoderRunSchema = v.object({
   model: v.literal('autoencoder'),
   version: v.literal(1),
@@ -90,6 +43,7 @@ export const AutoencoderRunSchema = v.object({
   train: TrainSchema,
 });
 
+/** The config.json of a CALM run (`calm train --model calm`). */
 export const CalmRunSchema = v.object({
   model: v.literal('calm'),
   version: v.literal(1),
@@ -142,17 +96,25 @@ function checkSize(spec: ModelSpec, file: string, field: string): void {
 
 /** Cross-field rules the schemas cannot state. */
 function checkHeads(file: string, field: string, dim: number, heads: number): void {
-  if (dim % heads !== 0 || (dim / heads) % 2 !== 0) throw new Error(`${file}: ${field}: width ${dim} must be a multiple of ${heads} heads with an even head width (RoPE)`);
+  if (!evenHeadWidth(dim, heads)) throw new Error(`${file}: ${field}: width ${dim} must be a multiple of ${heads} heads with an even head width (RoPE)`);
 }
+
+/** The config.json of each kind of run. */
+export interface RunConfigs {
+  transformer: TransformerRunConfig;
+  autoencoder: v.InferOutput<typeof AutoencoderRunSchema>;
+  calm: v.InferOutput<typeof CalmRunSchema>;
+}
+
+/** The kinds of run folder. */
+export type RunKind = keyof RunConfigs;
 
 /**
  * Reads the config.json of a run folder of the given kind, checked field by field. A config of another
  * kind is a {@link UsageError} naming both.
  */
-export function readRunConfig(dir: string, kind: 'transformer'): v.InferOutput<typeof TransformerRunSchema>;
-export function readRunConfig(dir: string, kind: 'autoencoder'): v.InferOutput<typeof AutoencoderRunSchema>;
-export function readRunConfig(dir: string, kind: 'calm'): v.InferOutput<typeof CalmRunSchema>;
-export function readRunConfig(dir: string, kind: 'transformer' | 'autoencoder' | 'calm'): unknown {
+export function readRunConfig<K extends RunKind>(dir: string, kind: K): RunConfigs[K];
+export function readRunConfig(dir: string, kind: RunKind): RunConfigs[RunKind] {
   const file = configPath(dir);
   const actual = readRunKind(dir);
   if (actual !== kind) throw new UsageError(`${file} describes a '${actual}' run, not a '${kind}' run`);
@@ -175,4 +137,29 @@ export function readRunConfig(dir: string, kind: 'transformer' | 'autoencoder' |
   checkSize({ family: 'calm', config: c.calm }, file, 'calm');
   checkSize({ family: 'autoencoder', config: c.autoencoder }, file, 'autoencoder');
   return c;
+}
+
+/**
+ * The saved configuration of a run being resumed in `dir` (training further: `steps` is the one setting a
+ * resume may change), or null when `dir` holds no config.json yet.
+ */
+export function resumedRunConfig<K extends RunKind>(dir: string, kind: K, steps: number): RunConfigs[K] | null {
+  const file = configPath(dir);
+  if (!fs.existsSync(file)) return null;
+  const config = readRunConfig(dir, kind);
+  config.train.steps = steps;
+  process.stderr.write(`resuming with the configuration saved in ${file}\n`);
+  return config;
+}
+
+/** A trained Transformer run: its configuration, tokenizer and model (weights of its last checkpoint). */
+export function loadTransformerRun(runDir: string, command: string): { config: TransformerRunConfig; tokenizer: Tokenizer; model: TransformerLM } {
+  const config = readRunConfig(runDir, 'transformer');
+  const dir = findCheckpoint(runDir, { weightsOnly: true });
+  if (dir === null) throw new Error(`${command}: no checkpoint in ${runDir} (train first, or wait for the first checkpoint)`);
+  const tokenizer = loadRunTokenizer(runDir, config);
+  const model = new TransformerLM(config.lm, { rng: new Rng(0) }); // weights are replaced by the checkpoint's
+  loadCheckpoint(dir, { model });
+  model.eval();
+  return { config, tokenizer, model };
 }

@@ -1,0 +1,131 @@
+/**
+ * A CALM run (`calm train --model calm --autoencoder DIR`, CALM.md §3, §4): its configuration, training on
+ * the embedded corpus against a frozen autoencoder from an autoencoder run, and loading. The AE's weights are
+ * copied into the run folder (autoencoder/), so the run is self-contained for `calm generate`.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadCheckpoint, saveCheckpoint, type JsonValue } from '../../nn/checkpoint.js';
+import { loadCorpus, splitCorpus } from '../../nn/data/corpus.js';
+import { ByteTokenizer } from '../../nn/data/tokenizer.js';
+import { INIT_STD } from '../../nn/init.js';
+import { encodeLmSplits } from '../../nn/train/lm-task.js';
+import { evenHeadWidth, trainConfigFrom, trainerOptions, type RunControl, type TrainFlags } from '../../nn/train/train-config.js';
+import { findCheckpoint, train, type TrainSummary } from '../../nn/train/trainer.js';
+import { defaultFfn } from '../../nn/train/transformer-run.js';
+import { UsageError } from '../../nn/usage-error.js';
+import { Rng } from '../../tensor/random.js';
+import { Autoencoder, type AutoencoderConfig } from '../autoencoder.js';
+import { CalmModel, widthAwareInitStd } from '../calm-model.js';
+import { createCalmTask } from '../tasks.js';
+import { loadAutoencoderRun } from './autoencoder-run.js';
+import { readRunConfig, resumedRunConfig, type RunConfigs } from './run-config.js';
+
+/** What a CALM run writes to config.json (read by calm generate). */
+export type CalmRunConfig = RunConfigs['calm'];
+
+/** The settings of a new run, named as `calm train --model calm`'s flags name them. */
+export interface CalmRunOptions extends TrainFlags {
+  batch: number;
+  chunks: number;
+  dim: number;
+  layers: number;
+  heads: number;
+  /** SwiGLU width; 0 picks {@link defaultFfn}. */
+  ffn: number;
+  headBlocks: number;
+  /** Width of the energy head; 0 is the model width. */
+  headDim: number;
+  noiseDim: number;
+  init: string;
+  samples: number;
+  targetSamples: number;
+  targets: string;
+  validBlocks: number;
+  brierBlocks: number;
+  validFraction: number;
+  seed: number;
+}
+
+/** The defaults of `calm train --model calm` (the README's sweep; its `--help` prints them from here). */
+export const CALM_RUN_DEFAULTS = {
+  steps: 400, batch: 16, chunks: 17, dim: 64, layers: 2, heads: 4, ffn: 0, headBlocks: 2, headDim: 0, noiseDim: 32, init: 'fan-in',
+  samples: 4, targetSamples: 16, targets: 'posterior', lr: 4e-3, minLr: 4e-4, warmup: 40, evalEvery: 100, checkpointEvery: 100,
+  validBlocks: 64, brierBlocks: 256, validFraction: 0.05, seed: 1,
+} as const;
+
+/** Folder of the AE copy inside a CALM run. */
+export const AUTOENCODER_SUBDIR = 'autoencoder';
+
+/** Loads a CALM run folder: configuration, the model (last checkpoint) and its frozen autoencoder. */
+export function loadCalmRun(dir: string): { config: CalmRunConfig; model: CalmModel; autoencoder: Autoencoder } {
+  const configPath = path.join(dir, 'config.json');
+  if (!fs.existsSync(configPath)) throw new UsageError(`${configPath} not found: expected a run folder written by calm train --model calm`);
+  const config = readRunConfig(dir, 'calm');
+  const checkpoint = findCheckpoint(dir, { weightsOnly: true });
+  if (checkpoint === null) throw new Error(`loadCalmRun: no checkpoint in ${dir} (train first, or wait for the first checkpoint)`);
+  const model = new CalmModel(config.calm, { rng: new Rng(0) }); // weights are replaced by the checkpoint's
+  loadCheckpoint(checkpoint, { model });
+  const autoencoder = new Autoencoder(config.autoencoder, { rng: new Rng(0) });
+  loadCheckpoint(path.join(dir, AUTOENCODER_SUBDIR), { model: autoencoder });
+  model.eval();
+  autoencoder.eval();
+  return { config, model, autoencoder };
+}
+
+/** The run configuration from parsed `calm train --model calm` options and the AE it trains against. */
+export function calmRunConfig(o: CalmRunOptions, ae: AutoencoderConfig, aeRun: string): CalmRunConfig {
+  if (!evenHeadWidth(o.dim, o.heads)) throw new UsageError(`calm train --model calm: --dim ${o.dim} must be a multiple of --heads ${o.heads} with an even head width (RoPE)`);
+  const ffn = o.ffn > 0 ? o.ffn : defaultFfn(o.dim);
+  return {
+    model: 'calm',
+    version: 1,
+    tokenizer: 'byte',
+    calm: {
+      vocabSize: ae.vocabSize, d: o.dim, ffn, layers: o.layers, heads: o.heads, K: ae.K, latent: ae.latent, headBlocks: o.headBlocks, noiseDim: o.noiseDim, nSamples: o.samples,
+      ...(o.headDim > 0 ? { headDim: o.headDim } : {}),
+      init: o.init === 'fan-in' ? 'fan-in' : o.init === 'reference' ? INIT_STD : widthAwareInitStd(o.dim),
+    },
+    autoencoder: ae,
+    autoencoderRun: path.resolve(aeRun),
+    data: { blockChunks: o.chunks, batchSize: o.batch, targetSamples: o.targetSamples, targets: o.targets === 'mean' ? 'mean' : 'posterior', validBlocks: o.validBlocks, brierBlocks: o.brierBlocks, validFraction: o.validFraction, seed: o.seed },
+    train: trainConfigFrom(o),
+  };
+}
+
+/** Trains CALM into `outDir` against `autoencoder` (frozen): `calm train --model calm` and `calm demo`. */
+export async function trainCalm(
+  config: CalmRunConfig,
+  autoencoder: Autoencoder,
+  outDir: string,
+  options: RunControl,
+): Promise<{ summary: TrainSummary; model: CalmModel }> {
+  const tokenizer = new ByteTokenizer();
+  const split = splitCorpus(loadCorpus(), config.data.validFraction);
+  const tokens = encodeLmSplits(split, tokenizer); // BOS per document, no EOS, no padding (CALM.md §3.3)
+  const model = new CalmModel(config.calm, { rng: new Rng(config.data.seed) });
+  saveCheckpoint(path.join(outDir, AUTOENCODER_SUBDIR), { model: autoencoder, extra: { config: config.autoencoder } as unknown as JsonValue });
+  options.log(`calm: ${model.numParameters().toLocaleString('en')} parameters (d ${config.calm.d}, ${config.calm.layers} layers, head B ${config.calm.headBlocks}, N ${config.calm.nSamples}, M ${config.data.targetSamples}), ${tokens.train.length.toLocaleString('en')} train / ${tokens.valid.length.toLocaleString('en')} held-out tokens`);
+  const task = createCalmTask({
+    model, autoencoder, trainTokens: tokens.train, validTokens: tokens.valid, blockChunks: config.data.blockChunks,
+    batchSize: config.data.batchSize, targetSamples: config.data.targetSamples, targets: config.data.targets, seed: config.data.seed + 1, validBlocks: config.data.validBlocks, brierBlocks: config.data.brierBlocks,
+  });
+  const summary = await train(task, trainerOptions(config.train, outDir, config, options));
+  return { summary, model };
+}
+
+/**
+ * The configuration and frozen autoencoder of a CALM run to train into `outDir`: with `resume`, the ones saved
+ * there; otherwise a new configuration from `o` against the autoencoder run `aeRun`.
+ */
+export function prepareCalmRun(o: CalmRunOptions & { resume: boolean }, aeRun: string | undefined, outDir: string): { config: CalmRunConfig; autoencoder: Autoencoder } {
+  const saved = o.resume ? resumedRunConfig(outDir, 'calm', o.steps) : null;
+  if (saved !== null) {
+    const autoencoder = new Autoencoder(saved.autoencoder, { rng: new Rng(0) });
+    loadCheckpoint(path.join(outDir, AUTOENCODER_SUBDIR), { model: autoencoder });
+    return { config: saved, autoencoder };
+  }
+  if (aeRun === undefined) throw new UsageError('calm train --model calm: --autoencoder DIR is required (train one with calm train-ae)');
+  const ae = loadAutoencoderRun(aeRun);
+  return { config: calmRunConfig(o, ae.config.autoencoder, aeRun), autoencoder: ae.model };
+}

@@ -1,0 +1,101 @@
+/**
+ * What the commands share, written once: the options several commands take (backend, seed, quiet, run
+ * folder, the training schedule and optimiser), parsing with `--help`, and the checks several commands make.
+ * Defaults of run settings are quoted from the run modules (src/calm/runs, src/nn/train).
+ */
+import { LIMITS, OPTIMISER_DEFAULTS, evenHeadWidth, type RunControl } from '../nn/train/train-config.js';
+import type { Backend } from '../tensor/backend.js';
+import { useBackend } from '../tensor/select.js';
+import { parseArgs, UsageError, type OptionSpecs, type ParseResult } from './args.js';
+
+/** The `--backend` choices, in the order `--help` lists them. */
+export const BACKENDS = ['cpu', 'auto', 'gpujs-webgpu', 'gpujs-webasm', 'gpujs-cpu'] as const;
+
+/** `--backend` (CALM_BACKEND when not given; see args.ts). */
+export function backendOption(description = 'compute backend') {
+  return { type: 'string', default: 'cpu', choices: BACKENDS, description } as const;
+}
+
+/** `--seed`. */
+export function seedOption(description: string, seed = 1) {
+  return { type: 'number', integer: true, min: 0, default: seed, description } as const;
+}
+
+/** `--quiet`. */
+export function quietOption(description = 'no progress bar') {
+  return { type: 'boolean', description } as const;
+}
+
+/** `--out`, `--resume` and `--backend` of a training command. */
+export function runFolderOptions(out: string, contents: string) {
+  return {
+    out: { type: 'string', default: out, description: `output folder (${contents})` },
+    resume: { type: 'boolean', description: 'continue from OUT/checkpoint with its saved configuration' },
+    backend: backendOption(),
+  } as const;
+}
+
+/** `--steps`. */
+export function stepsOption(steps: number) {
+  return { type: 'number', integer: true, min: 1, max: LIMITS.steps, default: steps, description: 'optimiser steps' } as const;
+}
+
+/** The schedule, optimiser and cadence options of a training command, with that command's defaults. */
+export function trainingOptions(d: { lr: number; minLr: number; warmup: number; evalEvery: number; checkpointEvery: number }) {
+  return {
+    lr: { type: 'number', above: 0, default: d.lr, description: 'peak learning rate' },
+    minLr: { type: 'number', min: 0, default: d.minLr, description: 'final learning rate of the cosine schedule' },
+    warmup: { type: 'number', integer: true, min: 0, max: LIMITS.steps, default: d.warmup, description: 'linear warmup steps' },
+    schedule: { type: 'string', choices: ['cosine', 'constant'], default: OPTIMISER_DEFAULTS.schedule, description: 'learning-rate schedule after warmup' },
+    weightDecay: { type: 'number', min: 0, default: OPTIMISER_DEFAULTS.weightDecay, description: 'AdamW decoupled weight decay' },
+    clip: { type: 'number', above: 0, max: 1e6, default: OPTIMISER_DEFAULTS.clip, description: 'global gradient-norm clip' },
+    onNonfinite: { type: 'string', choices: ['stop', 'skip'], default: OPTIMISER_DEFAULTS.onNonfinite, description: 'on a NaN or infinite loss or gradient norm: stop the run, or skip that update (stopping after 10 in a row)' },
+    evalEvery: { type: 'number', integer: true, min: 1, max: LIMITS.steps, default: d.evalEvery, description: 'steps between held-out evaluations' },
+    checkpointEvery: { type: 'number', integer: true, min: 1, max: LIMITS.steps, default: d.checkpointEvery, description: 'steps between checkpoints' },
+  } as const;
+}
+
+/** `--valid-fraction`. */
+export function validFractionOption(validFraction: number) {
+  return { type: 'number', min: 0.001, max: 0.5, default: validFraction, description: 'held-out share of each novel (whole trailing chapters)' } as const;
+}
+
+/** Parses `argv`; for `--help` prints `help` and returns null. */
+export function parseCommand<S extends OptionSpecs>(command: string, specs: S, help: string, argv: readonly string[]): ParseResult<S> | null {
+  const parsed = parseArgs(command, specs, argv);
+  if (!parsed.help) return parsed;
+  process.stdout.write(help);
+  return null;
+}
+
+/** Selects the backend, printing its notes on stderr. */
+export function selectBackend(choice: string): Promise<Backend> {
+  return useBackend(choice, (note) => process.stderr.write(`${note}\n`));
+}
+
+/** A log that writes lines to stderr unless `quiet`. */
+export function logger(quiet: boolean): (line: string) => void {
+  return (line) => {
+    if (!quiet) process.stderr.write(`${line}\n`);
+  };
+}
+
+/** How a training command drives its run. */
+export function runControl(o: { resume: boolean; quiet: boolean; onNonfinite: string }): RunControl {
+  return { resume: o.resume, quiet: o.quiet, log: logger(o.quiet), onNonFinite: o.onNonfinite === 'skip' ? 'skip' : 'stop' };
+}
+
+/** Refuses a width that `heads` do not split into even head widths (RoPE), naming the flags. */
+export function checkHeads(command: string, dim: number, heads: number): void {
+  if (!evenHeadWidth(dim, heads)) throw new UsageError(`${command}: --dim ${dim} must be a multiple of --heads ${heads} with an even head width (RoPE)`);
+}
+
+/** Longest --prompt accepted, in characters. */
+export const MAX_PROMPT_CHARS = 1_000_000;
+/** Most tokens one call generates. */
+export const MAX_NEW_TOKENS = 1_000_000;
+
+/** Refuses prompts no model here could use (the context cap keeps only the last tokens of long ones). */
+export function checkPrompt(prompt: string): void {
+  if (prompt.length > MAX_PROMPT_CHARS) throw new UsageError(`calm generate: --prompt is ${prompt.length.toLocaleString('en')} characters, over the limit of ${MAX_PROMPT_CHARS.toLocaleString('en')}`);
+}
