@@ -226,13 +226,15 @@ describe('BrierAccumulator and BrierLM (CALM.md §6.1)', () => {
     );
   });
 
-  test('the delta-method 95 % interval covers the true BrierLM at about the nominal rate', () => {
+  test('the delta-method 95 % interval covers the true BrierLM at about the nominal rate, and is not too wide', () => {
     // Truth drawn from the model itself: E[Brier-n] = 2 Σ P² − Σ P² = Σ_g P(g)² > 0 for every n.
     const rng = new Rng(99);
     const model = new Bigram(rng, 0);
     const trueLM = 100 * Math.pow([1, 2, 3, 4].reduce((p, n) => p * model.sumSquares(n), 1), 0.25);
     const replicates = 200;
     let covered = 0;
+    const estimates: number[] = [];
+    const impliedSe: number[] = [];
     for (let r = 0; r < replicates; r++) {
       const acc = new BrierAccumulator();
       for (let i = 0; i < 1000; i++) {
@@ -240,10 +242,20 @@ describe('BrierAccumulator and BrierLM (CALM.md §6.1)', () => {
       }
       const ci = acc.brierLMInterval();
       assert.ok(ci !== null);
+      const estimate = acc.brierLM();
+      assert.ok(ci.lower <= estimate && estimate <= ci.upper, `the interval [${ci.lower}, ${ci.upper}] holds its estimate ${estimate}`);
       if (ci.lower <= trueLM && trueLM <= ci.upper) covered++;
+      estimates.push(estimate);
+      impliedSe.push((ci.upper - ci.lower) / (2 * 1.96));
     }
     // Covered ~ Binomial(200, 0.95): mean 190, sd 3.08; allow 5 sd below (the delta method is approximate).
     assert.ok(covered >= 190 - 5 * 3.08, `coverage ${covered}/${replicates}`);
+    // Coverage alone cannot fail for an interval that is too wide (an infinite one covers 200 of 200), so the
+    // width is checked too: the standard error it implies must match the spread of the estimates across
+    // replicates. That spread is itself estimated from 200 values (relative sd about 5 %); allow ±25 %.
+    const spread = meanAndStdError(estimates).se * Math.sqrt(replicates);
+    const ratio = meanAndStdError(impliedSe).mean / spread;
+    assert.ok(ratio > 0.75 && ratio < 1.25, `interval width implies se ${meanAndStdError(impliedSe).mean.toFixed(4)}, estimates spread ${spread.toFixed(4)} (ratio ${ratio.toFixed(3)})`);
   });
 
   test('the interval is null when some mean is ≤ 0; too few positions throw', () => {
