@@ -1,12 +1,13 @@
 /**
- * Random strided views built by hand on any backend (permuted, broadcast with stride 0, stepped,
- * offset), and their elements read back by the explicit stride formula: the inputs of the
- * property tests in backends.test.ts and cpu-backend.test.ts.
+ * Strided views built by hand on any backend (permuted, broadcast with stride 0, stepped, offset), and
+ * their elements read back by the explicit stride formula: the inputs of the property tests in
+ * backends.test.ts and cpu-backend.test.ts.
  */
 import type { Backend, BackendBuffer, View } from '../../src/tensor/backend.js';
 import { allocTyped, type DType, type TypedArray } from '../../src/tensor/dtype.js';
 import { Rng } from '../../src/tensor/random.js';
 import { contiguousStrides, sizeOf, type Shape } from '../../src/tensor/shape.js';
+import { permutation, type LayoutChoice } from './arbitraries.js';
 import { ravel, unravel } from './reference.js';
 
 export interface Layout {
@@ -16,32 +17,47 @@ export interface Layout {
 }
 
 /**
- * A random view of `shape` on `be`: axes stored in a random order, some broadcast (stride 0) when
- * allowed, some stepped by 2, with a random offset; storage filled with values from `gen`.
+ * The view of `shape` on `be` that `layout` describes (test/support/arbitraries.ts): strides from the axes'
+ * storage order, broadcast flags and steps, storage filled with the layout's values (cycled) through `map`.
+ */
+export function viewOf(be: Backend, shape: Shape, layout: LayoutChoice, dtype: DType, map: (v: number) => number = (v) => v): Layout {
+  const rank = shape.length;
+  const strides = new Array<number>(rank).fill(0);
+  let s = layout.base;
+  for (const ax of permutation(layout.order, rank).reverse()) {
+    const step = layout.steps[ax];
+    strides[ax] = layout.broadcast[ax] ? 0 : s * step;
+    if (!layout.broadcast[ax]) s *= Math.max(1, shape[ax]) * step;
+  }
+  let span = 1;
+  for (let ax = 0; ax < rank; ax++) span += Math.max(0, shape[ax] - 1) * strides[ax];
+  const host = allocTyped(dtype, layout.offset + span + layout.padding);
+  for (let i = 0; i < host.length; i++) host[i] = map(layout.values[i % layout.values.length]);
+  return { view: { buffer: be.upload(host), shape, strides, offset: layout.offset }, host };
+}
+
+/**
+ * A random view of `shape` on `be` drawn from `seed`: axes stored in a random order, some broadcast
+ * (stride 0) when allowed, some stepped by 2, with a random offset; storage filled with values from `gen`.
+ * (The fast-check suites use {@link viewOf} with generated layouts instead, so that failures shrink.)
  */
 export function makeView(
   be: Backend, shape: Shape, dtype: DType, seed: number, gen: (r: Rng) => number,
   opts: { broadcast?: boolean; contiguous?: boolean } = {},
 ): Layout {
   const r = new Rng(seed);
-  const rank = shape.length;
   const plain = opts.contiguous === true || r.uniform() < 0.25;
-  const order = r.shuffle([...Array(rank).keys()]);
-  const strides = new Array<number>(rank).fill(0);
-  let s = plain ? 1 : 1 + r.int(2);
-  const axes = plain ? [...Array(rank).keys()].reverse() : order;
-  for (const ax of axes) {
-    const bcast = !plain && opts.broadcast !== false && r.uniform() < 0.25;
-    const step = plain ? 1 : 1 + r.int(2);
-    strides[ax] = bcast ? 0 : s * step;
-    if (!bcast) s *= Math.max(1, shape[ax]) * step;
-  }
-  const offset = plain ? 0 : r.int(4);
-  let span = 1;
-  for (let ax = 0; ax < rank; ax++) span += Math.max(0, shape[ax] - 1) * strides[ax];
-  const host = allocTyped(dtype, offset + span + r.int(3));
-  for (let i = 0; i < host.length; i++) host[i] = gen(r);
-  return { view: { buffer: be.upload(host), shape, strides, offset }, host };
+  const four = <T>(f: () => T): T[] => Array.from({ length: 4 }, f);
+  const layout: LayoutChoice = {
+    order: plain ? four(() => 0) : four(() => r.int(8)),
+    broadcast: four(() => !plain && opts.broadcast !== false && r.uniform() < 0.25),
+    steps: plain ? four(() => 1) : four(() => 1 + r.int(2)),
+    base: plain ? 1 : 1 + r.int(2),
+    offset: plain ? 0 : r.int(4),
+    padding: r.int(3),
+    values: Array.from({ length: 64 }, () => gen(r)),
+  };
+  return viewOf(be, shape, layout, dtype);
 }
 
 /** The view's elements in row-major order, read by the explicit stride formula. */
