@@ -40,6 +40,16 @@ export function stepsOption(steps: number) {
   return { type: 'number', integer: true, min: 1, max: LIMITS.steps, default: steps, description: 'optimiser steps' } as const;
 }
 
+/** `--dim`, `--layers`, `--heads` and `--ffn` of a Llama-style backbone, with a command's defaults and wording. */
+export function backboneOptions(d: { dim: number; layers: number; heads: number; ffn: number }, describe: { dim: string; ffn: string }) {
+  return {
+    dim: { type: 'number', integer: true, min: 2, max: LIMITS.dim, default: d.dim, description: describe.dim },
+    layers: { type: 'number', integer: true, min: 1, max: LIMITS.layers, default: d.layers, description: 'decoder layers' },
+    heads: { type: 'number', integer: true, min: 1, max: LIMITS.heads, default: d.heads, description: 'attention heads (must divide dim)' },
+    ffn: { type: 'number', integer: true, min: 0, max: LIMITS.ffn, default: d.ffn, description: describe.ffn },
+  } as const;
+}
+
 /** The schedule, optimiser and cadence options of a training command, with that command's defaults. */
 export function trainingOptions(d: { lr: number; minLr: number; warmup: number; evalEvery: number; checkpointEvery: number }) {
   return {

@@ -6,7 +6,7 @@
 import { CALM_RUN_DEFAULTS as D, prepareCalmRun, trainCalm } from '../../calm/runs/calm-run.js';
 import { LIMITS } from '../../nn/train/train-config.js';
 import { formatHelp } from '../help.js';
-import { parseCommand, quietOption, runControl, runFolderOptions, seedOption, selectBackend, stepsOption, trainingOptions, validFractionOption } from '../options.js';
+import { backboneOptions, parseCommand, quietOption, runControl, runFolderOptions, seedOption, selectBackend, stepsOption, trainingOptions, validFractionOption } from '../options.js';
 
 export const specs = {
   autoencoder: { type: 'string', description: 'run folder of a trained autoencoder (written by calm train-ae); required unless --resume' },
@@ -14,10 +14,7 @@ export const specs = {
   steps: stepsOption(D.steps),
   batch: { type: 'number', integer: true, min: 1, max: LIMITS.batch, default: D.batch, description: 'blocks per batch' },
   chunks: { type: 'number', integer: true, min: 2, max: LIMITS.seq, default: D.chunks, description: 'chunks T per block (T-1 targets, CALM.md §3.3)' },
-  dim: { type: 'number', integer: true, min: 2, max: LIMITS.dim, default: D.dim, description: 'model width d (backbone and head)' },
-  layers: { type: 'number', integer: true, min: 1, max: LIMITS.layers, default: D.layers, description: 'decoder layers' },
-  heads: { type: 'number', integer: true, min: 1, max: LIMITS.heads, default: D.heads, description: 'attention heads (must divide dim)' },
-  ffn: { type: 'number', integer: true, min: 0, max: LIMITS.ffn, default: D.ffn, description: 'SwiGLU hidden width (0: about 2.7 x dim, multiple of 8)' },
+  ...backboneOptions(D, { dim: 'model width d (backbone and head)', ffn: 'SwiGLU hidden width (0: about 2.7 x dim, multiple of 8)' }),
   headBlocks: { type: 'number', integer: true, min: 1, max: LIMITS.layers, default: D.headBlocks, description: 'residual blocks B of the energy head' },
   headDim: { type: 'number', integer: true, min: 0, max: LIMITS.dim, default: D.headDim, description: 'width of the energy head (0: the model width d)' },
   noiseDim: { type: 'number', integer: true, min: 1, max: LIMITS.latent, default: D.noiseDim, description: 'uniform noise dimension of the energy head' },

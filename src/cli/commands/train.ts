@@ -11,7 +11,7 @@ import { LIMITS } from '../../nn/train/train-config.js';
 import { loadRunTokenizer, trainTransformer, TRANSFORMER_RUN_DEFAULTS as D, transformerRunConfig } from '../../nn/train/transformer-run.js';
 import { kebab, UsageError } from '../args.js';
 import { formatHelp } from '../help.js';
-import { checkHeads, parseCommand, quietOption, runControl, runFolderOptions, seedOption, selectBackend, stepsOption, trainingOptions, validFractionOption } from '../options.js';
+import { backboneOptions, checkHeads, parseCommand, quietOption, runControl, runFolderOptions, seedOption, selectBackend, stepsOption, trainingOptions, validFractionOption } from '../options.js';
 
 export const specs = {
   model: { type: 'string', choices: ['transformer', 'calm'], default: 'transformer', description: 'which model to train' },
@@ -19,10 +19,7 @@ export const specs = {
   steps: stepsOption(D.steps),
   batch: { type: 'number', integer: true, min: 1, max: LIMITS.batch, default: D.batch, description: 'sequences per batch' },
   seq: { type: 'number', integer: true, min: 2, max: LIMITS.seq, default: D.seq, description: 'tokens per sequence' },
-  dim: { type: 'number', integer: true, min: 2, max: LIMITS.dim, default: D.dim, description: 'model width d' },
-  layers: { type: 'number', integer: true, min: 1, max: LIMITS.layers, default: D.layers, description: 'decoder layers' },
-  heads: { type: 'number', integer: true, min: 1, max: LIMITS.heads, default: D.heads, description: 'attention heads (must divide dim)' },
-  ffn: { type: 'number', integer: true, min: 0, max: LIMITS.ffn, default: D.ffn, description: 'SwiGLU hidden width (0: about 2.7 x dim, multiple of 8, CALM.md §10.1)' },
+  ...backboneOptions(D, { dim: 'model width d', ffn: 'SwiGLU hidden width (0: about 2.7 x dim, multiple of 8, CALM.md §10.1)' }),
   tokenizer: { type: 'string', choices: ['byte', 'bpe'], default: D.tokenizer, description: 'tokenizer' },
   merges: { type: 'number', integer: true, min: 1, max: LIMITS.vocab - 260, default: D.merges, description: 'BPE merges (with --tokenizer bpe)' },
   ...trainingOptions(D),
