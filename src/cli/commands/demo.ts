@@ -4,14 +4,16 @@
  * prompts continued. Leaves a run folder with checkpoints, metrics, plots, report.md and report.json.
  */
 import * as path from 'node:path';
+import { AUTOENCODER_RECIPE as AE } from '../../calm/runs/autoencoder-run.js';
+import { CALM_RUN_DEFAULTS as CALM } from '../../calm/runs/calm-run.js';
 import { runDemo } from '../../calm/runs/demo-run.js';
 import { formatHelp } from '../help.js';
 import { backendOption, parseCommand, quietOption, seedOption, selectBackend } from '../options.js';
 
 export const specs = {
   out: { type: 'string', description: 'run folder (default runs/demo-<timestamp>)' },
-  aeSteps: { type: 'number', integer: true, min: 1, default: 1500, description: 'autoencoder optimiser steps (of 128 chunks, peak lr 5e-3)' },
-  calmSteps: { type: 'number', integer: true, min: 1, default: 400, description: 'CALM optimiser steps (of 16 blocks x 17 chunks)' },
+  aeSteps: { type: 'number', integer: true, min: 1, default: 1500, description: `autoencoder optimiser steps (of ${AE.batch} chunks, peak lr ${AE.lr.toExponential()})` },
+  calmSteps: { type: 'number', integer: true, min: 1, default: CALM.steps, description: `CALM optimiser steps (of ${CALM.batch} blocks x ${CALM.chunks} chunks)` },
   maxTokens: { type: 'number', integer: true, min: 4, default: 80, description: 'tokens generated per prompt' },
   evalBlocks: { type: 'number', integer: true, min: 1, default: 1000, description: 'held-out blocks of the final CALM evaluation (BrierLM, energy loss, reference levels)' },
   seed: seedOption('seed of everything'),

@@ -5,6 +5,7 @@
  * brierlm-vs-flops.svg into --out.
  */
 import * as path from 'node:path';
+import { AUTOENCODER_RECIPE as AE } from '../../calm/runs/autoencoder-run.js';
 import { runExperiment } from '../../calm/runs/experiment-run.js';
 import { UsageError } from '../args.js';
 import { formatHelp } from '../help.js';
@@ -15,7 +16,7 @@ export const specs = {
   budget: { type: 'number', min: 0.01, default: 1, description: 'scales every step count (1: about an hour on 2 cores with the default --ks)' },
   ks: { type: 'string', default: '4', description: 'chunk sizes K of the CALM models (comma-separated; 1,2,4,8 for the K ablation)' },
   baselineSteps: { type: 'number', integer: true, min: 1, default: 1500, description: 'baseline optimiser steps at budget 1; CALM steps follow from matched FLOPs' },
-  aeSteps: { type: 'number', integer: true, min: 1, default: 1500, description: 'autoencoder steps (of 128 chunks, peak lr 5e-3, as in the demo) at budget 1' },
+  aeSteps: { type: 'number', integer: true, min: 1, default: 1500, description: `autoencoder steps (of ${AE.batch} chunks, peak lr ${AE.lr.toExponential()}, as in the demo) at budget 1` },
   dim: { type: 'number', integer: true, min: 8, default: 64, description: 'backbone width d (shared by CALM and the baseline)' },
   layers: { type: 'number', integer: true, min: 1, default: 2, description: 'backbone layers' },
   heads: { type: 'number', integer: true, min: 1, default: 4, description: 'attention heads' },
