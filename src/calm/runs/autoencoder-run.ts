@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadCheckpoint } from '../../nn/checkpoint.js';
-import { loadCorpus, splitCorpus } from '../../nn/data/corpus.js';
+import { loadCorpus, splitCorpus, VALID_FRACTION } from '../../nn/data/corpus.js';
 import { encodeDocuments } from '../../nn/data/loader.js';
 import { ByteTokenizer } from '../../nn/data/tokenizer.js';
 import { writeJsonAtomic } from '../../nn/io/atomic.js';
@@ -47,7 +47,7 @@ const REFERENCE = defaultRegularisation(0);
 export const AUTOENCODER_RUN_DEFAULTS = {
   steps: 5000, batch: 64, k: 4, hidden: 128, latent: 128, layers: 2,
   beta: REFERENCE.beta, klFloor: REFERENCE.klFloor, tokenDropout: REFERENCE.tokenDropout, latentDropout: REFERENCE.latentDropout,
-  lr: 3e-3, minLr: 3e-4, warmup: 100, evalEvery: 200, checkpointEvery: 200, validChunks: 2048, reportChunks: 8192, validFraction: 0.05, seed: 1,
+  lr: 3e-3, minLr: 3e-4, warmup: 100, evalEvery: 200, checkpointEvery: 200, validChunks: 2048, reportChunks: 8192, validFraction: VALID_FRACTION, seed: 1,
 } as const;
 
 /** Reads an AE run folder: its configuration and the trained model (weights from its checkpoint). */

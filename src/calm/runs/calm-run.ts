@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadCheckpoint, saveCheckpoint, type JsonValue } from '../../nn/checkpoint.js';
-import { loadCorpus, splitCorpus } from '../../nn/data/corpus.js';
+import { loadCorpus, splitCorpus, VALID_FRACTION } from '../../nn/data/corpus.js';
 import { ByteTokenizer } from '../../nn/data/tokenizer.js';
 import { INIT_STD } from '../../nn/init.js';
 import { encodeLmSplits } from '../../nn/train/lm-task.js';
@@ -51,7 +51,7 @@ export interface CalmRunOptions extends TrainFlags {
 export const CALM_RUN_DEFAULTS = {
   steps: 400, batch: 16, chunks: 17, dim: 64, layers: 2, heads: 4, ffn: 0, headBlocks: 2, headDim: 0, noiseDim: 32, init: 'fan-in',
   samples: 4, targetSamples: 16, targets: 'posterior', lr: 4e-3, minLr: 4e-4, warmup: 40, evalEvery: 100, checkpointEvery: 100,
-  validBlocks: 64, brierBlocks: 256, validFraction: 0.05, seed: 1,
+  validBlocks: 64, brierBlocks: 256, validFraction: VALID_FRACTION, seed: 1,
 } as const;
 
 /** Folder of the AE copy inside a CALM run. */

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v from 'valibot';
 import { readCheckpointState } from '../../nn/checkpoint.js';
-import { loadCorpus, splitCorpus } from '../../nn/data/corpus.js';
+import { loadCorpus, splitCorpus, VALID_FRACTION } from '../../nn/data/corpus.js';
 import { ByteTokenizer } from '../../nn/data/tokenizer.js';
 import { numberIn, readJsonFile } from '../../nn/io/json-file.js';
 import { encodeLmSplits } from '../../nn/train/lm-task.js';
@@ -56,7 +56,7 @@ function checkpointStep(dir: string | null): number | null {
 /** Evaluates the run in `runDir` (CALM or Transformer) and returns the record written to eval.json. */
 export function evaluateRun(runDir: string, o: { split: string; blockSize: number; blocks: number; seed: number }): EvalRecord {
   const config = readJsonFile(v.looseObject({ model: v.unknown(), data: v.optional(v.looseObject({ validFraction: v.optional(numberIn(0.001, 0.5)) })) }), path.join(runDir, 'config.json'));
-  const validFraction = config.data?.validFraction ?? 0.05;
+  const validFraction = config.data?.validFraction ?? VALID_FRACTION;
   const split = splitCorpus(loadCorpus(), validFraction);
   const rng = new Rng(o.seed);
   const evalOptions = { rng, seed: o.seed, split: o.split };

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { noGrad } from '../../autograd/grad-mode.js';
 import { Tensor } from '../../autograd/tensor.js';
 import { saveCheckpoint, type JsonValue } from '../../nn/checkpoint.js';
-import { loadCorpus, splitCorpus } from '../../nn/data/corpus.js';
+import { loadCorpus, splitCorpus, VALID_FRACTION } from '../../nn/data/corpus.js';
 import { ByteTokenizer } from '../../nn/data/tokenizer.js';
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../nn/io/atomic.js';
 import { createLmTask, encodeLmSplits } from '../../nn/train/lm-task.js';
@@ -53,8 +53,6 @@ export interface ExperimentOptions {
 }
 
 type Options = ExperimentOptions;
-
-const VALID_FRACTION = 0.05;
 
 /** Peak learning rate of the CALM runs (the recipe of the README's sweep; the baseline uses 3e-3). */
 const CALM_LR = CALM_RUN_DEFAULTS.lr;

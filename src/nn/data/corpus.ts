@@ -114,12 +114,15 @@ export interface CorpusSplit {
   readonly valid: Doc[];
 }
 
+/** The held-out share of each novel every run uses unless told otherwise (`--valid-fraction`). */
+export const VALID_FRACTION = 0.05;
+
 /**
  * Holds out whole trailing chapters of every novel (never random lines, so no chapter is in both sets).
  * Per novel, the number k of trailing chapters (1 <= k < chapters) is the one whose character count is
  * closest to `validFraction` of the novel's characters (ties: fewer chapters). Document order is kept.
  */
-export function splitCorpus(docs: readonly Doc[], validFraction = 0.05): CorpusSplit {
+export function splitCorpus(docs: readonly Doc[], validFraction = VALID_FRACTION): CorpusSplit {
   if (!(validFraction > 0 && validFraction < 1)) throw new RangeError(`splitCorpus: validFraction must be in (0, 1), got ${validFraction}`);
   const byNovel = new Map<string, Doc[]>();
   for (const doc of docs) {

@@ -9,7 +9,7 @@ import type { Backend } from '../../tensor/backend.js';
 import { Rng } from '../../tensor/random.js';
 import { describeBackend } from '../../tensor/select.js';
 import { BpeTokenizer } from '../data/bpe.js';
-import { loadCorpus, splitCorpus } from '../data/corpus.js';
+import { loadCorpus, splitCorpus, VALID_FRACTION } from '../data/corpus.js';
 import { ByteTokenizer, type Tokenizer } from '../data/tokenizer.js';
 import { ensureDir, writeFileAtomic } from '../io/atomic.js';
 import { intIn, numberIn, readJsonFile } from '../io/json-file.js';
@@ -67,7 +67,7 @@ export interface TransformerRunOptions extends TrainFlags {
 /** The defaults of `calm train` (its `--help` prints them from here). */
 export const TRANSFORMER_RUN_DEFAULTS = {
   steps: 400, batch: 16, seq: 64, dim: 96, layers: 2, heads: 4, ffn: 0, tokenizer: 'byte', merges: 512,
-  lr: 3e-3, minLr: 3e-4, warmup: 30, evalEvery: 100, checkpointEvery: 100, validBlocks: 64, validFraction: 0.05, seed: 1,
+  lr: 3e-3, minLr: 3e-4, warmup: 30, evalEvery: 100, checkpointEvery: 100, validBlocks: 64, validFraction: VALID_FRACTION, seed: 1,
 } as const;
 
 /** The SwiGLU width used when none is given: about 2.7 x d, a multiple of 8 (CALM.md §10.1). */
