@@ -13,6 +13,7 @@
  * `CALM_CPU_MATMUL=js|wasm` picks the float32 kernel (default: wasm when SIMD validates).
  */
 import type { MatrixOperand } from '../cpu/matmul.js';
+import { Code, HIGH_HALF, OP, SIMD, T, WASM_PAGE as PAGE, wasmApi, wasmModule, type WasmMemory } from './wasm-emit.js';
 
 /** Micro-kernel tile: rows per A panel, columns per B panel (a multiple of 4), and the k block. */
 export interface GemmTile {
@@ -33,83 +34,6 @@ const MR = WASM_GEMM_TILE.mr;
 const NR = WASM_GEMM_TILE.nr;
 /** Linear memory beyond this is refused (the caller falls back to the JS kernel). */
 const MAX_BYTES = 1 << 30;
-const PAGE = 65536;
-
-// ---------------------------------------------------------------- a minimal wasm emitter
-
-/** Value types, section ids and opcodes used (WebAssembly core spec §5 + the SIMD proposal). */
-const T = { i32: 0x7f, v128: 0x7b, func: 0x60, void: 0x40 } as const;
-const SECTION = { type: 1, function: 3, memory: 5, export: 7, code: 10 } as const;
-const EXPORT = { func: 0x00, memory: 0x02 } as const;
-const OP = {
-  block: 0x02, loop: 0x03, end: 0x0b, brIf: 0x0d,
-  localGet: 0x20, localSet: 0x21, localTee: 0x22,
-  i32Const: 0x41, i32GtU: 0x4b, i32LtU: 0x49, i32Add: 0x6a, i32Sub: 0x6b, i32Mul: 0x6c,
-  select: 0x1b, simd: 0xfd,
-} as const;
-const SIMD = {
-  v128Load: 0x00, load32Splat: 0x09, v128Store: 0x0b, v128Const: 0x0c, i8x16Shuffle: 0x0d,
-  f64x2PromoteLowF32x4: 0x5f, f32x4Add: 0xe4, f32x4Mul: 0xe6, f64x2Add: 0xf0,
-} as const;
-/** i8x16.shuffle lanes moving the high two f32 of a vector into the low half. */
-const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
-
-/** Unsigned LEB128. */
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-/** Signed LEB128 (for i32.const). */
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
-
-function utf8(s: string): number[] {
-  return [...uleb(s.length), ...Array.from(Buffer.from(s, 'utf8'))];
-}
-
-function vector(items: number[][]): number[] {
-  return [...uleb(items.length), ...items.flat()];
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
-}
-
-/** Instruction builder for one function body; each method appends one instruction. */
-class Code {
-  readonly bytes: number[] = [];
-  get(local: number): this { return this.op(OP.localGet, ...uleb(local)); }
-  set(local: number): this { return this.op(OP.localSet, ...uleb(local)); }
-  tee(local: number): this { return this.op(OP.localTee, ...uleb(local)); }
-  i32(value: number): this { return this.op(OP.i32Const, ...sleb(value)); }
-  /** `local += delta` (delta a constant). */
-  addTo(local: number, delta: number): this { return this.get(local).i32(delta).op(OP.i32Add).set(local); }
-  /** v128.const 0. */
-  zero(): this { return this.simd(SIMD.v128Const).op(...new Array<number>(16).fill(0)); }
-  /** SIMD instruction; memory ones take (log2 alignment, byte offset). */
-  simd(code: number, ...memarg: number[]): this { return this.op(OP.simd, ...uleb(code), ...memarg.flatMap(uleb)); }
-  op(...bytes: number[]): this {
-    for (const b of bytes) this.bytes.push(b);
-    return this;
-  }
-}
 
 /**
  * Emits the module: exports `memory` and `gemm(a, b, c, mPanels, nPanels, k)`, which adds A·B
@@ -204,35 +128,13 @@ export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE): Uint8Array {
     c.get(PC).i32(kc).op(OP.i32Add).tee(PC).get(K).op(OP.i32LtU).op(OP.brIf, 0);
   }
   c.op(OP.end);
-  c.op(OP.end); // function body
 
-  const locals = vector([[...uleb(I32_LOCALS), T.i32], [...uleb(V128_LOCALS), T.v128]]);
-  const body = [...locals, ...c.bytes];
-  const bytes = [
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
-    ...section(SECTION.type, vector([[T.func, ...vector(Array.from({ length: 6 }, () => [T.i32])), ...vector([])]])),
-    ...section(SECTION.function, vector([uleb(0)])),
-    ...section(SECTION.memory, vector([[0x00, ...uleb(1)]])), // min 1 page, no max
-    ...section(SECTION.export, vector([[...utf8('gemm'), EXPORT.func, 0], [...utf8('memory'), EXPORT.memory, 0]])),
-    ...section(SECTION.code, vector([[...uleb(body.length), ...body]])),
-  ];
-  return Uint8Array.from(bytes);
+  return wasmModule([{ name: 'gemm', params: 6, locals: [[I32_LOCALS, T.i32], [V128_LOCALS, T.v128]], code: c }]);
 }
 
 // ---------------------------------------------------------------- running it
 
-/** The slice of the WebAssembly JS API used here (lib.dom's types are not in this project). */
-interface WasmMemory { readonly buffer: ArrayBuffer; grow(pages: number): number }
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: Record<string, unknown> };
-}
 type GemmFn = (a: number, b: number, c: number, mPanels: number, nPanels: number, k: number) => void;
-
-function wasmApi(): WasmApi | undefined {
-  return (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-}
 
 let simdSupport: boolean | undefined;
 

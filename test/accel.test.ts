@@ -1,0 +1,178 @@
+/**
+ * The CPU accelerations (src/tensor/accel/index.ts: WebAssembly SIMD and monomorphic float32 loops)
+ * against the reference loops of the op-table entries they accelerate, over random shapes
+ * (including axes of size 0 and 1, and sizes past the wasm threshold) and the layouts each fast
+ * path takes: contiguous, a row vector over rows, a column, a scalar, and other strided views
+ * (which must fall back to the JS loop and still agree).
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { CPU_ACCEL, WASM_MIN, binaryGrid } from '../src/tensor/accel/index.js';
+import { emitElementwiseModule } from '../src/tensor/accel/wasm-elementwise.js';
+import { wasmApi } from '../src/tensor/accel/wasm-emit.js';
+import { OPS, type CpuView } from '../src/tensor/ops/index.js';
+import { Rng } from '../src/tensor/random.js';
+import { contiguousStrides, sizeOf } from '../src/tensor/shape.js';
+import type { TypedArray } from '../src/tensor/dtype.js';
+
+type Layout = 'contiguous' | 'row' | 'column' | 'scalar' | 'transposed' | 'stepped';
+const LAYOUTS: Layout[] = ['contiguous', 'row', 'column', 'scalar', 'transposed', 'stepped'];
+
+/** A float32 view of `shape` in the given layout; values from `gen`, NaN in every unused cell. */
+function view(shape: number[], layout: Layout, seed: number, gen: (r: Rng) => number): CpuView {
+  const r = new Rng(seed);
+  const rank = shape.length;
+  let strides = contiguousStrides(shape);
+  let offset = 0;
+  if (layout === 'row' && rank >= 1) strides = strides.map((s, i) => (i === rank - 1 ? 1 : 0)); // [..., n] broadcast over the leading axes
+  if (layout === 'column' && rank >= 1) {
+    const lead = contiguousStrides(shape.slice(0, -1));
+    strides = [...lead, 0]; // one value per row
+  }
+  if (layout === 'scalar') strides = shape.map(() => 0);
+  if (layout === 'transposed' && rank >= 2) {
+    const t = [...shape];
+    [t[rank - 2], t[rank - 1]] = [t[rank - 1], t[rank - 2]];
+    const cs = contiguousStrides(t);
+    strides = [...cs];
+    [strides[rank - 2], strides[rank - 1]] = [cs[rank - 1], cs[rank - 2]];
+  }
+  if (layout === 'stepped') {
+    strides = contiguousStrides(shape.map((d) => 2 * d)).map((s) => 2 * s);
+    offset = 1 + r.int(3);
+  }
+  let span = 1;
+  for (let a = 0; a < rank; a++) span += Math.max(0, shape[a] - 1) * strides[a];
+  if (sizeOf(shape) === 0) span = 0;
+  const data = new Float32Array(offset + span + 5).fill(Number.NaN);
+  // Fill exactly the cells the view uses.
+  const n = sizeOf(shape);
+  for (let i = 0; i < n; i++) {
+    let p = offset;
+    let rest = i;
+    for (let a = rank - 1; a >= 0; a--) {
+      p += (rest % shape[a]) * strides[a];
+      rest = Math.floor(rest / shape[a]);
+    }
+    data[p] = gen(r);
+  }
+  return { data, dtype: 'float32', shape, strides, offset };
+}
+
+function sameBits(op: string, got: TypedArray | null, want: TypedArray): void {
+  assert.ok(got !== null, `${op}: the acceleration declined a float32 case`);
+  assert.equal(got.length, want.length, `${op}: length`);
+  for (let i = 0; i < want.length; i++) {
+    if (!Object.is(got[i], want[i])) assert.fail(`${op}: element ${i}: ${got[i]} vs reference ${want[i]}`);
+  }
+}
+
+const dimArb = fc.constantFrom(0, 1, 2, 3, 4, 5, 7, 8, 17, 64, 129);
+const shapeArb = fc.array(dimArb, { minLength: 0, maxLength: 3 }).filter((s) => sizeOf(s) <= 40_000);
+const seedArb = fc.integer({ min: 0, max: 1_000_000 });
+const normal = (r: Rng): number => r.normal();
+const positive = (r: Rng): number => 0.1 + 3 * r.uniform();
+
+describe('cpu accelerations against their op-table entries', () => {
+  test('the elementwise wasm module validates', () => {
+    assert.ok(wasmApi()!.validate(emitElementwiseModule()));
+  });
+
+  test('the wasm grid covers the broadcast layouts the model uses', () => {
+    const shape = [6, 64];
+    const full = view(shape, 'contiguous', 1, normal);
+    for (const layout of ['contiguous', 'row', 'column', 'scalar'] as const) {
+      assert.ok(binaryGrid(full, view(shape, layout, 2, normal)) !== null, layout);
+      assert.ok(binaryGrid(view(shape, layout, 2, normal), full) !== null, `${layout} first`);
+    }
+    assert.equal(binaryGrid(full, view(shape, 'transposed', 2, normal)), null);
+    assert.ok(6 * 64 >= WASM_MIN);
+  });
+
+  for (const op of ['add', 'sub', 'mul', 'div'] as const) {
+    test(`${op}: bit-identical over layouts and shapes`, () => {
+      fc.assert(
+        fc.property(shapeArb, seedArb, fc.constantFrom(...LAYOUTS), fc.constantFrom(...LAYOUTS), (shape, seed, la, lb) => {
+          const a = view(shape, la, seed, normal);
+          const b = view(shape, lb, seed + 1, op === 'div' ? positive : normal);
+          sameBits(op, CPU_ACCEL[op]([a, b], {} as never), OPS[op].cpu([a, b], {}));
+        }),
+        { numRuns: 150 },
+      );
+    });
+  }
+
+  test('binary: zeros, infinities and NaN go through unchanged', () => {
+    const specials = [0, -0, 1, -1, Infinity, -Infinity, Number.NaN, 1e-45, 3.4e38];
+    const gen = (r: Rng): number => specials[r.int(specials.length)];
+    for (const op of ['add', 'sub', 'mul', 'div'] as const) {
+      const a = view([9, 37], 'contiguous', 3, gen);
+      const b = view([9, 37], 'contiguous', 4, gen);
+      sameBits(op, CPU_ACCEL[op]([a, b], {} as never), OPS[op].cpu([a, b], {}));
+    }
+  });
+
+  for (const op of ['neg', 'abs', 'sqrt', 'exp', 'log', 'sigmoid', 'tanh'] as const) {
+    test(`${op}: bit-identical over layouts and shapes`, () => {
+      fc.assert(
+        fc.property(shapeArb, seedArb, fc.constantFrom(...LAYOUTS), (shape, seed, layout) => {
+          const x = view(shape, layout, seed, op === 'sqrt' || op === 'log' ? positive : normal);
+          sameBits(op, CPU_ACCEL[op]([x], {} as never), OPS[op].cpu([x], {}));
+        }),
+        { numRuns: 100 },
+      );
+    });
+  }
+
+  test('reduce max (any axes) is bit-identical; sum is within float64 reordering of the reference', () => {
+    fc.assert(
+      fc.property(shapeArb.filter((s) => s.length >= 1), seedArb, fc.constantFrom(...LAYOUTS), fc.boolean(), (shape, seed, layout, lastOnly) => {
+        const x = view(shape, layout, seed, normal);
+        const rank = shape.length;
+        const axes = lastOnly ? [rank - 1] : rank >= 2 ? [0] : [0];
+        for (const op of ['sum', 'max'] as const) {
+          if (op === 'max' && axes.some((a) => shape[a] === 0)) continue; // refused by the front end
+          const want = OPS.reduce.cpu([x], { op, axes });
+          const got = CPU_ACCEL.reduce([x], { op, axes } as never);
+          if (got === null) continue; // not covered: the reference runs
+          if (op === 'max') {
+            sameBits('max', got, want);
+          } else {
+            assert.equal(got.length, want.length);
+            // Both are float64 sums rounded once to float32: they differ by at most one float32 step.
+            for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 2 ** -23 * Math.max(1, Math.abs(want[i])) * 2, `sum ${i}: ${got[i]} vs ${want[i]}`);
+          }
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('reduce: the covered layouts are taken (last axis, leading axis)', () => {
+    const x = view([40, 33], 'contiguous', 5, normal);
+    assert.ok(CPU_ACCEL.reduce([x], { op: 'sum', axes: [1] } as never) !== null);
+    assert.ok(CPU_ACCEL.reduce([x], { op: 'max', axes: [1] } as never) !== null);
+    sameBits('column sum', CPU_ACCEL.reduce([x], { op: 'sum', axes: [0] } as never), OPS.reduce.cpu([x], { op: 'sum', axes: [0] }));
+  });
+
+  test('softmaxRows: bit-identical', () => {
+    fc.assert(
+      fc.property(shapeArb.filter((s) => s.length >= 1 && sizeOf(s) > 0), seedArb, fc.constantFrom(...LAYOUTS), (shape, seed, layout) => {
+        const x = view(shape, layout, seed, (r) => 5 * r.normal());
+        const got = CPU_ACCEL.softmaxRows([x], {} as never);
+        if (got === null) return; // a strided layout: the reference runs
+        sameBits('softmaxRows', got, OPS.softmaxRows.cpu([x], {}));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  test('float64 and int32 are left to the reference', () => {
+    const x: CpuView = { data: new Float64Array(300), dtype: 'float64', shape: [300], strides: [1], offset: 0 };
+    assert.equal(CPU_ACCEL.add([x, x], {} as never), null);
+    assert.equal(CPU_ACCEL.exp([x], {} as never), null);
+    const i: CpuView = { data: new Int32Array(300), dtype: 'int32', shape: [300], strides: [1], offset: 0 };
+    assert.equal(CPU_ACCEL.mul([i, i], {} as never), null);
+  });
+});
