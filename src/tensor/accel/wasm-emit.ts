@@ -6,7 +6,7 @@
 
 /** Value types. */
 export const T = { i32: 0x7f, f32: 0x7d, f64: 0x7c, v128: 0x7b, func: 0x60, void: 0x40 } as const;
-const SECTION = { type: 1, function: 3, memory: 5, export: 7, code: 10 } as const;
+const SECTION = { type: 1, import: 2, function: 3, memory: 5, export: 7, code: 10 } as const;
 const EXPORT = { func: 0x00, memory: 0x02 } as const;
 /** Core opcodes used. */
 export const OP = {
@@ -94,8 +94,12 @@ export interface WasmFunction {
   readonly code: Code;
 }
 
-/** A module exporting `memory` (min 1 page, no max) and the given functions (no results). */
-export function wasmModule(functions: readonly WasmFunction[]): Uint8Array {
+/**
+ * A module exporting the given functions (no results) and `memory`: its own (min 1 page, no max),
+ * or, with `sharedMaxPages`, a shared memory imported as env.memory (threads share one linear
+ * memory: see pool.ts).
+ */
+export function wasmModule(functions: readonly WasmFunction[], sharedMaxPages?: number): Uint8Array {
   const types = functions.map((f) => [T.func, ...vector(Array.from({ length: f.params }, () => [T.i32])), ...vector([])]);
   const bodies = functions.map((f) => {
     const body = [...vector(f.locals.map(([n, t]) => [...uleb(n), t])), ...f.code.bytes, OP.end];
@@ -104,8 +108,10 @@ export function wasmModule(functions: readonly WasmFunction[]): Uint8Array {
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
     ...section(SECTION.type, vector(types)),
+    // limits flag 0x03: shared, with a maximum (the threads proposal requires one).
+    ...(sharedMaxPages === undefined ? [] : section(SECTION.import, vector([[...utf8('env'), ...utf8('memory'), EXPORT.memory, 0x03, ...uleb(1), ...uleb(sharedMaxPages)]]))),
     ...section(SECTION.function, vector(functions.map((_, i) => uleb(i)))),
-    ...section(SECTION.memory, vector([[0x00, ...uleb(1)]])),
+    ...(sharedMaxPages === undefined ? section(SECTION.memory, vector([[0x00, ...uleb(1)]])) : []),
     ...section(SECTION.export, vector([...functions.map((f, i) => [...utf8(f.name), EXPORT.func, ...uleb(i)]), [...utf8('memory'), EXPORT.memory, 0]])),
     ...section(SECTION.code, vector(bodies)),
   ];
@@ -116,6 +122,7 @@ export function wasmModule(functions: readonly WasmFunction[]): Uint8Array {
 export interface WasmMemory { readonly buffer: ArrayBuffer; grow(pages: number): number }
 export interface WasmApi {
   validate(bytes: Uint8Array): boolean;
+  Memory: new (descriptor: { initial: number; maximum?: number; shared?: boolean }) => WasmMemory;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { readonly exports: Record<string, unknown> };
 }

@@ -14,6 +14,7 @@
  */
 import type { MatrixOperand } from '../cpu/matmul.js';
 import { Code, HIGH_HALF, OP, SIMD, T, WASM_PAGE as PAGE, wasmApi, wasmModule, type WasmMemory } from './wasm-emit.js';
+import { threadCount, WasmPool } from './pool.js';
 
 /** Micro-kernel tile: rows per A panel, columns per B panel (a multiple of 4), and the k block. */
 export interface GemmTile {
@@ -34,6 +35,7 @@ const MR = WASM_GEMM_TILE.mr;
 const NR = WASM_GEMM_TILE.nr;
 /** Linear memory beyond this is refused (the caller falls back to the JS kernel). */
 const MAX_BYTES = 1 << 30;
+const MAX_PAGES = MAX_BYTES / 65536;
 
 /**
  * Emits the module: exports `memory` and `gemm(a, b, c, mPanels, nPanels, k)`, which adds A·B
@@ -46,7 +48,8 @@ const MAX_BYTES = 1 << 30;
  * tile is summed in float32 within a k block and added to C in float64, so rounding error grows like
  * (kc + k/kc)·eps rather than k·eps (blocked summation) for ~3% of the time.
  */
-export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE): Uint8Array {
+/** With `sharedMaxPages` the module imports a shared memory of that maximum (for the thread pool). */
+export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE, sharedMaxPages?: number): Uint8Array {
   const { mr, nr, kc, mb } = tile;
   if (mr < 1 || nr < 4 || nr % 4 !== 0 || kc < 1 || mb < 1) {
     throw new Error(`emitGemmModule: bad tile mr=${mr} nr=${nr} kc=${kc} mb=${mb}`);
@@ -129,12 +132,11 @@ export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE): Uint8Array {
   }
   c.op(OP.end);
 
-  return wasmModule([{ name: 'gemm', params: 6, locals: [[I32_LOCALS, T.i32], [V128_LOCALS, T.v128]], code: c }]);
+  return wasmModule([{ name: 'gemm', params: 6, locals: [[I32_LOCALS, T.i32], [V128_LOCALS, T.v128]], code: c }], sharedMaxPages);
 }
 
 // ---------------------------------------------------------------- running it
 
-type GemmFn = (a: number, b: number, c: number, mPanels: number, nPanels: number, k: number) => void;
 
 let simdSupport: boolean | undefined;
 
@@ -165,24 +167,36 @@ export function cpuMatmulKernel(setting: string | undefined = process.env.CALM_C
   throw new Error(`CALM_CPU_MATMUL: expected 'js' or 'wasm', got '${setting}'`);
 }
 
-/** One instance of the gemm module plus its linear memory (grown on demand, never shrunk). */
+/** Products of at least this many multiply-adds are split over the pool's threads. */
+export const PARALLEL_MIN_MACS = 1 << 18;
+
+/**
+ * The gemm module over one shared linear memory (grown on demand, never shrunk), run by a
+ * {@link WasmPool}: a large product is split into fixed row-panel ranges, one per thread.
+ */
 export class WasmMatmul {
   private readonly memory: WasmMemory;
-  private readonly gemm: GemmFn;
+  private readonly pool: WasmPool;
   private heap32 = new Float32Array(0);
   private heap64 = new Float64Array(0);
   private readonly kc: number;
 
-  /** `blocking` overrides the k block and row block (for tests and tuning; mr x nr stay 4 x 8). */
-  constructor(blocking: { readonly kc?: number; readonly mb?: number } = {}) {
-    const api = wasmApi();
-    if (api === undefined || !wasmSimdAvailable()) throw new Error('WasmMatmul: WebAssembly SIMD is not available');
-    const tile = { ...WASM_GEMM_TILE, ...blocking };
-    const instance = new api.Instance(new api.Module(emitGemmModule(tile)), {});
+  /**
+   * `kc`, `mb` override the k block and row block (for tests and tuning; mr x nr stay 4 x 8);
+   * `threads` the pool size (default: CALM_THREADS or the machine's cores).
+   */
+  constructor(options: { readonly kc?: number; readonly mb?: number; readonly threads?: number } = {}) {
+    if (!wasmSimdAvailable()) throw new Error('WasmMatmul: WebAssembly SIMD is not available');
+    const tile = { ...WASM_GEMM_TILE, ...(options.kc === undefined ? {} : { kc: options.kc }), ...(options.mb === undefined ? {} : { mb: options.mb }) };
     this.kc = tile.kc;
-    this.memory = instance.exports.memory as WasmMemory;
-    this.gemm = instance.exports.gemm as GemmFn;
+    this.pool = new WasmPool(emitGemmModule(tile, MAX_PAGES), ['gemm'], options.threads ?? threadCount(), MAX_PAGES);
+    this.memory = this.pool.memory;
     this.remap();
+  }
+
+  /** The pool's thread count. */
+  get threads(): number {
+    return this.pool.threads;
   }
 
   /**
@@ -199,21 +213,43 @@ export class WasmMatmul {
     const mPanels = Math.ceil(m / MR);
     const nPanels = Math.ceil(n / NR);
     const ldc = nPanels * NR;
-    // Byte layout: packed A, packed B (float32), then C (float64), each on a 64-byte boundary.
-    const aBytes = 0;
-    const bBytes = roundUp(aBytes + 4 * mPanels * MR * k, 64);
-    const cBytes = roundUp(bBytes + 4 * nPanels * NR * k, 64);
-    const endBytes = cBytes + 8 * mPanels * MR * ldc;
+    // Row-panel ranges, one per thread. Every C entry is computed the same way whichever range
+    // holds it (the same k blocks, in the same order), so the split never changes the result.
+    const parts = m * n * k < PARALLEL_MIN_MACS ? 1 : Math.min(this.pool.threads, mPanels);
+    const ranges = Array.from({ length: parts }, (_, i) => [Math.floor((i * mPanels) / parts), Math.floor(((i + 1) * mPanels) / parts)]);
+    // Byte layout: each range's packed A, packed B (float32), then each range's C (float64), on 64-byte boundaries.
+    let at = 0;
+    const aAt = ranges.map(([p0, p1]) => {
+      const here = at;
+      at = roundUp(at + 4 * (p1 - p0) * MR * k, 64);
+      return here;
+    });
+    const bBytes = at;
+    at = roundUp(at + 4 * nPanels * NR * k, 64);
+    const cAt = ranges.map(([p0, p1]) => {
+      const here = at;
+      at += 8 * (p1 - p0) * MR * ldc;
+      return here;
+    });
+    const endBytes = at;
     if (endBytes > MAX_BYTES) return false;
     this.reserve(endBytes);
-    packA(a, m, k, this.kc, this.heap32, aBytes / 4);
+    ranges.forEach(([p0, p1], i) => {
+      const rows = Math.min(m, p1 * MR) - p0 * MR;
+      packA({ ...a, offset: a.offset + p0 * MR * a.rowStride }, rows, k, this.kc, this.heap32, aAt[i] / 4);
+    });
     packB(b, k, n, this.kc, this.heap32, bBytes / 4);
     const c = this.heap64;
-    const c0 = cBytes / 8;
-    c.fill(0, c0, endBytes / 8);
-    this.gemm(aBytes, bBytes, cBytes, mPanels, nPanels, k);
-    if (ldc === n) out.set(c.subarray(c0, c0 + m * n), outOffset);
-    else for (let i = 0; i < m; i++) out.set(c.subarray(c0 + i * ldc, c0 + i * ldc + n), outOffset + i * n);
+    c.fill(0, cAt[0] / 8, endBytes / 8);
+    this.pool.run(0, ranges.map(([p0, p1], i) => [aAt[i], bBytes, cAt[i], p1 - p0, nPanels, k]));
+    ranges.forEach(([p0, p1], i) => {
+      const c0 = cAt[i] / 8;
+      const r0 = p0 * MR;
+      const rows = Math.min(m, p1 * MR) - r0;
+      const o = outOffset + r0 * n;
+      if (ldc === n) out.set(c.subarray(c0, c0 + rows * n), o);
+      else for (let r = 0; r < rows; r++) out.set(c.subarray(c0 + r * ldc, c0 + r * ldc + n), o + r * n);
+    });
     return true;
   }
 
