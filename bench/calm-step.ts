@@ -4,7 +4,7 @@
  * targets), against a frozen autoencoder with its initial weights (the step's cost does not depend
  * on the AE's values). Forward, energy loss, backward and the AdamW update, as the trainer does them.
  *
- * `node dist/bench/calm-step.js [steps]` prints milliseconds per step and tokens/s; `calmStepRunner`
+ * `node dist/bench/calm-step.js [steps] [--profile]` prints milliseconds per step and tokens/s; `calmStepRunner`
  * is reused by bench/train-step.ts and the thread-count determinism test.
  */
 import { Autoencoder, smallAutoencoderConfig } from '../src/calm/autoencoder.js';
@@ -15,6 +15,7 @@ import { parseArgs } from '../src/cli/args.js';
 import { AdamW } from '../src/nn/optim.js';
 import { memoryScope } from '../src/tensor/memory.js';
 import { Rng } from '../src/tensor/random.js';
+import { profile } from '../src/tensor/profile.js';
 
 export const CALM_BATCH = 16;
 export const CALM_CHUNKS = 17;
@@ -57,6 +58,10 @@ if (isMain) {
     const t0 = performance.now();
     r.step();
     times.push(performance.now() - t0);
+  }
+  if (process.argv.includes('--profile')) {
+    const { report } = profile(() => { for (let i = 0; i < steps; i++) r.step(); });
+    console.log(report.table(30));
   }
   times.sort((a, b) => a - b);
   const med = times[Math.floor(times.length / 2)];

@@ -168,6 +168,34 @@ describe('cpu accelerations against their op-table entries', () => {
     );
   });
 
+  test('reduce sum/max over any axes (strided layouts): bit-identical where the JS walk runs', () => {
+    fc.assert(
+      fc.property(fc.array(dimArb, { minLength: 2, maxLength: 4 }).filter((s) => sizeOf(s) <= 40_000 && sizeOf(s) > 0), seedArb, fc.constantFrom(...LAYOUTS), fc.integer({ min: 0, max: 3 }), (shape, seed, layout, pick) => {
+        const x = view(shape, layout, seed, normal);
+        const axes = [pick % shape.length];
+        for (const op of ['sum', 'max'] as const) {
+          const got = CPU_ACCEL.reduce([x], { op, axes } as never);
+          const want = OPS.reduce.cpu([x], { op, axes });
+          assert.ok(got !== null);
+          const lastRun = axes[0] === shape.length - 1 && shape[axes[0]] >= 16; // the wasm path: float64 reordering
+          if (op === 'max' || !lastRun) sameBits(`${op} axes ${axes}`, got, want);
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  test('siluBackward and siluMulBackward: bit-identical', () => {
+    fc.assert(
+      fc.property(shapeArb, seedArb, fc.constantFrom(...LAYOUTS), fc.constantFrom(...LAYOUTS), (shape, seed, la, lb) => {
+        const [a, b, s, g] = [view(shape, la, seed, normal), view(shape, lb, seed + 1, normal), view(shape, 'contiguous', seed + 2, (r) => r.uniform()), view(shape, lb, seed + 3, normal)];
+        sameBits('siluBackward', CPU_ACCEL.siluBackward([a, s, g], {} as never), OPS.siluBackward.cpu([a, s, g], {}));
+        sameBits('siluMulBackward', CPU_ACCEL.siluMulBackward([a, b, s, g], {} as never), OPS.siluMulBackward.cpu([a, b, s, g], {}));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   test('float64 and int32 are left to the reference', () => {
     const x: CpuView = { data: new Float64Array(300), dtype: 'float64', shape: [300], strides: [1], offset: 0 };
     assert.equal(CPU_ACCEL.add([x, x], {} as never), null);

@@ -35,7 +35,7 @@ function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length)) + 2;
   const lines = ['Usage: calm <command> [options]', '', 'Commands:'];
   for (const [name, entry] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(width)}${entry.summary}`);
-  lines.push('', 'Run `calm <command> --help` for the options of a command.');
+  lines.push('', 'Run `calm <command> --help` for the options of a command; add --profile to any command for a table of its ops.');
   return `${lines.join('\n')}\n`;
 }
 
@@ -67,7 +67,15 @@ export async function main(argv: string[]): Promise<void> {
   if (entry === undefined) throw new UsageError(`calm: unknown command '${name}' (commands: ${Object.keys(COMMANDS).join(', ')})`);
   const mod = await loadCommand(entry.module);
   if (mod === null) throw new UsageError(`calm ${name}: not available yet (module ${entry.module} is not built)`);
-  await mod.run(rest);
+  // --profile, accepted by every command: the op profiler's table (src/tensor/profile.ts) on stderr at the end.
+  const profileAt = rest.indexOf('--profile');
+  if (profileAt < 0) {
+    await mod.run(rest);
+    return;
+  }
+  const { profile } = await import('../tensor/profile.js');
+  const { report } = await profile(() => mod.run(rest.filter((_, i) => i !== profileAt)));
+  process.stderr.write(`\nop profile of calm ${name} (top ops by total time):\n${report.table(30)}\n`);
 }
 
 /** Prints an error the way the CLI does and returns the exit status (2 for usage errors, 1 otherwise). */

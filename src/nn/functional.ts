@@ -1,7 +1,10 @@
 /**
- * Functional ops composed from the engine's differentiable primitives. None has a backward rule of
- * its own; gradients come from the primitives (checked in scripts/gradcheck-cases-nn.ts).
+ * Functional ops. Most are composed from the engine's differentiable primitives and have no backward
+ * rule of their own (checked in scripts/gradcheck-cases-nn.ts); softmax over the last axis, SiLU,
+ * RMSNorm and LayerNorm call the fused ops of src/autograd/fused.ts (one kernel forward, one
+ * backward), whose composed definitions are kept next to them there.
  */
+import * as fused from '../autograd/fused.js';
 import { Tensor } from '../autograd/tensor.js';
 import { NDArray } from '../tensor/ndarray.js';
 import type { Rng } from '../tensor/random.js';
@@ -13,6 +16,7 @@ import { fmtShape, normAxis } from '../tensor/shape.js';
  */
 export function softmax(x: Tensor, axis = -1): Tensor {
   const a = normAxis('softmax', axis, x.rank, x.shape);
+  if (a === x.rank - 1 && x.size > 0) return fused.softmaxLast(x); // one kernel each way
   const shifted = x.sub(x.detach().max(a, true)); // [..., n, ...]
   const e = shifted.exp(); // [..., n, ...]
   return e.div(e.sum(a, true)); // [..., n, ...]
@@ -63,7 +67,12 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: { ignoreI
 
 /** SiLU (swish): x * sigmoid(x). */
 export function silu(x: Tensor): Tensor {
-  return x.mul(x.sigmoid());
+  return fused.silu(x);
+}
+
+/** silu(gate) · up (the SwiGLU gate) in one fused op. */
+export function siluMul(gate: Tensor, up: Tensor): Tensor {
+  return fused.siluMul(gate, up);
 }
 
 const GELU_C = Math.sqrt(2 / Math.PI);
@@ -94,19 +103,12 @@ export function dropout(x: Tensor, p: number, rng: Rng, training: boolean): Tens
 
 /** RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * weight (CALM.md §2.1). */
 export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-6): Tensor {
-  const invRms = x.mul(x).mean(-1, true).add(eps).sqrt().reciprocal(); // [..., 1]
-  const normed = x.mul(invRms); // [..., d]
-  return weight === null ? normed : normed.mul(weight); // [..., d]
+  return fused.rmsNorm(x, weight, eps); // [..., d]
 }
 
 /** LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * weight + bias (CALM.md §3.1). */
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-6): Tensor {
-  const centred = x.sub(x.mean(-1, true)); // [..., d]
-  const invStd = centred.mul(centred).mean(-1, true).add(eps).sqrt().reciprocal(); // [..., 1]
-  let out = centred.mul(invStd); // [..., d]
-  if (weight !== null) out = out.mul(weight);
-  if (bias !== null) out = out.add(bias);
-  return out; // [..., d]
+  return fused.layerNorm(x, weight, bias, eps); // [..., d]
 }
 
 /**

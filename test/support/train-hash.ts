@@ -8,7 +8,7 @@ import { AdamW } from '../../src/nn/optim.js';
 import { TransformerLM } from '../../src/nn/transformer-lm.js';
 import { Rng } from '../../src/tensor/random.js';
 
-const batch = 8;
+const batch = 16; // 1024 rows: the head's 1024 x 64 x 256 product reaches the pool's split
 const seq = 64;
 const model = new TransformerLM({ vocabSize: 256, dim: 64, nLayers: 1, nHeads: 4, ffnHidden: 176 }, { rng: new Rng(3) });
 const optimizer = new AdamW(model.namedParameters(), { lr: 1e-3 });

@@ -11,15 +11,15 @@
  *   monomorphic JS loop (V8 compiles a loop that only ever sees Float32Array much tighter than
  *   the reference's, which is shared by every dtype).
  * - neg, abs, sqrt: wasm SIMD on contiguous input; exp, log, sigmoid, tanh: monomorphic JS loops.
- * - reduce sum/max over the last axis: wasm SIMD (float64 accumulation for sum); sum over leading
- *   axes: a monomorphic JS loop in the reference's order.
- * - softmaxRows: the reference's steps in a monomorphic JS loop.
+ * - reduce sum/max over the last axis: wasm SIMD (float64 accumulation for sum); other layouts: the
+ *   reference's walk and order with float32-only loops.
+ * - softmaxRows, siluBackward, siluMulBackward: the reference's steps in float32-only loops.
  *
  * `CALM_CPU_ACCEL=off` turns all of them off (the matmul kernel has its own switch, CALM_CPU_MATMUL).
  */
 import type { TypedArray } from '../dtype.js';
 import { sizeOf } from '../shape.js';
-import { coalesce, forEachRow, reducedStrides } from '../cpu/strided.js';
+import { coalesce, forEachRow, reducedStrides, RowWalker } from '../cpu/strided.js';
 import type { CpuView } from '../ops/types.js';
 import type { ReduceAttrs } from '../ops/reduce.js';
 import { WasmElementwise, type GridOperand, type WasmBinaryOp, type WasmUnaryOp } from './wasm-elementwise.js';
@@ -161,22 +161,80 @@ const reduceAccel: CpuAccel = ([x], attrs: ReduceAttrs) => {
     const rows = shape.length === 2 ? shape[0] : 1;
     const cols = shape[last];
     const kernels = cols >= WASM_ROW_MIN ? wasmKernels() : null;
-    if (kernels === null) return null;
-    const out = new Float32Array(outSize);
-    kernels.rowReduce(op, x.data, x.offset, shape.length === 2 ? sx[0] : cols, rows, cols, out);
-    return out;
+    if (kernels !== null) {
+      const out = new Float32Array(outSize);
+      kernels.rowReduce(op, x.data, x.offset, shape.length === 2 ? sx[0] : cols, rows, cols, out);
+      return out;
+    }
   }
-  // Sum over leading axes of a contiguous [rows, cols] (a bias gradient): the reference's order.
-  if (op === 'sum' && shape.length === 2 && sx[1] === 1 && sx[0] === shape[1] && so[0] === 0 && so[1] === 1) {
-    return columnSums(x.data, x.offset, shape[0], shape[1]);
-  }
-  return null;
+  // Any other layout: the reference's walk and order (ops/reduce.ts), with float32-only loops.
+  const acc = new Float64Array(outSize).fill(op === 'sum' ? 0 : -Infinity);
+  const w = new RowWalker(shape, strides, [x.offset, 0]);
+  const fold = op === 'sum' ? sumRowF32 : maxRowF32;
+  for (let r = 0; r < w.rows; r++, w.next()) fold(x.data, w.pos[0], w.step[0], acc, w.pos[1], w.step[1], w.len);
+  return Float32Array.from(acc);
 };
 
-function columnSums(x: Float32Array, offset: number, rows: number, cols: number): Float32Array {
-  const acc = new Float64Array(cols);
-  for (let r = 0, p = offset; r < rows; r++) for (let j = 0; j < cols; j++, p++) acc[j] += x[p];
-  return Float32Array.from(acc);
+function sumRowF32(x: Float32Array, p: number, s: number, acc: Float64Array, o: number, so: number, len: number): void {
+  if (so === 0) {
+    let v = acc[o];
+    for (let j = 0; j < len; j++, p += s) v += x[p];
+    acc[o] = v;
+  } else {
+    for (let j = 0; j < len; j++, p += s, o += so) acc[o] += x[p];
+  }
+}
+
+function maxRowF32(x: Float32Array, p: number, s: number, acc: Float64Array, o: number, so: number, len: number): void {
+  if (so === 0) {
+    let v = acc[o];
+    for (let j = 0; j < len; j++, p += s) v = Math.max(v, x[p]);
+    acc[o] = v;
+  } else {
+    for (let j = 0; j < len; j++, p += s, o += so) acc[o] = Math.max(acc[o], x[p]);
+  }
+}
+
+// ------------------------------------------------------------------ fused backward passes
+
+/** siluBackward (ops/fused.ts) with float32-only loops; the same arithmetic. */
+const siluBackwardAccel: CpuAccel = (inputs) => {
+  if (!inputs.every(isF32)) return null;
+  const [x, s, g] = inputs as (CpuView & { data: Float32Array })[];
+  const n = sizeOf(x.shape);
+  const out = new Float32Array(n);
+  forEachRow(inputs, n, (pos, step, len, o) => siluBackRow(x.data, pos[0], step[0], s.data, pos[1], step[1], g.data, pos[2], step[2], out, o, o + len));
+  return out;
+};
+
+function siluBackRow(x: Float32Array, px: number, sx: number, s: Float32Array, ps: number, ss: number, g: Float32Array, pg: number, sg: number, out: Float32Array, o: number, end: number): void {
+  for (; o < end; o++, px += sx, ps += ss, pg += sg) {
+    const v = x[px];
+    const t = s[ps];
+    out[o] = g[pg] * t * (1 + v * (1 - t));
+  }
+}
+
+/** siluMulBackward (ops/fused.ts) with float32-only loops; the same arithmetic. */
+const siluMulBackwardAccel: CpuAccel = (inputs) => {
+  if (!inputs.every(isF32)) return null;
+  const [a, b, s, g] = inputs as (CpuView & { data: Float32Array })[];
+  const n = sizeOf(a.shape);
+  const out = new Float32Array(2 * n);
+  forEachRow(inputs, n, (pos, step, len, o) => siluMulBackRow(a.data, b.data, s.data, g.data, pos, step, out, n, o, o + len));
+  return out;
+};
+
+function siluMulBackRow(a: Float32Array, b: Float32Array, s: Float32Array, g: Float32Array, pos: readonly number[], step: readonly number[], out: Float32Array, n: number, o: number, end: number): void {
+  let pa = pos[0], pb = pos[1], ps = pos[2], pg = pos[3];
+  const sa = step[0], sb = step[1], ss = step[2], sg = step[3];
+  for (; o < end; o++, pa += sa, pb += sb, ps += ss, pg += sg) {
+    const v = a[pa];
+    const t = s[ps];
+    const gj = g[pg];
+    out[o] = gj * b[pb] * t * (1 + v * (1 - t));
+    out[n + o] = gj * v * t;
+  }
 }
 
 // ------------------------------------------------------------------ softmax
@@ -225,4 +283,6 @@ export const CPU_ACCEL: Readonly<Record<string, CpuAccel>> = {
   tanh: unaryAccel('tanh'),
   reduce: reduceAccel,
   softmaxRows: softmaxAccel,
+  siluBackward: siluBackwardAccel,
+  siluMulBackward: siluMulBackwardAccel,
 };
