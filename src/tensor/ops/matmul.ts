@@ -24,8 +24,20 @@ const workspace = new MatmulWorkspace();
 let accel: WasmMatmul | null | undefined;
 
 function float32Accel(): WasmMatmul | null {
-  if (accel === undefined) accel = cpuMatmulKernel() === 'wasm' ? new WasmMatmul() : null;
+  if (accel === undefined) accel = cpuMatmulKernel() === 'wasm' ? new WasmMatmul({ threads: matmulThreads }) : null;
   return accel;
+}
+
+/** Thread count of the next acceleration instance (undefined: CALM_THREADS or the core count). */
+let matmulThreads: number | undefined;
+
+/**
+ * Sets the number of threads float32 products use from now on (benchmarks compare 1 and 2 in one
+ * process; everything else reads CALM_THREADS once). The old pool's workers stay parked.
+ */
+export function setMatmulThreads(threads: number | undefined): void {
+  matmulThreads = threads;
+  accel = undefined;
 }
 
 /** Batch `i`'s matrix of a [...batch, rows, cols] view, starting at `offset`. */
