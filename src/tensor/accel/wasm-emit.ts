@@ -1,5 +1,5 @@
 /**
- * A minimal WebAssembly emitter: enough of the binary format (core spec §5 plus the SIMD proposal)
+ * A minimal WebAssembly emitter: enough of the binary format (WebAssembly core spec §5 plus the SIMD proposal)
  * to write small numeric modules from TypeScript, so no toolchain is needed. Used by the matmul
  * kernel (wasm-matmul.ts) and the elementwise/reduction kernels (wasm-elementwise.ts).
  */
