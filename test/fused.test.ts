@@ -9,6 +9,8 @@ import { describe, test } from 'node:test';
 import { grad, Tensor } from '../src/autograd/index.js';
 import * as fused from '../src/autograd/fused.js';
 import { Rng } from '../src/tensor/random.js';
+import { NDArray } from '../src/tensor/ndarray.js';
+import { crossEntropy } from '../src/nn/functional.js';
 import type { Shape } from '../src/tensor/shape.js';
 
 const composed = {
@@ -78,6 +80,30 @@ describe('fused ops against their compositions', () => {
       });
     });
   }
+
+  test('softmaxCrossEntropy (and crossEntropy with ignored rows): against the composition, float32', () => {
+    const n = 37, v = 300;
+    const [x] = inputs([[n, v]], 'float32', 6);
+    const rng = new Rng(7);
+    const t = Int32Array.from({ length: n }, (_, i) => (i % 5 === 2 ? -1 : rng.int(v)));
+    const targets = new Tensor(NDArray.fromData(t, [n], 'int32'));
+    // The composition: logsumexp of max-shifted rows minus the picked logit, masked on ignored rows.
+    const z = x.sub(x.detach().max(1, true));
+    const picked = z.reshape([n * v]).gather(new Tensor(NDArray.fromData(Int32Array.from(t, (ti, i) => i * v + Math.max(0, ti)), [n], 'int32')));
+    const keep = new Tensor(NDArray.fromData(Float32Array.from(t, (ti) => (ti >= 0 ? 1 : 0)), [n]));
+    const composedRows = z.exp().sum(1).log().sub(picked).mul(keep);
+    const fusedRows = fused.softmaxCrossEntropy(x, targets);
+    close(fusedRows.toTypedArray() as Float32Array, composedRows.toTypedArray() as Float32Array, 2e-6, 'row losses');
+    const seed = Tensor.randn([n], new Rng(8));
+    const [gf] = grad(fusedRows, [x], { gradOutputs: [seed] });
+    const [gc] = grad(composedRows, [x], { gradOutputs: [seed] });
+    close(gf!.toTypedArray() as Float32Array, gc!.toTypedArray() as Float32Array, 1e-6, 'gradient');
+    // nn's crossEntropy calls it: the mean over the kept rows, ignoreIndex marking the others.
+    const withIgnore = Int32Array.from(t, (ti) => (ti < 0 ? 257 : ti));
+    const ce = crossEntropy(x, new Tensor(NDArray.fromData(withIgnore, [n], 'int32')), { ignoreIndex: 257 });
+    const kept = t.filter((ti) => ti >= 0).length;
+    assert.ok(Math.abs(ce.item() - composedRows.sum().item() / kept) < 1e-5);
+  });
 
   test('siluMul of different shapes takes the composed path', () => {
     const [a, b] = inputs([[3, 4], [4]], 'float32', 5);

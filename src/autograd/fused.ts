@@ -88,3 +88,30 @@ export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-6): Tensor {
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-6): Tensor {
   return norm('layerNorm', true, x, weight, bias, eps);
 }
+
+/**
+ * Per-row softmax cross-entropy of logits [N, V] against int32 targets [N]: logsumexp(x_i) − x_i[t_i],
+ * 0 for rows whose target is negative (ignored). One kernel forward (which keeps the softmax p) and
+ * one backward, dx = g_i (p_i − onehot(t_i)).
+ */
+export function softmaxCrossEntropy(logits: Tensor, targets: Tensor): Tensor {
+  const { loss, probs } = K.softmaxCrossEntropy(logits.data, targets.data);
+  return Tensor.fused('softmaxCrossEntropy', loss, [logits], (g) =>
+    isGradEnabled() ? composedVjp((x) => composedCrossEntropyRows(x, targets), [logits], g) : [new Tensor(K.softmaxCrossEntropyBackward(probs, targets.data, g.data))],
+  );
+}
+
+/** The composed per-row cross-entropy (for createGraph): logsumexp − picked logit, masked where ignored. */
+function composedCrossEntropyRows(x: Tensor, targets: Tensor): Tensor {
+  const [n, v] = x.shape;
+  const t = targets.toTypedArray();
+  const keep = new Float64Array(n);
+  const index = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    keep[i] = t[i] >= 0 ? 1 : 0;
+    index[i] = i * v + Math.max(0, t[i]);
+  }
+  const z = x.sub(x.detach().max(1, true));
+  const rows = z.exp().sum(1).log().sub(z.reshape([n * v]).gather(new Tensor(NDArray.fromData(index, [n], 'int32', x.data.backend))));
+  return rows.mul(new Tensor(NDArray.fromData(keep, [n], x.dtype, x.data.backend)));
+}

@@ -1,7 +1,7 @@
 /**
  * Functional ops. Most are composed from the engine's differentiable primitives and have no backward
  * rule of their own (checked in scripts/gradcheck-cases-nn.ts); softmax over the last axis, SiLU,
- * RMSNorm and LayerNorm call the fused ops of src/autograd/fused.ts (one kernel forward, one
+ * RMSNorm, LayerNorm and cross-entropy call the fused ops of src/autograd/fused.ts (one kernel forward, one
  * backward), whose composed definitions are kept next to them there.
  */
 import * as fused from '../autograd/fused.js';
@@ -34,9 +34,8 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
  * `ignoreIndex`. With every target ignored the loss is 0 (still connected to `logits`, so a
  * backward pass gives zero gradients rather than NaN).
  *
- * loss_i = logsumexp(z_i) - z_i[t_i] with z = logits - max (detached). The target logits are picked
- * with one gather on the flattened [N*V] view at i*V + t_i, so log-probabilities over the whole
- * vocabulary are never materialised.
+ * loss_i = logsumexp(z_i) - z_i[t_i], computed by one fused op (softmax and pick in one pass, backward
+ * p - onehot(t) in one pass; src/autograd/fused.ts).
  */
 export function crossEntropy(logits: Tensor, targets: Tensor, options: { ignoreIndex?: number } = {}): Tensor {
   if (logits.rank !== 2) throw new RangeError(`crossEntropy: logits must be [N, V], got ${fmtShape(logits.shape)}`);
@@ -57,12 +56,11 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: { ignoreI
   }
   if (rows.length === 0) return logits.sum().mul(0); // []
 
-  const backend = logits.data.backend;
-  const z = logits.sub(logits.detach().max(1, true)); // [N, V]
-  const logSumExp = z.exp().sum(1).log(); // [N]
-  const picked = z.reshape([n * v]).gather(new Tensor(NDArray.fromData(Int32Array.from(flatIndex), [rows.length], 'int32', backend))); // [M]
-  const lse = rows.length === n ? logSumExp : logSumExp.gather(new Tensor(NDArray.fromData(Int32Array.from(rows), [rows.length], 'int32', backend))); // [M]
-  return lse.sum().sub(picked.sum()).mul(1 / rows.length); // []
+  // One fused op (src/autograd/fused.ts): the row losses, 0 on ignored rows (target -1 there).
+  const marked = new Int32Array(n).fill(-1);
+  for (let k = 0; k < rows.length; k++) marked[rows[k]] = flatIndex[k] - rows[k] * v;
+  const perRow = fused.softmaxCrossEntropy(logits, new Tensor(NDArray.fromData(marked, [n], 'int32', logits.data.backend))); // [N]
+  return perRow.sum().mul(1 / rows.length); // []
 }
 
 /** SiLU (swish): x * sigmoid(x). */

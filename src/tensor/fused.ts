@@ -61,3 +61,18 @@ export function normRowsBackward(x: NDArray, w: NDArray, stats: NDArray, g: NDAr
   const out = NDArray.fromBuffer(x.backend, x.backend.run('normRowsBackward', [x.view, w.view, stats.view, g.view], { eps, center }), [x.size + 2 * d]);
   return { dx: out.sliceAxis(0, 0, x.size).reshape(x.shape), dw: out.sliceAxis(0, x.size, x.size + d), db: out.sliceAxis(0, x.size + d) };
 }
+
+/**
+ * Softmax cross-entropy of logits [N, V] against int32 targets [N] (negative = ignored row): the
+ * loss of each row [N] (0 where ignored) and the softmax [N, V] that {@link softmaxCrossEntropyBackward} takes.
+ */
+export function softmaxCrossEntropy(logits: NDArray, targets: NDArray): { loss: NDArray; probs: NDArray } {
+  const [n, v] = logits.shape;
+  const out = NDArray.fromBuffer(logits.backend, logits.backend.run('softmaxCrossEntropy', [logits.view, targets.view], {}), [n * v + n]);
+  return { probs: out.sliceAxis(0, 0, n * v).reshape([n, v]), loss: out.sliceAxis(0, n * v) };
+}
+
+/** The gradient of {@link softmaxCrossEntropy}'s row losses for their gradient g [N]: [N, V]. */
+export function softmaxCrossEntropyBackward(probs: NDArray, targets: NDArray, g: NDArray): NDArray {
+  return NDArray.fromBuffer(probs.backend, probs.backend.run('softmaxCrossEntropyBackward', [probs.view, targets.view, g.view], {}), probs.shape);
+}

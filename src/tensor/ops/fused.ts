@@ -294,3 +294,55 @@ export const normRowsBackward: OpEntry<NormAttrs> = {
   },
   gpujs: (gpu, inputs, attrs) => onHost('normRowsBackward', normRowsBackward)(gpu, inputs, attrs),
 };
+
+/**
+ * Softmax cross-entropy over the rows of logits [N, V] against int32 targets [N] (a negative target
+ * marks an ignored row). Output: the softmax p (N·V values), then each row's loss
+ * logsumexp(x) − x[t] (N values; 0 for an ignored row, whose p row is also 0, so its gradient is 0).
+ * Row statistics in float64.
+ */
+export const softmaxCrossEntropy: OpEntry<NoAttrs> = {
+  outShape: ([x]) => [sizeOf(x) + x[0]],
+  outDType: ([dtype]) => dtype,
+  cpu([xv, tv]) {
+    const [n, v] = xv.shape;
+    const x = dense(xv), t = dense(tv);
+    const out = allocTyped(xv.dtype, n * v + n);
+    const e = new Float64Array(v); // one row of exp(x - max), unrounded
+    for (let r = 0, base = 0; r < n; r++, base += v) {
+      const target = t[r];
+      if (target < 0) continue;
+      let mx = -Infinity;
+      for (let j = 0; j < v; j++) mx = Math.max(mx, x[base + j]);
+      let sum = 0;
+      for (let j = 0; j < v; j++) {
+        e[j] = Math.exp(x[base + j] - mx);
+        sum += e[j];
+      }
+      for (let j = 0; j < v; j++) out[base + j] = e[j] / sum;
+      out[n * v + r] = mx + Math.log(sum) - x[base + target];
+    }
+    return out;
+  },
+  gpujs: (gpu, inputs, attrs) => onHost('softmaxCrossEntropy', softmaxCrossEntropy)(gpu, inputs, attrs),
+};
+
+/** The backward of {@link softmaxCrossEntropy}: inputs p [N, V], targets [N], g [N]; dx = g_i (p_ij − [j = t_i]). */
+export const softmaxCrossEntropyBackward: OpEntry<NoAttrs> = {
+  outShape: ([p]) => p,
+  outDType: ([dtype]) => dtype,
+  cpu([pv, tv, gv]) {
+    const [n, v] = pv.shape;
+    const p = dense(pv), t = dense(tv), g = dense(gv);
+    const out = allocTyped(pv.dtype, n * v);
+    for (let r = 0, base = 0; r < n; r++, base += v) {
+      const target = t[r];
+      if (target < 0) continue;
+      const gr = g[r];
+      for (let j = 0; j < v; j++) out[base + j] = gr * p[base + j];
+      out[base + target] = gr * (p[base + target] - 1);
+    }
+    return out;
+  },
+  gpujs: (gpu, inputs, attrs) => onHost('softmaxCrossEntropyBackward', softmaxCrossEntropyBackward)(gpu, inputs, attrs),
+};

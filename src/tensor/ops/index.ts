@@ -14,14 +14,14 @@
  * | reduce.ts     | reduce (sum, max, min, argmax, argmin)                    |
  * | matmul.ts     | matmul                                                    |
  * | indexing.ts   | gather, scatterAdd                                        |
- * | fused.ts      | softmaxRows, siluMul, siluBackward, siluMulBackward, normRows, normRowsBackward |
+ * | fused.ts      | softmaxRows, siluMul, siluBackward, siluMulBackward, normRows(Backward), softmaxCrossEntropy(Backward) |
  *
  * Adding a unary or binary primitive is one entry in its file plus its differentiable method and
  * backward rule in `src/autograd/tensor.ts`; the gradient check and the backend test suite pick the
  * entry up from the table.
  */
 import { BINARY } from './binary.js';
-import { normRows, normRowsBackward, siluBackward, siluMul, siluMulBackward, softmaxRows } from './fused.js';
+import { normRows, normRowsBackward, siluBackward, siluMul, siluMulBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward, softmaxRows } from './fused.js';
 import { gather, scatterAdd } from './indexing.js';
 import { cast, concat, copy, fill, unslice, where } from './layout.js';
 import { matmul } from './matmul.js';
@@ -48,6 +48,8 @@ export const OPS = {
   siluMulBackward,
   normRows,
   normRowsBackward,
+  softmaxCrossEntropy,
+  softmaxCrossEntropyBackward,
 };
 
 export type OpName = keyof typeof OPS;
