@@ -69,7 +69,7 @@ function sameBits(op: string, got: TypedArray | null, want: TypedArray): void {
 }
 
 const dimArb = fc.constantFrom(0, 1, 2, 3, 4, 5, 7, 8, 17, 64, 129);
-const shapeArb = fc.array(dimArb, { minLength: 0, maxLength: 3 }).filter((s) => sizeOf(s) <= 40_000);
+const shapeArb = fc.array(dimArb, { minLength: 0, maxLength: 4 }).filter((s) => sizeOf(s) <= 40_000);
 const seedArb = fc.integer({ min: 0, max: 1_000_000 });
 const normal = (r: Rng): number => r.normal();
 const positive = (r: Rng): number => 0.1 + 3 * r.uniform();
@@ -87,6 +87,12 @@ describe('cpu accelerations against their op-table entries', () => {
       assert.ok(binaryGrid(view(shape, layout, 2, normal), full) !== null, `${layout} first`);
     }
     assert.equal(binaryGrid(full, view(shape, 'transposed', 2, normal)), null);
+    // [P, M, l] + [P, 1, l] broadcast over the middle axis: a loop of grids.
+    const big = view([5, 6, 64], 'contiguous', 3, normal);
+    const mid: CpuView = { ...view([5, 1, 64], 'contiguous', 4, normal), shape: [5, 6, 64], strides: [64, 0, 1] };
+    assert.equal(binaryGrid(big, mid)?.outer, 5);
+    sameBits('add over a middle broadcast', CPU_ACCEL.add([big, mid], {} as never), OPS.add.cpu([big, mid], {}));
+    sameBits('mul over a middle broadcast', CPU_ACCEL.mul([mid, big], {} as never), OPS.mul.cpu([mid, big], {}));
     assert.ok(6 * 64 >= WASM_MIN);
   });
 

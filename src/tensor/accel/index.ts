@@ -62,20 +62,33 @@ const F32_BINARY: Record<WasmBinaryOp, F32Row> = {
  * The [rows, cols] grid of two equally shaped views, when each is a vector along the last axis
  * (column step 1) or one value per row (column step 0) and not both are the latter.
  */
-export function binaryGrid(a: CpuView, b: CpuView): { rows: number; cols: number; a: GridOperand; b: GridOperand } | null {
+export function binaryGrid(a: CpuView, b: CpuView): BinaryGrid | null {
   const { shape, strides } = coalesce(a.shape, [a.strides, b.strides]);
-  if (shape.length > 2) return null;
+  if (shape.length > 3) return null;
   const [sa, sb] = strides;
-  const last = shape.length - 1;
-  const ca = sa[last], cb = sb[last];
+  const rank = shape.length;
+  const ca = sa[rank - 1], cb = sb[rank - 1];
   if ((ca !== 0 && ca !== 1) || (cb !== 0 && cb !== 1) || (ca === 0 && cb === 0)) return null;
-  const rows = shape.length === 2 ? shape[0] : 1;
-  const ra = shape.length === 2 ? sa[0] : 0, rb = shape.length === 2 ? sb[0] : 0;
+  const at = (s: readonly number[], axis: number): number => (axis >= 0 ? s[axis] : 0);
   return {
-    rows, cols: shape[last],
-    a: { data: a.data as Float32Array, offset: a.offset, rowStride: ra, colStride: ca },
-    b: { data: b.data as Float32Array, offset: b.offset, rowStride: rb, colStride: cb },
+    // A third axis (e.g. [P, M, l] + [P, 1, l]) is a loop of grids, `outer` apart.
+    outer: rank === 3 ? shape[0] : 1,
+    outerA: at(sa, rank - 3), outerB: at(sb, rank - 3),
+    rows: rank >= 2 ? shape[rank - 2] : 1, cols: shape[rank - 1],
+    a: { data: a.data as Float32Array, offset: a.offset, rowStride: at(sa, rank - 2), colStride: ca },
+    b: { data: b.data as Float32Array, offset: b.offset, rowStride: at(sb, rank - 2), colStride: cb },
   };
+}
+
+/** `outer` grids of rows x cols; grid i starts `i * outerA` (`i * outerB`) after the operand's offset. */
+export interface BinaryGrid {
+  readonly outer: number;
+  readonly outerA: number;
+  readonly outerB: number;
+  readonly rows: number;
+  readonly cols: number;
+  readonly a: GridOperand;
+  readonly b: GridOperand;
 }
 
 function binaryAccel(op: WasmBinaryOp): CpuAccel {
@@ -87,7 +100,16 @@ function binaryAccel(op: WasmBinaryOp): CpuAccel {
     const grid = n >= WASM_MIN ? binaryGrid(a, b) : null;
     const kernels = grid === null ? null : wasmKernels();
     if (grid !== null && kernels !== null) {
-      kernels.binary(op, grid.a, grid.b, grid.rows, grid.cols, out);
+      const { outer, rows, cols } = grid;
+      if (outer === 1) {
+        kernels.binary(op, grid.a, grid.b, rows, cols, out);
+      } else {
+        for (let i = 0; i < outer; i++) {
+          const a = { ...grid.a, offset: grid.a.offset + i * grid.outerA };
+          const b = { ...grid.b, offset: grid.b.offset + i * grid.outerB };
+          kernels.binary(op, a, b, rows, cols, out.subarray(i * rows * cols, (i + 1) * rows * cols));
+        }
+      }
       return out;
     }
     const row = F32_BINARY[op];
