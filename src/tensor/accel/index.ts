@@ -13,7 +13,9 @@
  * - neg, abs, sqrt: wasm SIMD on contiguous input; exp, log, sigmoid, tanh: monomorphic JS loops.
  * - reduce sum/max over the last axis: wasm SIMD (float64 accumulation for sum); other layouts: the
  *   reference's walk and order with float32-only loops.
- * - softmaxRows, siluBackward, siluMulBackward: the reference's steps in float32-only loops.
+ * - softmaxRows: wasm SIMD for rows of WASM_ROW_MIN or more (a polynomial exp, a reciprocal:
+ *   a few float32 ulps from the reference, exact zeros for -Infinity); shorter rows, siluBackward and
+ *   siluMulBackward: the reference's steps in float32-only loops.
  *
  * `CALM_CPU_ACCEL=off` turns all of them off (the matmul kernel has its own switch, CALM_CPU_MATMUL).
  */
@@ -269,6 +271,12 @@ const softmaxAccel: CpuAccel = ([x]) => {
   const { shape, strides } = coalesce(x.shape, [x.strides]);
   if (strides[0][shape.length - 1] !== 1 || shape.length > 2 || (shape.length === 2 && shape[1] !== len)) return null;
   const rowStride = shape.length === 2 ? strides[0][0] : len;
+  const kernels = len >= WASM_ROW_MIN && n >= WASM_MIN ? wasmKernels() : null;
+  if (kernels !== null) {
+    const out = new Float32Array(n);
+    kernels.softmaxRows(x.data, x.offset, rowStride, n / len, len, out);
+    return out;
+  }
   return softmaxF32(x.data, x.offset, rowStride, n, len);
 };
 

@@ -26,7 +26,6 @@ export const WASM_UNARY_OPS: readonly WasmUnaryOp[] = ['neg', 'abs', 'sqrt'];
 const BINARY_CODE: Record<WasmBinaryOp, number> = { add: SIMD.f32x4Add, sub: SIMD.f32x4Sub, mul: SIMD.f32x4Mul, div: SIMD.f32x4Div };
 const UNARY_CODE: Record<WasmUnaryOp, number> = { neg: SIMD.f32x4Neg, abs: SIMD.f32x4Abs, sqrt: SIMD.f32x4Sqrt };
 const I32_GT_S = 0x4a;
-const F32X4_MAX = 0xe9; // f32x4.pmax is 0xeb; f32x4.max (NaN-propagating) is 0xe9
 
 /** An operand as the kernels see it: `splat` = one value per row (column step 0). */
 type Kind = 'v' | 's';
@@ -113,7 +112,7 @@ function rowMaxFunction(): WasmFunction {
   c.op(OP.block, T.void);
   c.get(J).op(OP.i32Eqz).op(OP.brIf, 0);
   c.op(OP.loop, T.void);
-  c.get(ACC).get(X).simd(SIMD.v128Load, 2, 0).simd(F32X4_MAX).set(ACC);
+  c.get(ACC).get(X).simd(SIMD.v128Load, 2, 0).simd(SIMD.f32x4Max).set(ACC);
   c.addTo(X, 16);
   c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
   c.op(OP.end);
@@ -125,12 +124,94 @@ function rowMaxFunction(): WasmFunction {
   return { name: 'rowmax', params: 4, locals: [[1, T.i32], [1, T.v128]], code: c };
 }
 
+/** i8x16.shuffle lanes swapping the two 64-bit halves, and the two f32 of each half. */
+const SWAP_HALVES = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
+const SWAP_PAIRS = [4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11];
+
+/** Leaves the horizontal `combine` (f32x4 max or add) of local `v` in all four lanes of `v`. */
+function horizontal(c: Code, v: number, combine: number): void {
+  for (const lanes of [SWAP_HALVES, SWAP_PAIRS]) c.get(v).get(v).get(v).simd(SIMD.i8x16Shuffle).op(...lanes).simd(combine).set(v);
+}
+
+/**
+ * exp of the f32x4 on the stack, for arguments <= 0 (softmax's x − max): 2^n · p(r) with
+ * n = round(t / ln 2), r = t − n ln 2 in two parts (Cody-Waite), p Cephes' degree-7 expf polynomial
+ * (about 1 ulp); arguments below −87 (where 2^n would leave the normal range) give exactly 0, so a
+ * −Infinity (a masked score) stays a zero weight. NaN stays NaN. Uses locals t, n (v128).
+ */
+function expNonPositive(c: Code, T: number, N: number): void {
+  c.set(T);
+  c.get(T).f32x4(Math.LOG2E).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Nearest).set(N);
+  // r = t − n·ln2_hi − n·ln2_lo, left in T
+  c.get(T).get(N).f32x4(0.693359375).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Sub)
+    .get(N).f32x4(-2.12194440e-4).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Sub);
+  const r = (): Code => c.get(T);
+  c.set(T);
+  // p = ((((c5 r + c4) r + c3) r + c2) r + c1) r + c0, then p r² + r + 1
+  c.f32x4(1.9875691500e-4);
+  for (const k of [1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]) r().simd(SIMD.f32x4Mul).f32x4(k).simd(SIMD.f32x4Add);
+  r().simd(SIMD.f32x4Mul).get(T).simd(SIMD.f32x4Mul).get(T).simd(SIMD.f32x4Add).f32x4(1).simd(SIMD.f32x4Add);
+  // times 2^n: (n + 127) << 23 as float bits
+  c.get(N).simd(SIMD.i32x4TruncSatF32x4S).i32x4(127).simd(SIMD.i32x4Add).i32(23).simd(SIMD.i32x4Shl).simd(SIMD.f32x4Mul);
+  // zero where n < −126 (t < −87.3): n is compared, so NaN (n NaN, comparison false) stays NaN
+  c.get(N).f32x4(-126).simd(SIMD.f32x4Lt).simd(SIMD.v128AndNot);
+}
+
+/**
+ * softmax(x, out, rows, cols4): softmax over each row of cols4 (a multiple of 4) float32s, rows
+ * contiguous; padding lanes must be −Infinity (they get weight 0). Row max, then exp(x − max) into
+ * out with a float64 sum, then out times 1 / sum.
+ */
+function softmaxFunction(): WasmFunction {
+  const [X, OUT, ROWS, COLS] = [0, 1, 2, 3];
+  const [J, P, Q] = [4, 5, 6];
+  const [M, S, V, TT, NN, S1] = [7, 8, 9, 10, 11, 12];
+  const c = new Code();
+  c.op(OP.loop, T.void);
+  // max
+  c.get(X).simd(SIMD.v128Load, 2, 0).set(M).get(X).i32(16).op(OP.i32Add).set(P).get(COLS).i32(4).op(OP.i32Sub).set(J);
+  c.op(OP.block, T.void).get(J).op(OP.i32Eqz).op(OP.brIf, 0);
+  c.op(OP.loop, T.void);
+  c.get(M).get(P).simd(SIMD.v128Load, 2, 0).simd(SIMD.f32x4Max).set(M).addTo(P, 16);
+  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.op(OP.end).op(OP.end);
+  horizontal(c, M, SIMD.f32x4Max);
+  // exp, and its sum in float64 (two f64x2 accumulators, S and S1)
+  c.zero().set(S).zero().set(S1).get(X).set(P).get(OUT).set(Q).get(COLS).set(J);
+  c.op(OP.loop, T.void);
+  c.get(Q).get(P).simd(SIMD.v128Load, 2, 0).get(M).simd(SIMD.f32x4Sub);
+  expNonPositive(c, TT, NN);
+  c.tee(V).simd(SIMD.v128Store, 2, 0);
+  c.get(S).get(V).simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(S);
+  c.get(S1).get(V).get(V).simd(SIMD.i8x16Shuffle).op(...HIGH_HALF).simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(S1);
+  c.addTo(P, 16).addTo(Q, 16);
+  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.op(OP.end);
+  // S = splat(1 / float32(sum of the four float64 lanes))
+  c.get(S).get(S1).simd(SIMD.f64x2Add).tee(S).simd(SIMD.f64x2ExtractLane).op(0).get(S).simd(SIMD.f64x2ExtractLane).op(1).op(OP.f64Add).op(OP.f32DemoteF64);
+  c.simd(SIMD.f32x4Splat).set(S);
+  c.f32x4(1).get(S).simd(SIMD.f32x4Div).set(S);
+  // normalise
+  c.get(OUT).set(Q).get(COLS).set(J);
+  c.op(OP.loop, T.void);
+  c.get(Q).get(Q).simd(SIMD.v128Load, 2, 0).get(S).simd(SIMD.f32x4Mul).simd(SIMD.v128Store, 2, 0);
+  c.addTo(Q, 16);
+  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.op(OP.end);
+  // next row
+  c.get(X).get(COLS).i32(4).op(OP.i32Mul).op(OP.i32Add).set(X);
+  c.get(OUT).get(COLS).i32(4).op(OP.i32Mul).op(OP.i32Add).set(OUT);
+  c.get(ROWS).i32(1).op(OP.i32Sub).tee(ROWS).op(OP.brIf, 0);
+  c.op(OP.end);
+  return { name: 'softmax', params: 4, locals: [[3, T.i32], [6, T.v128]], code: c };
+}
+
 /** The whole module's bytes. */
 export function emitElementwiseModule(): Uint8Array {
   const fns: WasmFunction[] = [];
   for (const op of WASM_BINARY_OPS) for (const [ka, kb] of [['v', 'v'], ['v', 's'], ['s', 'v']] as const) fns.push(binaryFunction(op, ka, kb));
   for (const op of WASM_UNARY_OPS) fns.push(unaryFunction(op));
-  fns.push(rowSumFunction(), rowMaxFunction());
+  fns.push(rowSumFunction(), rowMaxFunction(), softmaxFunction());
   return wasmModule(fns);
 }
 
@@ -220,6 +301,33 @@ export class WasmElementwise {
       this.fns.rowmax(0, po, rows, cols4);
       for (let r = 0, q = po / 4; r < rows; r++, q += 4) out[r] = Math.max(Math.max(h[q], h[q + 1]), Math.max(h[q + 2], h[q + 3]));
     }
+  }
+
+  /**
+   * Softmax over each of `rows` rows of `cols` contiguous elements (rows `rowStride` apart from
+   * `offset`) into the contiguous `out`. exp is a polynomial (about 1 ulp) and the division a
+   * multiplication by the reciprocal, so this agrees with the reference to a few float32 ulps, not
+   * bit for bit.
+   */
+  softmaxRows(x: Float32Array, offset: number, rowStride: number, rows: number, cols: number, out: Float32Array): void {
+    if (rows === 0 || cols === 0) return;
+    const cols4 = (cols + 3) & ~3;
+    const po = align(4 * rows * cols4 + PAD);
+    this.reserve(po + 4 * rows * cols4 + PAD);
+    const h = this.heap32;
+    if (cols4 === cols && rowStride === cols) {
+      h.set(x.subarray(offset, offset + rows * cols), 0);
+    } else {
+      for (let r = 0; r < rows; r++) {
+        const s = offset + r * rowStride;
+        h.set(x.subarray(s, s + cols), r * cols4);
+        for (let j = cols; j < cols4; j++) h[r * cols4 + j] = -Infinity;
+      }
+    }
+    this.fns.softmax(0, po, rows, cols4);
+    const q = po / 4;
+    if (cols4 === cols) out.set(h.subarray(q, q + rows * cols));
+    else for (let r = 0; r < rows; r++) out.set(h.subarray(q + r * cols4, q + r * cols4 + cols), r * cols);
   }
 
   private reserve(bytes: number): void {

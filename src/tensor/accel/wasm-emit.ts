@@ -14,13 +14,16 @@ export const OP = {
   localGet: 0x20, localSet: 0x21, localTee: 0x22,
   f32Load: 0x2a, f32Store: 0x38,
   i32Const: 0x41, i32Eqz: 0x45, i32GtU: 0x4b, i32LtU: 0x49, i32GeU: 0x4f, i32Add: 0x6a, i32Sub: 0x6b, i32Mul: 0x6c, i32Shl: 0x74,
-  f32Add: 0x92, f32Sub: 0x93, f32Mul: 0x94, f32Div: 0x95, f32Max: 0x97,
+  f32Add: 0x92, f32Sub: 0x93, f32Mul: 0x94, f32Div: 0x95, f32Max: 0x97, f64Add: 0xa0, f32DemoteF64: 0xb6,
   select: 0x1b, simd: 0xfd,
 } as const;
 /** SIMD opcodes used (after the 0xfd prefix). */
 export const SIMD = {
   v128Load: 0x00, load32Splat: 0x09, v128Store: 0x0b, v128Const: 0x0c, i8x16Shuffle: 0x0d,
   f32x4Splat: 0x13,
+  f32x4ExtractLane: 0x1f, f64x2ExtractLane: 0x21, f32x4Lt: 0x43, v128AndNot: 0x4f,
+  f32x4Nearest: 0x6a, i32x4Shl: 0xab, i32x4Add: 0xae, i32x4TruncSatF32x4S: 0xf8,
+  f32x4Max: 0xe9,
   f64x2PromoteLowF32x4: 0x5f,
   f32x4Abs: 0xe0, f32x4Neg: 0xe1, f32x4Sqrt: 0xe3,
   f32x4Add: 0xe4, f32x4Sub: 0xe5, f32x4Mul: 0xe6, f32x4Div: 0xe7,
@@ -78,6 +81,10 @@ export class Code {
   addTo(local: number, delta: number): this { return this.get(local).i32(delta).op(OP.i32Add).set(local); }
   /** v128.const 0. */
   zero(): this { return this.simd(SIMD.v128Const).op(...new Array<number>(16).fill(0)); }
+  /** v128.const with `value` in all four f32 lanes. */
+  f32x4(value: number): this { return this.simd(SIMD.v128Const).op(...Array.from({ length: 4 }, () => Array.from(new Uint8Array(Float32Array.of(value).buffer))).flat()); }
+  /** v128.const with `value` in all four i32 lanes. */
+  i32x4(value: number): this { return this.simd(SIMD.v128Const).op(...Array.from({ length: 4 }, () => Array.from(new Uint8Array(Int32Array.of(value).buffer))).flat()); }
   /** SIMD instruction; memory ones take (log2 alignment, byte offset). */
   simd(code: number, ...memarg: number[]): this { return this.op(OP.simd, ...uleb(code), ...memarg.flatMap(uleb)); }
   op(...bytes: number[]): this {
