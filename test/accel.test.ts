@@ -123,8 +123,12 @@ describe('cpu accelerations against their op-table entries', () => {
     test(`${op}: bit-identical over layouts and shapes`, () => {
       fc.assert(
         fc.property(shapeArb, seedArb, fc.constantFrom(...LAYOUTS), (shape, seed, layout) => {
-          const x = view(shape, layout, seed, op === 'sqrt' || op === 'log' ? positive : normal);
-          sameBits(op, CPU_ACCEL[op]([x], {} as never), OPS[op].cpu([x], {}));
+          const x = view(shape, layout, seed, op === 'sqrt' || op === 'log' ? positive : op === 'sigmoid' ? (r) => 30 * r.normal() : normal);
+          const got = CPU_ACCEL[op]([x], {} as never);
+          const want = OPS[op].cpu([x], {});
+          if (op !== 'sigmoid') return sameBits(op, got, want);
+          // The wasm sigmoid (polynomial exp): a few float32 ulps, or below 1e-37 where it flushes to 0.
+          for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got![i] - want[i]) <= 8 * 2 ** -24 * want[i] + 1e-37, `sigmoid ${i}: ${got![i]} vs ${want[i]}`);
         }),
         { numRuns: 100 },
       );

@@ -10,7 +10,8 @@
  *   column and scalar layouts from WASM_MIN elements; below that, or for other strided layouts, a
  *   monomorphic JS loop (V8 compiles a loop that only ever sees Float32Array much tighter than
  *   the reference's, which is shared by every dtype).
- * - neg, abs, sqrt: wasm SIMD on contiguous input; exp, log, sigmoid, tanh: monomorphic JS loops.
+ * - neg, abs, sqrt: wasm SIMD on contiguous input (exact); sigmoid too (a polynomial exp: a few
+ *   float32 ulps from the reference); exp, log, tanh and strided input: monomorphic JS loops.
  * - reduce sum/max over the last axis: wasm SIMD (float64 accumulation for sum); other layouts: the
  *   reference's walk and order with float32-only loops.
  * - softmaxRows: wasm SIMD for rows of WASM_ROW_MIN or more (a polynomial exp, a reciprocal:
@@ -146,7 +147,7 @@ const F32_UNARY: Record<'exp' | 'log' | 'sigmoid' | 'tanh' | WasmUnaryOp, F32Una
 };
 
 function unaryAccel(op: keyof typeof F32_UNARY): CpuAccel {
-  const simd = op === 'neg' || op === 'abs' || op === 'sqrt';
+  const simd = op === 'neg' || op === 'abs' || op === 'sqrt' || op === 'sigmoid';
   return ([x]) => {
     if (!isF32(x)) return null;
     const n = sizeOf(x.shape);

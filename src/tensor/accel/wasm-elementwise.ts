@@ -206,12 +206,34 @@ function softmaxFunction(): WasmFunction {
   return { name: 'softmax', params: 4, locals: [[3, T.i32], [6, T.v128]], code: c };
 }
 
+/**
+ * sigmoid(x, out, n): 1 / (1 + e) for x >= 0 and e / (1 + e) below, e = exp(−|x|) (the reference's
+ * stable split, with the polynomial exp of {@link expNonPositive}); a few float32 ulps from the
+ * reference. n >= 1, whole vectors (padding is read and written).
+ */
+function sigmoidFunction(): WasmFunction {
+  const [X, OUT, N] = [0, 1, 2];
+  const [V, E, R, TT, NN] = [3, 4, 5, 6, 7];
+  const c = new Code();
+  c.op(OP.loop, T.void);
+  c.get(X).simd(SIMD.v128Load, 2, 0).tee(V).simd(SIMD.f32x4Abs).simd(SIMD.f32x4Neg);
+  expNonPositive(c, TT, NN);
+  c.set(E);
+  c.f32x4(1).f32x4(1).get(E).simd(SIMD.f32x4Add).simd(SIMD.f32x4Div).set(R); // 1 / (1 + e)
+  // out = x >= 0 ? r : e · r
+  c.get(OUT).get(R).get(E).get(R).simd(SIMD.f32x4Mul).get(V).zero().simd(SIMD.f32x4Ge).simd(SIMD.v128Bitselect).simd(SIMD.v128Store, 2, 0);
+  c.addTo(X, 16).addTo(OUT, 16);
+  c.get(N).i32(4).op(OP.i32Sub).tee(N).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.op(OP.end);
+  return { name: 'sigmoid', params: 3, locals: [[5, T.v128]], code: c };
+}
+
 /** The whole module's bytes. */
 export function emitElementwiseModule(): Uint8Array {
   const fns: WasmFunction[] = [];
   for (const op of WASM_BINARY_OPS) for (const [ka, kb] of [['v', 'v'], ['v', 's'], ['s', 'v']] as const) fns.push(binaryFunction(op, ka, kb));
   for (const op of WASM_UNARY_OPS) fns.push(unaryFunction(op));
-  fns.push(rowSumFunction(), rowMaxFunction(), softmaxFunction());
+  fns.push(rowSumFunction(), rowMaxFunction(), softmaxFunction(), sigmoidFunction());
   return wasmModule(fns);
 }
 
@@ -259,13 +281,13 @@ export class WasmElementwise {
     out.set(this.heap32.subarray(po / 4, po / 4 + rows * cols));
   }
 
-  /** out[i] = op(x[offset + i]) for i < n. */
-  unary(op: WasmUnaryOp, x: Float32Array, offset: number, n: number, out: Float32Array): void {
+  /** out[i] = op(x[offset + i]) for i < n (sigmoid: a few float32 ulps from the reference; the others exact). */
+  unary(op: WasmUnaryOp | 'sigmoid', x: Float32Array, offset: number, n: number, out: Float32Array): void {
     if (n === 0) return;
     const po = align(4 * n + PAD);
     this.reserve(po + 4 * n + PAD);
     this.heap32.set(x.subarray(offset, offset + n), 0);
-    this.fns[`un_${op}`](0, po, n);
+    this.fns[op === 'sigmoid' ? 'sigmoid' : `un_${op}`](0, po, n);
     out.set(this.heap32.subarray(po / 4, po / 4 + n));
   }
 
