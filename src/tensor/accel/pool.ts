@@ -7,7 +7,8 @@
  *
  * Jobs are posted through a shared Int32Array: one slot block per worker (a state word, the
  * function's index and its i32 arguments), woken with Atomics.notify; the calling thread runs the
- * first job itself and then waits on each worker's state word. A job never depends on how many
+ * first job itself, then takes back any job whose worker has not started it (compare-and-swap on
+ * the state word) and waits for the ones that are running. A job never depends on how many
  * threads there are: the caller fixes the partition, so results are the same for any pool size.
  *
  * Size: `os.availableParallelism()`, or `CALM_THREADS` (1 = everything on the calling thread).
@@ -26,9 +27,12 @@ export function threadCount(setting: string | undefined = process.env.CALM_THREA
 
 /** Int32 slots per worker in the control block: state, function index, up to 8 arguments (rest padding). */
 export const SLOTS = 16;
+/** Slot states: idle, a job posted, failed, running on the worker, taken back by the caller. */
 export const IDLE = 0;
 export const POSTED = 1;
 export const FAILED = 2;
+export const RUNNING = 3;
+export const TAKEN = 4;
 
 type Fn = (...args: number[]) => void;
 
@@ -71,16 +75,28 @@ export class WasmPool {
       Atomics.notify(ctl, base);
     }
     let error: unknown = null;
-    try {
-      if (jobs.length > 0) this.fns[fn](...jobs[0]);
-    } catch (e) {
-      error = e;
-    }
+    const runHere = (job: readonly number[]): void => {
+      try {
+        this.fns[fn](...job);
+      } catch (e) {
+        error ??= e;
+      }
+    };
+    if (jobs.length > 0) runHere(jobs[0]);
     for (let w = 1; w < jobs.length; w++) {
       const base = (w - 1) * SLOTS;
-      while (Atomics.load(ctl, base) === POSTED) Atomics.wait(ctl, base, POSTED);
+      // A job its worker has not started yet (a busy machine may not have scheduled it) is taken
+      // back and run here: the same job, so the same result, without waiting for a free core.
+      if (Atomics.compareExchange(ctl, base, POSTED, TAKEN) === POSTED) {
+        runHere(jobs[w]);
+        Atomics.store(ctl, base, IDLE);
+        Atomics.notify(ctl, base);
+        continue;
+      }
+      while (Atomics.load(ctl, base) === RUNNING) Atomics.wait(ctl, base, RUNNING);
       if (Atomics.load(ctl, base) === FAILED) {
         Atomics.store(ctl, base, IDLE);
+        Atomics.notify(ctl, base);
         error ??= new Error(`WasmPool: ${this.names[fn]} failed in worker ${w}`);
       }
     }
