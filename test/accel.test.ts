@@ -159,6 +159,13 @@ describe('cpu accelerations against their op-table entries', () => {
     );
   });
 
+  test('reduce sum over a middle or leading axis (wasm column sums): bit-identical', () => {
+    for (const [shape, axes] of [[[256, 4, 4, 128], [2]], [[256, 4, 4, 128], [1]], [[1024, 64], [0]], [[3, 300, 8], [1]], [[7, 1, 12], [0]], [[5, 9, 4], [0, 1]]] as [number[], number[]][]) {
+      const x = view(shape, 'contiguous', 11, normal);
+      sameBits(`sum ${shape} axes ${axes}`, CPU_ACCEL.reduce([x], { op: 'sum', axes } as never), OPS.reduce.cpu([x], { op: 'sum', axes }));
+    }
+  });
+
   test('reduce: the covered layouts are taken (last axis, leading axis)', () => {
     const x = view([40, 33], 'contiguous', 5, normal);
     assert.ok(CPU_ACCEL.reduce([x], { op: 'sum', axes: [1] } as never) !== null);

@@ -12,8 +12,9 @@
  *   the reference's, which is shared by every dtype).
  * - neg, abs, sqrt: wasm SIMD on contiguous input (exact); sigmoid too (a polynomial exp: a few
  *   float32 ulps from the reference); exp, log, tanh and strided input: monomorphic JS loops.
- * - reduce sum/max over the last axis: wasm SIMD (float64 accumulation for sum); other layouts: the
- *   reference's walk and order with float32-only loops.
+ * - reduce sum/max over the last axis: wasm SIMD (float64 accumulation for sum); sum over a leading
+ *   or middle axis of contiguous data: wasm, column vectors in the reference's order (bit-identical);
+ *   other layouts: the reference's walk and order with float32-only loops.
  * - softmaxRows: wasm SIMD for rows of WASM_ROW_MIN or more (a polynomial exp, a reciprocal:
  *   a few float32 ulps from the reference, exact zeros for -Infinity); shorter rows, siluBackward and
  *   siluMulBackward: the reference's steps in float32-only loops.
@@ -189,6 +190,20 @@ const reduceAccel: CpuAccel = ([x], attrs: ReduceAttrs) => {
     if (kernels !== null) {
       const out = new Float32Array(outSize);
       kernels.rowReduce(op, x.data, x.offset, shape.length === 2 ? sx[0] : cols, rows, cols, out);
+      return out;
+    }
+  }
+  // Sums over a middle or leading axis of a contiguous [outer, rows, cols] (the gradient of a
+  // broadcast, e.g. a bias): wasm adds whole column vectors in the reference's order.
+  if (op === 'sum' && so[last] === 1 && sx[last] === 1 && shape[last] % 4 === 0 && n >= WASM_MIN) {
+    const cols = shape[last];
+    const mid = shape.length - 2;
+    const outer = shape.length === 3 ? shape[0] : 1;
+    const contiguous = mid >= 0 && so[mid] === 0 && sx[mid] === cols && (shape.length === 2 || (sx[0] === shape[1] * cols && so[0] === cols));
+    const kernels = contiguous ? wasmKernels() : null;
+    if (kernels !== null) {
+      const out = new Float32Array(outSize);
+      kernels.colSums(x.data, x.offset, outer, shape[mid], cols, out);
       return out;
     }
   }

@@ -228,12 +228,44 @@ function sigmoidFunction(): WasmFunction {
   return { name: 'sigmoid', params: 3, locals: [[5, T.v128]], code: c };
 }
 
+/**
+ * colsum(x, out, outer, rows, cols): for each of `outer` blocks of `rows` x `cols` float32s (cols a
+ * multiple of 4, rows >= 1), the float64 sums over the rows of each column, stored as float64 at out
+ * (cols per block). Each column is added in row order in float64, as the reference does, so the sums
+ * are the reference's exactly.
+ */
+function colSumFunction(): WasmFunction {
+  const [X, OUT, OUTER, ROWS, COLS] = [0, 1, 2, 3, 4];
+  const [CV, R, P, BLOCK, STEP] = [5, 6, 7, 8, 9];
+  const [V, ACC0, ACC1] = [10, 11, 12];
+  const c = new Code();
+  c.get(COLS).i32(4).op(OP.i32Mul).set(STEP); // bytes from one row to the next
+  c.op(OP.loop, T.void); // blocks
+  c.get(X).set(BLOCK).i32(0).set(CV);
+  c.op(OP.loop, T.void); // 4 columns at a time
+  c.zero().set(ACC0).zero().set(ACC1).get(BLOCK).get(CV).i32(16).op(OP.i32Mul).op(OP.i32Add).set(P).get(ROWS).set(R);
+  c.op(OP.loop, T.void); // rows
+  c.get(P).simd(SIMD.v128Load, 2, 0).set(V);
+  c.get(ACC0).get(V).simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(ACC0);
+  c.get(ACC1).get(V).get(V).simd(SIMD.i8x16Shuffle).op(...HIGH_HALF).simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(ACC1);
+  c.get(P).get(STEP).op(OP.i32Add).set(P);
+  c.get(R).i32(1).op(OP.i32Sub).tee(R).op(OP.brIf, 0);
+  c.op(OP.end);
+  c.get(OUT).get(ACC0).simd(SIMD.v128Store, 3, 0).get(OUT).get(ACC1).simd(SIMD.v128Store, 3, 16).addTo(OUT, 32);
+  c.get(CV).i32(1).op(OP.i32Add).tee(CV).i32(4).op(OP.i32Mul).get(COLS).op(OP.i32LtU).op(OP.brIf, 0);
+  c.op(OP.end);
+  c.get(X).get(ROWS).get(STEP).op(OP.i32Mul).op(OP.i32Add).set(X);
+  c.get(OUTER).i32(1).op(OP.i32Sub).tee(OUTER).op(OP.brIf, 0);
+  c.op(OP.end);
+  return { name: 'colsum', params: 5, locals: [[5, T.i32], [3, T.v128]], code: c };
+}
+
 /** The whole module's bytes. */
 export function emitElementwiseModule(): Uint8Array {
   const fns: WasmFunction[] = [];
   for (const op of WASM_BINARY_OPS) for (const [ka, kb] of [['v', 'v'], ['v', 's'], ['s', 'v']] as const) fns.push(binaryFunction(op, ka, kb));
   for (const op of WASM_UNARY_OPS) fns.push(unaryFunction(op));
-  fns.push(rowSumFunction(), rowMaxFunction(), softmaxFunction(), sigmoidFunction());
+  fns.push(rowSumFunction(), rowMaxFunction(), softmaxFunction(), sigmoidFunction(), colSumFunction());
   return wasmModule(fns);
 }
 
@@ -350,6 +382,20 @@ export class WasmElementwise {
     const q = po / 4;
     if (cols4 === cols) out.set(h.subarray(q, q + rows * cols));
     else for (let r = 0; r < rows; r++) out.set(h.subarray(q + r * cols4, q + r * cols4 + cols), r * cols);
+  }
+
+  /**
+   * out[a, c] = sum over r of x[offset + (a·rows + r)·cols + c] for a contiguous [outer, rows, cols]
+   * block (cols a multiple of 4, rows >= 1): the reference's float64 sums in its order, bit for bit.
+   */
+  colSums(x: Float32Array, offset: number, outer: number, rows: number, cols: number, out: Float32Array): void {
+    if (outer === 0 || cols === 0) return;
+    const n = outer * rows * cols;
+    const po = align(4 * n + PAD);
+    this.reserve(po + 8 * outer * cols + PAD);
+    this.heap32.set(x.subarray(offset, offset + n), 0);
+    this.fns.colsum(0, po, outer, rows, cols);
+    out.set(this.heap64.subarray(po / 8, po / 8 + outer * cols));
   }
 
   private reserve(bytes: number): void {
