@@ -15,7 +15,7 @@
  * is one CALM training step at the demo's configuration (bench/calm-step.ts) in tokens/s; with
  * `CALM_BASELINE=DIR` (a built checkout of an older commit holding bench/calm-step.ts) the same step of
  * that build is timed in the same process as `calm-ts-<label>` (CALM_BASELINE_LABEL, default `baseline`).
- * Each row's note also gives the peak resident memory of the process after its steps.
+ * Each row's note also gives the process's peak resident memory so far (the implementations share one process).
  */
 import { register } from 'node:module';
 import path from 'node:path';
@@ -165,44 +165,62 @@ async function main(): Promise<void> {
   const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
   const want = (impl: string): boolean => only.length === 0 || only.includes(impl);
   const rows: BenchRow[] = [];
-  const rss = (): string => `peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`;
+  const rss = (): string => `process peak RSS so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`;
   const tokensNote = (ms: number, tokens = TOKENS): string => `${Math.round((tokens / ms) * 1000)} tokens/s, ${rss()}`;
+  if (want('tfjs-cpu') || want('tfjs-wasm')) await registerTfjsGradients();
+  // calm-ts with 2 and 1 threads and tfjs-wasm, interleaved round by round, so a change in the
+  // machine's load hits each alike (tfjs-cpu, ~100x slower, runs on its own below).
+  const contenders: { impl: string; threads?: number; step: () => void; times: number[] }[] = [];
   for (const [impl, threads] of [['calm-ts-cpu', 2], ['calm-ts-cpu-1t', 1]] as const) {
     if (!want(impl)) continue;
     setMatmulThreads(threads);
-    const ms = await median(calmStep());
-    rows.push({ case: 'train-step', size: TOKENS, impl, medianMs: ms, note: tokensNote(ms) });
-    console.log(`train-step ${impl} ${ms.toFixed(1)} ms (${tokensNote(ms)})`);
+    contenders.push({ impl, threads, step: calmStep(), times: [] });
+  }
+  if (want('tfjs-wasm')) {
+    await usePeer('tfjs-wasm');
+    contenders.push({ impl: 'tfjs-wasm', step: tfjsStep('tfjs-wasm'), times: [] });
+  }
+  const timed = (c: (typeof contenders)[number]): number => {
+    if (c.threads !== undefined) setMatmulThreads(c.threads);
+    const t0 = performance.now();
+    c.step();
+    return performance.now() - t0;
+  };
+  for (const c of contenders) timed(c); // warm-up
+  for (let round = 0; round < 5; round++) for (const c of contenders) c.times.push(timed(c));
+  for (const c of contenders) {
+    const ms = [...c.times].sort((x, y) => x - y)[Math.floor(c.times.length / 2)];
+    rows.push({ case: 'train-step', size: TOKENS, impl: c.impl, medianMs: ms, note: tokensNote(ms) });
+    console.log(`train-step ${c.impl} ${ms.toFixed(1)} ms (${tokensNote(ms)})`);
   }
   // One CALM training step at the demo's configuration, this build (1 and 2 threads) and optionally an older one.
   if (want('calm')) {
-    const runners: [string, () => { step: () => number; tokens: number }][] = [
-      ['calm-ts-cpu', () => (setMatmulThreads(2), calmStepRunner())],
-      ['calm-ts-cpu-1t', () => (setMatmulThreads(1), calmStepRunner())],
+    const runners: [string, number | undefined, () => { step: () => number; tokens: number }][] = [
+      ['calm-ts-cpu', 2, () => calmStepRunner()],
+      ['calm-ts-cpu-1t', 1, () => calmStepRunner()],
     ];
     const baseline = process.env.CALM_BASELINE;
     if (baseline !== undefined && baseline !== '') {
       const mod = (await import(path.resolve(baseline, 'dist/bench/calm-step.js'))) as { calmStepRunner: () => { step: () => number; tokens: number } };
-      runners.push([`calm-ts-${process.env.CALM_BASELINE_LABEL ?? 'baseline'}`, mod.calmStepRunner]);
+      runners.push([`calm-ts-${process.env.CALM_BASELINE_LABEL ?? 'baseline'}`, undefined, mod.calmStepRunner]);
     }
     // Interleaved rounds, so a change in the machine's load hits every implementation alike.
-    const built = runners.map(([impl, make]) => ({ impl, r: make(), times: [] as number[] }));
-    for (const b of built) for (let i = 0; i < 2; i++) b.r.step(); // warm-up
-    for (let round = 0; round < 5; round++) {
-      for (const b of built) {
-        const t0 = performance.now();
-        b.r.step();
-        b.times.push(performance.now() - t0);
-      }
-    }
+    const built = runners.map(([impl, threads, make]) => ({ impl, threads, r: make(), times: [] as number[] }));
+    const step = (b: (typeof built)[number]): number => {
+      if (b.threads !== undefined) setMatmulThreads(b.threads);
+      const t0 = performance.now();
+      b.r.step();
+      return performance.now() - t0;
+    };
+    for (const b of built) for (let i = 0; i < 2; i++) step(b); // warm-up
+    for (let round = 0; round < 5; round++) for (const b of built) b.times.push(step(b));
     for (const b of built) {
       const ms = [...b.times].sort((x, y) => x - y)[Math.floor(b.times.length / 2)];
       rows.push({ case: 'calm-train-step', size: b.r.tokens, impl: b.impl, medianMs: ms, note: tokensNote(ms, b.r.tokens) });
       console.log(`calm-train-step ${b.impl} ${ms.toFixed(1)} ms (${tokensNote(ms, b.r.tokens)})`);
     }
   }
-  if (want('tfjs-cpu') || want('tfjs-wasm')) await registerTfjsGradients();
-  for (const peer of ['tfjs-cpu', 'tfjs-wasm'] as PeerName[]) {
+  for (const peer of ['tfjs-cpu'] as PeerName[]) {
     if (!want(peer)) continue;
     await usePeer(peer);
     const ms = await median(tfjsStep(peer));
@@ -213,7 +231,8 @@ async function main(): Promise<void> {
     'train-step':
       'One optimiser step (forward, backward, Adam) of a 2-layer pre-norm Transformer LM: d = 128, 4 heads, RoPE, SwiGLU 344, ' +
       'vocabulary 256, batch 16 x 64 tokens (size = tokens per step). tfjs-wasm embeds by one-hot matmul (its gather has no gradient). ' +
-      'The TensorFlow.js peers are in their fast formulation: linear layers are plain 2-D matmuls whose gradients are written with explicit transposes.',
+      'The TensorFlow.js peers are in their fast formulation: linear layers are plain 2-D matmuls whose gradients are written with explicit transposes. ' +
+      'calm-ts (2 and 1 threads) and tfjs-wasm are timed interleaved, five rounds after a warm-up; tfjs-cpu on its own.',
     'calm-train-step':
       'One CALM training step (forward, energy loss, backward, AdamW) at the demo configuration: d 64, 2 layers, batch 16 blocks of 17 chunks, ' +
       'K 4, latent 128, N 4 samples, M 32 targets, frozen autoencoder (bench/calm-step.ts); size = tokens per step. The steps of the ' +

@@ -33,12 +33,16 @@ let matmulThreads: number | undefined;
 
 /**
  * Sets the number of threads float32 products use from now on (benchmarks compare 1 and 2 in one
- * process; everything else reads CALM_THREADS once). The old pool's workers stay parked.
+ * process, switching back and forth; everything else reads CALM_THREADS once).
  */
 export function setMatmulThreads(threads: number | undefined): void {
+  if (accel !== undefined) byThreads.set(matmulThreads, accel);
   matmulThreads = threads;
-  accel = undefined;
+  accel = byThreads.get(threads);
 }
+
+/** Instances made for other thread counts, kept so that switching back reuses their pools. */
+const byThreads = new Map<number | undefined, WasmMatmul | null>();
 
 /** Batch `i`'s matrix of a [...batch, rows, cols] view, starting at `offset`. */
 function operand(x: CpuView, offset: number): MatrixOperand {
