@@ -1,9 +1,13 @@
 /**
- * `npm run bench`: the engine's CPU benchmarks, calm-ts's CPU backend side by side with
- * TensorFlow.js (`tfjs-backend-cpu`, `tfjs-backend-wasm`) in the same process.
+ * `npm run bench`: the engine's CPU benchmarks, calm-ts's CPU backend with 2 threads (`calm-ts-cpu`)
+ * and with 1 (`calm-ts-cpu-1t`) side by side with TensorFlow.js (`tfjs-backend-cpu`,
+ * `tfjs-backend-wasm`) in the same process. Matmul rows also get GFLOP/s (2n³ / time).
+ * `--quick` runs small sizes only; `--ours` skips the peers.
  */
 import { Bench } from 'tinybench';
 import { NDArray } from '../src/tensor/ndarray.js';
+import { softmaxRows } from '../src/tensor/fused.js';
+import { setMatmulThreads } from '../src/tensor/ops/matmul.js';
 import { Rng } from '../src/tensor/random.js';
 import { saveResults, type BenchRow } from './report.js';
 import { tf, usePeer, type PeerName } from './peers.js';
@@ -71,10 +75,7 @@ function cases(): Case[] {
     size: rows * cols,
     ours: () => {
       const x = NDArray.fromData(s, [rows, cols]);
-      return () => {
-        const e = x.sub(x.max(-1, true)).exp();
-        void e.div(e.sum(-1, true)).toTypedArray();
-      };
+      return () => void softmaxRows(x).toTypedArray(); // the fused op, as tf.softmax is one
     },
     peer: () => {
       const x = tf.tensor2d(s, [rows, cols]);
@@ -108,17 +109,21 @@ async function median(fn: () => void): Promise<number> {
 async function main(): Promise<void> {
   const results: BenchRow[] = [];
   const all = cases();
-  for (const c of all) {
-    const ms = await median(c.ours());
-    results.push({ case: c.name, size: c.size, impl: 'calm-ts-cpu', medianMs: ms });
-    console.log(`${c.name} ${c.size} calm-ts-cpu ${ms.toFixed(3)} ms`);
+  const gflops = (c: Case, ms: number): string | undefined => (c.name === 'matmul' ? `${((2 * c.size ** 3) / (ms * 1e6)).toFixed(1)} GFLOP/s` : undefined);
+  for (const [impl, threads] of [['calm-ts-cpu', 2], ['calm-ts-cpu-1t', 1]] as const) {
+    setMatmulThreads(threads);
+    for (const c of all) {
+      const ms = await median(c.ours());
+      results.push({ case: c.name, size: c.size, impl, medianMs: ms, note: gflops(c, ms) });
+      console.log(`${c.name} ${c.size} ${impl} ${ms.toFixed(3)} ms ${gflops(c, ms) ?? ''}`);
+    }
   }
-  for (const peer of ['tfjs-cpu', 'tfjs-wasm'] as PeerName[]) {
+  for (const peer of (process.argv.includes('--ours') ? [] : ['tfjs-cpu', 'tfjs-wasm']) as PeerName[]) {
     await usePeer(peer);
     for (const c of all) {
       const ms = await median(c.peer());
-      results.push({ case: c.name, size: c.size, impl: peer, medianMs: ms });
-      console.log(`${c.name} ${c.size} ${peer} ${ms.toFixed(3)} ms`);
+      results.push({ case: c.name, size: c.size, impl: peer, medianMs: ms, note: gflops(c, ms) });
+      console.log(`${c.name} ${c.size} ${peer} ${ms.toFixed(3)} ms ${gflops(c, ms) ?? ''}`);
     }
   }
   saveResults(results);

@@ -44,7 +44,12 @@ export function saveResults(rows: readonly BenchRow[], sections: Record<string, 
   writeFileAtomic(jsonPath, JSON.stringify(all, null, 2) + '\n');
   const machinePath = path.join(benchDir, 'machine.txt');
   writeFileAtomic(machinePath, describeMachine() + '\n');
-  writeFileAtomic(path.join(benchDir, 'RESULTS.md'), renderMarkdown(all, sections));
+  // Section texts are kept across runs too (sections.json), so one run does not drop another's.
+  const sectionsPath = path.join(benchDir, 'sections.json');
+  const keptSections = existsSync(sectionsPath) ? (JSON.parse(readFileSync(sectionsPath, 'utf8')) as Record<string, string>) : {};
+  const allSections = { ...keptSections, ...sections };
+  writeFileAtomic(sectionsPath, JSON.stringify(allSections, null, 2) + '\n');
+  writeFileAtomic(path.join(benchDir, 'RESULTS.md'), renderMarkdown(all, allSections));
 }
 
 /** One table per case: rows are sizes, columns implementations, then calm-ts/peer speed ratios. */
@@ -57,13 +62,15 @@ export function renderMarkdown(rows: readonly BenchRow[], sections: Record<strin
   lines.push('CPU cases with TensorFlow.js peers, `npm run bench:train` for the training step, `npm run bench:gpu` for the');
   lines.push('gpu.js backends); each run replaces only its own rows, and a row measured before a later engine change stays');
   lines.push('as it was until its benchmark is rerun. Other jobs were often sharing the two cores: compare within a row.', '');
+  if (sections._summary) lines.push(sections._summary, '');
   const cases = [...new Set(rows.map((r) => r.case))];
+  // `_summary` (above) is not a case.
   for (const c of cases) {
     const rs = rows.filter((r) => r.case === c);
     const impls = [...new Set(rs.map((r) => r.impl))];
     // Ratios compare the CPU reference backend with the TensorFlow.js peers; the gpu.js columns are
     // read against the calm-ts-cpu column directly.
-    const ours = impls.filter((i) => i === 'calm-ts-cpu');
+    const ours = impls.filter((i) => i === 'calm-ts-cpu' || i === 'calm-ts-cpu-1t');
     const peers = impls.filter((i) => !i.startsWith('calm-ts'));
     lines.push(`## ${c}`, '');
     const ratioCols = ours.flatMap((o) => peers.map((p) => `${p} / ${o}`));
@@ -84,6 +91,14 @@ export function renderMarkdown(rows: readonly BenchRow[], sections: Record<strin
         }),
       );
       lines.push(`| ${[String(size), ...times, ...ratios].join(' | ')} |`);
+    }
+    // Notes (GFLOP/s, tokens/s, memory) below the table, per size and implementation.
+    const notes = rs.filter((r) => r.note !== undefined && r.note !== '');
+    if (notes.length > 0) {
+      lines.push('');
+      for (const size of [...new Set(notes.map((r) => r.size))].sort((a, b) => a - b)) {
+        lines.push(`- ${size}: ${notes.filter((r) => r.size === size).map((r) => `${r.impl} ${r.note}`).join('; ')}`);
+      }
     }
     if (sections[c]) lines.push('', sections[c]);
     lines.push('');

@@ -7,13 +7,24 @@
  * tokens (size 1024 = tokens per step). calm-ts takes an AdamW step (weight decay on matrices); TensorFlow.js
  * has no AdamW, so it takes a plain Adam step with the same betas (the difference is a few element-wise ops).
  * On wasm the gradient of gather is missing, so the embedding there is a one-hot matmul; linear layers are
- * plain 2-D matmuls on the flattened [B·T, d] activations in both peers.
+ * plain 2-D matmuls on the flattened [B·T, d] activations in both peers, and their gradients are written
+ * with explicit transposes (tf.customGrad), because tfjs-wasm runs transposed matmuls outside XNNPACK:
+ * TensorFlow.js's fast formulation.
+ *
+ * calm-ts runs with 2 threads (`calm-ts-cpu`) and 1 (`calm-ts-cpu-1t`). A second case, `calm-train-step`,
+ * is one CALM training step at the demo's configuration (bench/calm-step.ts) in tokens/s; with
+ * `CALM_BASELINE=DIR` (a built checkout of an older commit holding bench/calm-step.ts) the same step of
+ * that build is timed in the same process as `calm-ts-<label>` (CALM_BASELINE_LABEL, default `baseline`).
+ * Each row's note also gives the process's peak resident memory so far (the implementations share one process).
  */
 import { register } from 'node:module';
+import path from 'node:path';
 import { Bench } from 'tinybench';
 import { AdamW } from '../src/nn/optim.js';
 import { TransformerLM } from '../src/nn/transformer-lm.js';
 import { Rng } from '../src/tensor/random.js';
+import { setMatmulThreads } from '../src/tensor/ops/matmul.js';
+import { calmStepRunner } from './calm-step.js';
 import { saveResults, type BenchRow } from './report.js';
 import { tf, usePeer, type PeerName } from './peers.js';
 
@@ -99,6 +110,15 @@ function tfjsStep(peer: PeerName): () => void {
   const oneHotIds = tf.cast(tf.oneHot(ids, VOCAB), 'float32');
   const targetOneHot = tf.cast(tf.oneHot(tf.tensor1d(targets, 'int32'), VOCAB), 'float32');
 
+  // y = x W with dX = dY Wᵀ and dW = Xᵀ dY through explicit transposes: all three stay plain 2-D matmuls.
+  const linearGrad = ((x: tf.Tensor2D, w: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    save([x, w]);
+    return {
+      value: tf.matMul(x, w),
+      gradFunc: (dy: tf.Tensor2D, [sx, sw]: tf.Tensor2D[]) => [tf.matMul(dy, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dy)],
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0];
+  const linear = tf.customGrad(linearGrad) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D;
   const rmsNorm = (x: tf.Tensor2D, w: tf.Tensor): tf.Tensor2D => tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), 1e-6))), w);
   const heads = (x: tf.Tensor2D): tf.Tensor4D => tf.transpose(tf.reshape(x, [BATCH, SEQ, HEADS, HEAD_DIM]), [0, 2, 1, 3]);
   const rope = (x: tf.Tensor4D): tf.Tensor4D => {
@@ -106,20 +126,20 @@ function tfjsStep(peer: PeerName): () => void {
     return tf.concat([tf.sub(tf.mul(x1, cos), tf.mul(x2, sin)), tf.add(tf.mul(x2, cos), tf.mul(x1, sin))], -1) as tf.Tensor4D;
   };
   const lossFn = (): tf.Scalar => {
-    let h: tf.Tensor2D = peer === 'tfjs-wasm' ? tf.matMul(oneHotIds, embed) : (tf.gather(embed, ids) as tf.Tensor2D); // [N, d]
+    let h: tf.Tensor2D = peer === 'tfjs-wasm' ? linear(oneHotIds as tf.Tensor2D, embed as tf.Tensor2D) : (tf.gather(embed, ids) as tf.Tensor2D); // [N, d]
     for (const l of layers) {
       const x = rmsNorm(h, l.attnNorm);
-      const q = rope(heads(tf.matMul(x, l.wq)));
-      const k = rope(heads(tf.matMul(x, l.wk)));
-      const v = heads(tf.matMul(x, l.wv));
+      const q = rope(heads(linear(x, l.wq as tf.Tensor2D)));
+      const k = rope(heads(linear(x, l.wk as tf.Tensor2D)));
+      const v = heads(linear(x, l.wv as tf.Tensor2D));
       const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(HEAD_DIM)), causal); // [B, H, T, T]
       const attn = tf.matMul(tf.softmax(scores), v); // [B, H, T, hd]
-      h = tf.add(h, tf.matMul(tf.reshape(tf.transpose(attn, [0, 2, 1, 3]), [TOKENS, DIM]), l.wo));
+      h = tf.add(h, linear(tf.reshape(tf.transpose(attn, [0, 2, 1, 3]), [TOKENS, DIM]), l.wo as tf.Tensor2D));
       const y = rmsNorm(h, l.mlpNorm);
-      const gate = tf.matMul(y, l.wGate);
-      h = tf.add(h, tf.matMul(tf.mul(tf.mul(gate, tf.sigmoid(gate)), tf.matMul(y, l.wUp)), l.wDown));
+      const gate = linear(y, l.wGate as tf.Tensor2D);
+      h = tf.add(h, linear(tf.mul(tf.mul(gate, tf.sigmoid(gate)), linear(y, l.wUp as tf.Tensor2D)), l.wDown as tf.Tensor2D));
     }
-    const logits = tf.matMul(rmsNorm(h, finalNorm), head); // [N, V]
+    const logits = linear(rmsNorm(h, finalNorm), head as tf.Tensor2D); // [N, V]
     return tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(logits), targetOneHot), -1))) as tf.Scalar;
   };
   const optimizer = tf.train.adam(LR, 0.9, 0.95, 1e-8);
@@ -145,14 +165,62 @@ async function main(): Promise<void> {
   const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
   const want = (impl: string): boolean => only.length === 0 || only.includes(impl);
   const rows: BenchRow[] = [];
-  const tokensNote = (ms: number): string => `${Math.round((TOKENS / ms) * 1000)} tokens/s`;
-  if (want('calm-ts-cpu')) {
-    const ms = await median(calmStep());
-    rows.push({ case: 'train-step', size: TOKENS, impl: 'calm-ts-cpu', medianMs: ms, note: tokensNote(ms) });
-    console.log(`train-step calm-ts-cpu ${ms.toFixed(1)} ms (${tokensNote(ms)})`);
-  }
+  const rss = (): string => `process peak RSS so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`;
+  const tokensNote = (ms: number, tokens = TOKENS): string => `${Math.round((tokens / ms) * 1000)} tokens/s, ${rss()}`;
   if (want('tfjs-cpu') || want('tfjs-wasm')) await registerTfjsGradients();
-  for (const peer of ['tfjs-cpu', 'tfjs-wasm'] as PeerName[]) {
+  // calm-ts with 2 and 1 threads and tfjs-wasm, interleaved round by round, so a change in the
+  // machine's load hits each alike (tfjs-cpu, ~100x slower, runs on its own below).
+  const contenders: { impl: string; threads?: number; step: () => void; times: number[] }[] = [];
+  for (const [impl, threads] of [['calm-ts-cpu', 2], ['calm-ts-cpu-1t', 1]] as const) {
+    if (!want(impl)) continue;
+    setMatmulThreads(threads);
+    contenders.push({ impl, threads, step: calmStep(), times: [] });
+  }
+  if (want('tfjs-wasm')) {
+    await usePeer('tfjs-wasm');
+    contenders.push({ impl: 'tfjs-wasm', step: tfjsStep('tfjs-wasm'), times: [] });
+  }
+  const timed = (c: (typeof contenders)[number]): number => {
+    if (c.threads !== undefined) setMatmulThreads(c.threads);
+    const t0 = performance.now();
+    c.step();
+    return performance.now() - t0;
+  };
+  for (const c of contenders) timed(c); // warm-up
+  for (let round = 0; round < 5; round++) for (const c of contenders) c.times.push(timed(c));
+  for (const c of contenders) {
+    const ms = [...c.times].sort((x, y) => x - y)[Math.floor(c.times.length / 2)];
+    rows.push({ case: 'train-step', size: TOKENS, impl: c.impl, medianMs: ms, note: tokensNote(ms) });
+    console.log(`train-step ${c.impl} ${ms.toFixed(1)} ms (${tokensNote(ms)})`);
+  }
+  // One CALM training step at the demo's configuration, this build (1 and 2 threads) and optionally an older one.
+  if (want('calm')) {
+    const runners: [string, number | undefined, () => { step: () => number; tokens: number }][] = [
+      ['calm-ts-cpu', 2, () => calmStepRunner()],
+      ['calm-ts-cpu-1t', 1, () => calmStepRunner()],
+    ];
+    const baseline = process.env.CALM_BASELINE;
+    if (baseline !== undefined && baseline !== '') {
+      const mod = (await import(path.resolve(baseline, 'dist/bench/calm-step.js'))) as { calmStepRunner: () => { step: () => number; tokens: number } };
+      runners.push([`calm-ts-${process.env.CALM_BASELINE_LABEL ?? 'baseline'}`, undefined, mod.calmStepRunner]);
+    }
+    // Interleaved rounds, so a change in the machine's load hits every implementation alike.
+    const built = runners.map(([impl, threads, make]) => ({ impl, threads, r: make(), times: [] as number[] }));
+    const step = (b: (typeof built)[number]): number => {
+      if (b.threads !== undefined) setMatmulThreads(b.threads);
+      const t0 = performance.now();
+      b.r.step();
+      return performance.now() - t0;
+    };
+    for (const b of built) for (let i = 0; i < 2; i++) step(b); // warm-up
+    for (let round = 0; round < 5; round++) for (const b of built) b.times.push(step(b));
+    for (const b of built) {
+      const ms = [...b.times].sort((x, y) => x - y)[Math.floor(b.times.length / 2)];
+      rows.push({ case: 'calm-train-step', size: b.r.tokens, impl: b.impl, medianMs: ms, note: tokensNote(ms, b.r.tokens) });
+      console.log(`calm-train-step ${b.impl} ${ms.toFixed(1)} ms (${tokensNote(ms, b.r.tokens)})`);
+    }
+  }
+  for (const peer of ['tfjs-cpu'] as PeerName[]) {
     if (!want(peer)) continue;
     await usePeer(peer);
     const ms = await median(tfjsStep(peer));
@@ -162,7 +230,13 @@ async function main(): Promise<void> {
   saveResults(rows, {
     'train-step':
       'One optimiser step (forward, backward, Adam) of a 2-layer pre-norm Transformer LM: d = 128, 4 heads, RoPE, SwiGLU 344, ' +
-      'vocabulary 256, batch 16 x 64 tokens (size = tokens per step). tfjs-wasm embeds by one-hot matmul (its gather has no gradient).',
+      'vocabulary 256, batch 16 x 64 tokens (size = tokens per step). tfjs-wasm embeds by one-hot matmul (its gather has no gradient). ' +
+      'The TensorFlow.js peers are in their fast formulation: linear layers are plain 2-D matmuls whose gradients are written with explicit transposes. ' +
+      'calm-ts (2 and 1 threads) and tfjs-wasm are timed interleaved, five rounds after a warm-up; tfjs-cpu on its own.',
+    'calm-train-step':
+      'One CALM training step (forward, energy loss, backward, AdamW) at the demo configuration: d 64, 2 layers, batch 16 blocks of 17 chunks, ' +
+      'K 4, latent 128, N 4 samples, M 32 targets, frozen autoencoder (bench/calm-step.ts); size = tokens per step. The steps of the ' +
+      'implementations are interleaved round by round.',
   });
   console.log('wrote bench/RESULTS.md and bench/results.json');
 }

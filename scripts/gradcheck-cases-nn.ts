@@ -3,6 +3,7 @@
  * only engine primitives, so these cases check the compositions, not new backward rules.
  */
 import { Tensor } from '../src/autograd/index.js';
+import * as fused from '../src/autograd/fused.js';
 import { CausalSelfAttention } from '../src/nn/attention.js';
 import {
   applyRope,
@@ -103,5 +104,17 @@ export function nnCompositeCases(): GradcheckCase[] {
   const mlp = randomise(new SwiGLU(3, 4, { rng: new Rng(4), dtype: 'float64' }), 1);
   cases.push({ op: 'swiglu', label: 'SwiGLU module, x [2, 2, 3]', inputs: [rand([2, 2, 3])], fn: (x) => mlp.forward(x) });
   cases.push({ op: 'dropout', label: '[3, 4] p 0.3, fixed rng', inputs: [rand([3, 4])], fn: (x) => dropout(x, 0.3, new Rng(7), true) });
+
+  // The fused ops of src/autograd/fused.ts, by their DIFFERENTIABLE_OPS names (the cases above reach
+  // them through the functional ops; these add strided views, size-1 rows and null gains).
+  cases.push({ op: 'silu', label: 'fused, transposed [4, 3]', inputs: [rand([3, 4], -4, 4)], fn: (x) => fused.silu(x.transpose()) });
+  cases.push({ op: 'siluMul', label: 'fused, [2, 3, 4]', inputs: [rand([2, 3, 4], -4, 4), rand([2, 3, 4])], fn: (a, b) => fused.siluMul(a, b) });
+  cases.push({ op: 'siluMul', label: 'fused, column slices of one [3, 8]', inputs: [rand([3, 8], -3, 3)], fn: (x) => { const [a, b] = x.split(2, -1); return fused.siluMul(a, b); } });
+  cases.push({ op: 'softmaxRows', label: 'fused, [3, 5] and transposed [5, 3]', inputs: [rand([3, 5], -2, 2)], fn: (x) => fused.softmaxLast(x).add(fused.softmaxLast(x.transpose()).sum()) });
+  cases.push({ op: 'rmsNorm', label: 'fused, x [2, 3, 4], w [4]', inputs: [rand([2, 3, 4]), rand([4])], fn: (x, w) => fused.rmsNorm(x, w) });
+  cases.push({ op: 'rmsNorm', label: 'fused, transposed x [4, 3], no gain, eps 0.1', inputs: [rand([3, 4])], fn: (x) => fused.rmsNorm(x.transpose(), null, 0.1) });
+  cases.push({ op: 'layerNorm', label: 'fused, x [3, 5], w [5], b [5]', inputs: [rand([3, 5]), rand([5]), rand([5])], fn: (x, w, b) => fused.layerNorm(x, w, b) });
+  cases.push({ op: 'layerNorm', label: 'fused, x [2, 1, 4] view, no gain or bias', inputs: [rand([2, 4, 1])], fn: (x) => fused.layerNorm(x.permute([0, 2, 1]), null, null) });
+  cases.push({ op: 'softmaxCrossEntropy', label: 'fused, [4, 5] targets [1, -1, 4, 0] (row 1 ignored)', inputs: [rand([4, 5], -2, 2)], fn: (x) => fused.softmaxCrossEntropy(x, ints([1, -1, 4, 0])) });
   return cases;
 }

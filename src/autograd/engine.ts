@@ -7,6 +7,7 @@
 import { fmtShape, shapesEqual } from '../tensor/shape.js';
 import { NDArray } from '../tensor/ndarray.js';
 import { withGradMode } from './grad-mode.js';
+import { setProfilePhase } from '../tensor/profile.js';
 import type { Tensor } from './tensor.js';
 
 /** Tensors reachable from `roots` through recorded ops, each after all of its inputs. */
@@ -60,6 +61,17 @@ function propagate(roots: readonly Tensor[], seeds: readonly Tensor[] | undefine
   });
 
   const order = topologicalOrder(roots);
+  const previousPhase = setProfilePhase('backward');
+  try {
+    propagateInOrder(order, grads, createGraph);
+  } finally {
+    setProfilePhase(previousPhase);
+  }
+  return grads;
+}
+
+/** The vector-Jacobian products of `order`'s nodes, last to first, summed into `grads`. */
+function propagateInOrder(order: readonly Tensor[], grads: Map<Tensor, Tensor>, createGraph: boolean): void {
   withGradMode(createGraph, () => {
     for (let n = order.length - 1; n >= 0; n--) {
       const node = order[n];
@@ -78,7 +90,6 @@ function propagate(roots: readonly Tensor[], seeds: readonly Tensor[] | undefine
       });
     }
   });
-  return grads;
 }
 
 /** Implements `Tensor.backward`: accumulates into `.grad` of leaves (and of retaining non-leaves). */

@@ -30,6 +30,8 @@ export const DIFFERENTIABLE_OPS = [
   'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum',
   'where', 'sum', 'max', 'min', 'matmul',
   'reshape', 'permute', 'expand', 'slice', 'unslice', 'gather', 'scatterAdd', 'concat', 'cast', 'contiguous',
+  // Fused ops (src/autograd/fused.ts): one kernel forward, one backward, instead of a chain of primitives.
+  'silu', 'siluMul', 'softmaxRows', 'rmsNorm', 'layerNorm', 'softmaxCrossEntropy',
 ] as const;
 
 export type DifferentiableOp = (typeof DIFFERENTIABLE_OPS)[number];
@@ -212,6 +214,14 @@ export class Tensor {
     const out = new Tensor(data, needsGrad);
     if (needsGrad) out.gradFn = { op, inputs, backward };
     return out;
+  }
+
+  /**
+   * Records a fused op (src/autograd/fused.ts): its forward value, computed by the caller in one
+   * kernel, and its backward rule.
+   */
+  static fused(op: DifferentiableOp, data: NDArray, inputs: readonly Tensor[], backward: (g: Tensor) => readonly (Tensor | null)[]): Tensor {
+    return Tensor.record(op, data, inputs, backward);
   }
 
   private operand(x: Operand, op = 'operand'): Tensor {

@@ -63,7 +63,7 @@ function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length)) + 2;
   const lines = ['Usage: calm <command> [options]', '', 'Commands:'];
   for (const [name, entry] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(width)}${entry.summary}`);
-  lines.push('', 'Run `calm <command> --help` for the options of a command.');
+  lines.push('', 'Run `calm <command> --help` for the options of a command; add --profile to any command for a table of its ops.');
   return `${lines.join('\n')}\n`;
 }
 
@@ -96,7 +96,15 @@ export async function main(argv: string[]): Promise<void> {
   const target = (await entry.route?.(rest)) ?? { module: entry.module, argv: rest };
   const mod = await loadCommand(target.module);
   if (mod === null) throw new UsageError(`calm ${name}: not available yet (module ${target.module} is not built)`);
-  await mod.run(target.argv);
+  // --profile, accepted by every command: the op profiler's table (src/tensor/profile.ts) on stderr at the end.
+  const profileAt = target.argv.indexOf('--profile');
+  if (profileAt < 0) {
+    await mod.run(target.argv);
+    return;
+  }
+  const { profile } = await import('../tensor/profile.js');
+  const { report } = await profile(() => mod.run(target.argv.filter((_, i) => i !== profileAt)));
+  process.stderr.write(`\nop profile of calm ${name} (top ops by total time):\n${report.table(30)}\n`);
 }
 
 /** Prints an error the way the CLI does and returns the exit status (2 for usage errors, 1 otherwise). */

@@ -1,7 +1,10 @@
 /**
- * Functional ops composed from the engine's differentiable primitives. None has a backward rule of
- * its own; gradients come from the primitives (checked in scripts/gradcheck-cases-nn.ts).
+ * Functional ops. Most are composed from the engine's differentiable primitives and have no backward
+ * rule of their own (checked in scripts/gradcheck-cases-nn.ts); softmax over the last axis, SiLU,
+ * RMSNorm, LayerNorm and cross-entropy call the fused ops of src/autograd/fused.ts (one kernel forward, one
+ * backward), whose composed definitions are kept next to them there.
  */
+import * as fused from '../autograd/fused.js';
 import { Tensor } from '../autograd/tensor.js';
 import { NDArray } from '../tensor/ndarray.js';
 import type { Rng } from '../tensor/random.js';
@@ -13,6 +16,7 @@ import { fmtShape, normAxis } from '../tensor/shape.js';
  */
 export function softmax(x: Tensor, axis = -1): Tensor {
   const a = normAxis('softmax', axis, x.rank, x.shape);
+  if (a === x.rank - 1 && x.size > 0) return fused.softmaxLast(x); // one kernel each way
   const shifted = x.sub(x.detach().max(a, true)); // [..., n, ...]
   const e = shifted.exp(); // [..., n, ...]
   return e.div(e.sum(a, true)); // [..., n, ...]
@@ -30,9 +34,8 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
  * `ignoreIndex`. With every target ignored the loss is 0 (still connected to `logits`, so a
  * backward pass gives zero gradients rather than NaN).
  *
- * loss_i = logsumexp(z_i) - z_i[t_i] with z = logits - max (detached). The target logits are picked
- * with one gather on the flattened [N*V] view at i*V + t_i, so log-probabilities over the whole
- * vocabulary are never materialised.
+ * loss_i = logsumexp(z_i) - z_i[t_i], computed by one fused op (softmax and pick in one pass, backward
+ * p - onehot(t) in one pass; src/autograd/fused.ts).
  */
 export function crossEntropy(logits: Tensor, targets: Tensor, options: { ignoreIndex?: number } = {}): Tensor {
   if (logits.rank !== 2) throw new RangeError(`crossEntropy: logits must be [N, V], got ${fmtShape(logits.shape)}`);
@@ -53,17 +56,21 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: { ignoreI
   }
   if (rows.length === 0) return logits.sum().mul(0); // []
 
-  const backend = logits.data.backend;
-  const z = logits.sub(logits.detach().max(1, true)); // [N, V]
-  const logSumExp = z.exp().sum(1).log(); // [N]
-  const picked = z.reshape([n * v]).gather(new Tensor(NDArray.fromData(Int32Array.from(flatIndex), [rows.length], 'int32', backend))); // [M]
-  const lse = rows.length === n ? logSumExp : logSumExp.gather(new Tensor(NDArray.fromData(Int32Array.from(rows), [rows.length], 'int32', backend))); // [M]
-  return lse.sum().sub(picked.sum()).mul(1 / rows.length); // []
+  // One fused op (src/autograd/fused.ts): the row losses, 0 on ignored rows (target -1 there).
+  const marked = new Int32Array(n).fill(-1);
+  for (let k = 0; k < rows.length; k++) marked[rows[k]] = flatIndex[k] - rows[k] * v;
+  const perRow = fused.softmaxCrossEntropy(logits, new Tensor(NDArray.fromData(marked, [n], 'int32', logits.data.backend))); // [N]
+  return perRow.sum().mul(1 / rows.length); // []
 }
 
 /** SiLU (swish): x * sigmoid(x). */
 export function silu(x: Tensor): Tensor {
-  return x.mul(x.sigmoid());
+  return fused.silu(x);
+}
+
+/** silu(gate) · up (the SwiGLU gate) in one fused op. */
+export function siluMul(gate: Tensor, up: Tensor): Tensor {
+  return fused.siluMul(gate, up);
 }
 
 const GELU_C = Math.sqrt(2 / Math.PI);
@@ -94,19 +101,12 @@ export function dropout(x: Tensor, p: number, rng: Rng, training: boolean): Tens
 
 /** RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * weight (CALM.md §2.1). */
 export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-6): Tensor {
-  const invRms = x.mul(x).mean(-1, true).add(eps).sqrt().reciprocal(); // [..., 1]
-  const normed = x.mul(invRms); // [..., d]
-  return weight === null ? normed : normed.mul(weight); // [..., d]
+  return fused.rmsNorm(x, weight, eps); // [..., d]
 }
 
 /** LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * weight + bias (CALM.md §3.1). */
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-6): Tensor {
-  const centred = x.sub(x.mean(-1, true)); // [..., d]
-  const invStd = centred.mul(centred).mean(-1, true).add(eps).sqrt().reciprocal(); // [..., 1]
-  let out = centred.mul(invStd); // [..., d]
-  if (weight !== null) out = out.mul(weight);
-  if (bias !== null) out = out.add(bias);
-  return out; // [..., d]
+  return fused.layerNorm(x, weight, bias, eps); // [..., d]
 }
 
 /**

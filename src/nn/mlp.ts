@@ -1,7 +1,7 @@
 /** Feed-forward pieces: the SwiGLU MLP and dropout. */
 import type { Tensor } from '../autograd/tensor.js';
 import type { Rng } from '../tensor/random.js';
-import { dropout, silu } from './functional.js';
+import { dropout, siluMul } from './functional.js';
 import type { LayerOptions } from './init.js';
 import { Linear } from './linear.js';
 import { Module } from './module.js';
@@ -21,7 +21,7 @@ export class SwiGLU extends Module {
 
   /** x [..., d] -> [..., d]. */
   forward(x: Tensor): Tensor {
-    const h = silu(this.gate.forward(x)).mul(this.up.forward(x)); // [..., hidden]
+    const h = siluMul(this.gate.forward(x), this.up.forward(x)); // [..., hidden]   silu(gate) · up, one fused op
     return this.down.forward(h); // [..., d]
   }
 }

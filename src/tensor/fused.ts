@@ -32,3 +32,47 @@ export function siluMul(x: NDArray, y: NDArray): NDArray {
   const buf = x.backend.run('siluMul', [x.broadcastTo(shape).view, y.broadcastTo(shape).view], {});
   return NDArray.fromBuffer(x.backend, buf, shape);
 }
+
+/** The gradient of SiLU at x, given s = sigmoid(x) and the output gradient g (equal shapes). */
+export function siluBackward(x: NDArray, s: NDArray, g: NDArray): NDArray {
+  return NDArray.fromBuffer(x.backend, x.backend.run('siluBackward', [x.view, s.view, g.view], {}), x.shape);
+}
+
+/** The gradients [da, db] of `silu(a) * b` (equal shapes) given s = sigmoid(a) and the output gradient g, from one pass. */
+export function siluMulBackward(a: NDArray, b: NDArray, s: NDArray, g: NDArray): [NDArray, NDArray] {
+  const both = NDArray.fromBuffer(a.backend, a.backend.run('siluMulBackward', [a.view, b.view, s.view, g.view], {}), [2, ...a.shape]);
+  return [both.sliceAxis(0, 0, 1).reshape(a.shape), both.sliceAxis(0, 1, 2).reshape(a.shape)];
+}
+
+/**
+ * LayerNorm (`center`) or RMSNorm over the last axis of x [..., d] with gain w [d] and bias b [d]
+ * in one pass; also returns the row statistics (μ and 1/σ per row) that {@link normRowsBackward} takes.
+ */
+export function normRows(x: NDArray, w: NDArray, b: NDArray, eps: number, center: boolean): { y: NDArray; stats: NDArray } {
+  const d = x.shape[x.rank - 1];
+  const rows = d === 0 ? 0 : x.size / d;
+  const out = NDArray.fromBuffer(x.backend, x.backend.run('normRows', [x.view, w.view, b.view], { eps, center }), [x.size + 2 * rows]);
+  return { y: out.sliceAxis(0, 0, x.size).reshape(x.shape), stats: out.sliceAxis(0, x.size) };
+}
+
+/** The gradients of {@link normRows} for output gradient g: dx [..., d], dw [d], db [d]. */
+export function normRowsBackward(x: NDArray, w: NDArray, stats: NDArray, g: NDArray, eps: number, center: boolean): { dx: NDArray; dw: NDArray; db: NDArray } {
+  const d = x.shape[x.rank - 1];
+  const out = NDArray.fromBuffer(x.backend, x.backend.run('normRowsBackward', [x.view, w.view, stats.view, g.view], { eps, center }), [x.size + 2 * d]);
+  return { dx: out.sliceAxis(0, 0, x.size).reshape(x.shape), dw: out.sliceAxis(0, x.size, x.size + d), db: out.sliceAxis(0, x.size + d) };
+}
+
+/**
+ * Softmax cross-entropy of logits [N, V] against int32 targets [N] (negative = ignored row): the
+ * loss of each row [N] (0 where ignored) and the softmax [N, V] that {@link softmaxCrossEntropyBackward} takes.
+ */
+export function softmaxCrossEntropy(logits: NDArray, targets: NDArray): { loss: NDArray; probs: NDArray } {
+  const [n, v] = logits.shape;
+  const out = NDArray.fromBuffer(logits.backend, logits.backend.run('softmaxCrossEntropy', [logits.view, targets.view], {}), [n * v + n]);
+  return { probs: out.sliceAxis(0, 0, n * v).reshape([n, v]), loss: out.sliceAxis(0, n * v) };
+}
+
+/** The gradient of {@link softmaxCrossEntropy}'s row losses for their gradient g [N]: [N, V]. */
+export function softmaxCrossEntropyBackward(probs: NDArray, targets: NDArray, g: NDArray): NDArray {
+  return NDArray.fromBuffer(probs.backend, probs.backend.run('softmaxCrossEntropyBackward', [probs.view, targets.view, g.view], {}), probs.shape);
+}

@@ -8,3 +8,4 @@ export { CpuBackend } from './cpu/backend.js';
 export { memoryScope, keep, scopeDepth } from './memory.js';
 export { createBackend, useBackend, describeBackend, BACKEND_CHOICES, parseBackendChoice, type BackendChoice } from './select.js';
 export { softmaxRows, siluMul } from './fused.js';
+export { profile, ProfileReport, type OpStat } from './profile.js';

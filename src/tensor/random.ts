@@ -24,10 +24,12 @@ function splitmix32(seed: number): () => number {
 }
 
 export class Rng {
-  private s0 = 0;
-  private s1 = 0;
-  private s2 = 0;
-  private s3 = 0;
+  /**
+   * The four state words. An Int32Array rather than four number fields: uint32 values past 2^30
+   * do not fit V8's small integers, so fields would hold boxed numbers and every draw would
+   * allocate; the bits (all the generator uses) are the same.
+   */
+  private readonly s = new Int32Array(4);
   private spare: number | null = null;
 
   /** `seed` is any finite number; its integer part (mod 2^32) and fractional bits are mixed in. */
@@ -36,23 +38,27 @@ export class Rng {
     const lo = seed >>> 0;
     const hi = Math.floor(seed / 4294967296) >>> 0;
     const next = splitmix32(lo ^ Math.imul(hi, 0x27d4eb2d));
-    this.s0 = next();
-    this.s1 = next();
-    this.s2 = next();
-    this.s3 = next();
-    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
+    this.seedWith(next);
+  }
+
+  private seedWith(next: () => number): void {
+    const s = this.s;
+    for (let i = 0; i < 4; i++) s[i] = next();
+    if ((s[0] | s[1] | s[2] | s[3]) === 0) s[0] = 1;
   }
 
   /** A uniformly distributed 32-bit unsigned integer. */
   nextUint32(): number {
-    const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
-    const t = this.s1 << 9;
-    this.s2 ^= this.s0;
-    this.s3 ^= this.s1;
-    this.s1 ^= this.s2;
-    this.s0 ^= this.s3;
-    this.s2 ^= t;
-    this.s3 = rotl(this.s3, 11);
+    const s = this.s;
+    const s0 = s[0], s1 = s[1];
+    const result = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
+    const t = s1 << 9;
+    const s2 = s[2] ^ s0;
+    const s3 = s[3] ^ s1;
+    s[1] = s1 ^ s2;
+    s[0] = s0 ^ s3;
+    s[2] = s2 ^ t;
+    s[3] = rotl(s3, 11);
     return result;
   }
 
@@ -135,12 +141,7 @@ export class Rng {
    */
   fork(): Rng {
     const child = new Rng(0);
-    const next = splitmix32(this.nextUint32() ^ Math.imul(this.nextUint32(), 0x9e3779b9));
-    child.s0 = next();
-    child.s1 = next();
-    child.s2 = next();
-    child.s3 = next();
-    if ((child.s0 | child.s1 | child.s2 | child.s3) === 0) child.s0 = 1;
+    child.seedWith(splitmix32(this.nextUint32() ^ Math.imul(this.nextUint32(), 0x9e3779b9)));
     return child;
   }
 
@@ -156,16 +157,35 @@ export class Rng {
     return out;
   }
 
-  /** Fills a new array with N(mean, std^2) deviates. */
+  /**
+   * Fills a new array with N(mean, std^2) deviates: the numbers `normal()` would give one by one
+   * (test/random.test.ts checks it), with each Box-Muller pair used in place instead of going
+   * through the cached spare, which V8 stores as a fresh heap number per call.
+   */
   normalArray(size: number, mean = 0, std = 1, dtype: 'float32' | 'float64' = 'float32'): Float32Array | Float64Array {
     const out = dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
-    for (let i = 0; i < size; i++) out[i] = mean + std * this.normal();
+    let i = 0;
+    if (size > 0 && this.spare !== null) {
+      out[i++] = mean + std * this.spare;
+      this.spare = null;
+    }
+    for (; i < size; i += 2) {
+      let u = 0;
+      while (u === 0) u = this.uniform();
+      const v = this.uniform();
+      const r = Math.sqrt(-2 * Math.log(u));
+      out[i] = mean + std * (r * Math.cos(2 * Math.PI * v));
+      const second = r * Math.sin(2 * Math.PI * v);
+      if (i + 1 < size) out[i + 1] = mean + std * second;
+      else this.spare = second;
+    }
     return out;
   }
 
   /** The exact state, for checkpoints. */
   getState(): RngState {
-    return { s: [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0], spareNormal: this.spare };
+    const s = this.s;
+    return { s: [s[0] >>> 0, s[1] >>> 0, s[2] >>> 0, s[3] >>> 0], spareNormal: this.spare };
   }
 
   setState(state: RngState): void {
@@ -179,10 +199,10 @@ export class Rng {
     // xoshiro128** never leaves the all-zero state: every later draw would be 0.
     if (a === 0 && b === 0 && c === 0 && d === 0) throw new RangeError('Rng.setState: the all-zero state is invalid (the generator would only return 0)');
     if (state.spareNormal !== null && !Number.isFinite(state.spareNormal)) throw new RangeError(`Rng.setState: spareNormal must be null or a finite number, got ${state.spareNormal}`);
-    this.s0 = a;
-    this.s1 = b;
-    this.s2 = c;
-    this.s3 = d;
+    this.s[0] = a;
+    this.s[1] = b;
+    this.s[2] = c;
+    this.s[3] = d;
     this.spare = state.spareNormal;
   }
 

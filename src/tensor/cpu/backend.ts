@@ -10,6 +10,8 @@ import type { Backend, BackendBuffer, View } from '../backend.js';
 import { allocTyped, dtypeOfTyped, type DType, type TypedArray } from '../dtype.js';
 import { opEntry, type CpuView, type OpAttrs, type OpName } from '../ops/index.js';
 import { materialize } from './strided.js';
+import { CPU_ACCEL, cpuAccelEnabled } from '../accel/index.js';
+import { profiling, recordOp } from '../profile.js';
 
 /** A CPU buffer: a typed array plus a disposed flag. */
 export class CpuBuffer implements BackendBuffer {
@@ -52,6 +54,8 @@ export class CpuBackend implements Backend {
   readonly name = 'cpu';
   readonly hostMemory = true;
   private live = 0;
+  /** Whether accelerations run (CALM_CPU_ACCEL, read once). */
+  private readonly accel = cpuAccelEnabled();
 
   // ---------------------------------------------------------------- memory
 
@@ -80,7 +84,12 @@ export class CpuBackend implements Backend {
   run<K extends OpName>(op: K, inputs: readonly View[], attrs: OpAttrs<K>): BackendBuffer {
     const entry = opEntry(op);
     const views: CpuView[] = inputs.map((v) => ({ ...v, data: this.data(op, v), dtype: v.buffer.dtype }));
-    return this.wrap(entry.cpu(views, attrs));
+    const t0 = profiling() ? performance.now() : 0;
+    // An acceleration (src/tensor/accel) answers first when it covers the case; else the reference.
+    const fast = this.accel ? CPU_ACCEL[op] : undefined;
+    const result = (fast === undefined ? null : fast(views, attrs as never)) ?? entry.cpu(views, attrs);
+    if (t0 !== 0) recordOp(op, attrs, performance.now() - t0, result.length, dtypeOfTyped(result));
+    return this.wrap(result);
   }
 
   // ---------------------------------------------------------------- helpers

@@ -13,6 +13,7 @@
  * work). Tensors past 2^24 elements are refused with an error naming the op and shape, because
  * the kernels' float32 index arithmetic is exact only below that.
  */
+import { profiling, recordOp } from '../profile.js';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { Backend, BackendBuffer, View } from '../backend.js';
 import type { DType, TypedArray } from '../dtype.js';
@@ -191,7 +192,10 @@ export class GpujsBackend implements Backend {
     const shape = entry.outShape(inputs.map((v) => v.shape), attrs);
     const dtype = entry.outDType(inputs.map((v) => v.buffer.dtype), attrs);
     const wire = inputs.map((v) => this.wire(op, v));
-    return this.produce(sizeOf(shape), dtype, (out) => ({ kind: 'run', op, out, dtype, inputs: wire, attrs }));
+    const t0 = profiling() ? performance.now() : 0;
+    const buffer = this.produce(sizeOf(shape), dtype, (out) => ({ kind: 'run', op, out, dtype, inputs: wire, attrs }));
+    if (t0 !== 0) recordOp(op, attrs, performance.now() - t0, sizeOf(shape), dtype);
+    return buffer;
   }
 }
 

@@ -1,16 +1,18 @@
 /**
- * Fused ops: one table entry doing what several primitives would, for fewer gpu.js launches and
- * no broadcast copies (see `src/tensor/fused.ts`, which calls them, and bench/gpu.ts). They are
- * forward-only; a differentiable wrapper writes its backward with Tensor ops.
+ * Fused ops: one table entry doing what several primitives would, for fewer passes over memory,
+ * fewer gpu.js launches and no broadcast copies (see `src/tensor/fused.ts`, which calls them, and
+ * bench/gpu.ts). Forward entries (softmaxRows, siluMul, normRows) have backward partners
+ * (siluBackward, siluMulBackward, normRowsBackward) that the differentiable fused ops of
+ * `src/autograd/fused.ts` call.
  */
-import { allocTyped } from '../dtype.js';
-import { sizeOf } from '../shape.js';
-import { materialize } from '../cpu/strided.js';
+import { allocTyped, type TypedArray } from '../dtype.js';
+import { contiguousStrides, sizeOf } from '../shape.js';
+import { forEachRow, materialize } from '../cpu/strided.js';
 import { elementwise } from './elementwise.js';
 import { floorDiv, flatIndex } from './kernel-rules.js';
 import { rowMaxKernel } from './reduce.js';
 import { UNARY } from './unary.js';
-import type { Handle, KernelThis, NoAttrs, OpEntry } from './types.js';
+import type { CpuView, Handle, KernelThis, NoAttrs, OpEntry } from './types.js';
 
 /** sum_j exp(x[r, j] - mx[r]) over each row of a contiguous [outer, len] input. */
 const sumExpKernel = function (this: KernelThis, x: Float32Array, mx: Float32Array): number {
@@ -98,3 +100,249 @@ export const siluMul = elementwise(
     }
   },
 );
+
+/**
+ * The backward of SiLU, `silu(x) = x · s` with s = sigmoid(x) kept from the forward pass: inputs x,
+ * s, g of one shape, dx = g · s (1 + x (1 − s)). One pass and no exp, where the composed rule takes
+ * about seven elementwise passes.
+ */
+export const siluBackward = elementwise(
+  {
+    kernel: function (this: KernelThis, x: Float32Array, s: Float32Array, g: Float32Array): number {
+      const v = x[this.thread.x];
+      const t = s[this.thread.x];
+      return g[this.thread.x] * t * (1 + v * (1 - t));
+    },
+  },
+  ([x, s, g], pos, step, out, o, end) => {
+    for (let j = o, p = pos[0], q = pos[1], r = pos[2]; j < end; j++, p += step[0], q += step[1], r += step[2]) {
+      const v = x.data[p];
+      const t = s.data[q];
+      out[j] = g.data[r] * t * (1 + v * (1 - t));
+    }
+  },
+);
+
+/** [da; db] of `silu(a) · b` for output gradient g, s = sigmoid(a) (see siluMulBackward). */
+const siluMulBackwardKernel = function (this: KernelThis, a: Float32Array, b: Float32Array, s: Float32Array, g: Float32Array): number {
+  const n = this.constants.n;
+  const i = flatIndex();
+  if (i < n) {
+    const v = a[this.thread.x];
+    const t = s[this.thread.x];
+    return g[this.thread.x] * b[this.thread.x] * t * (1 + v * (1 - t));
+  }
+  return g[this.thread.x - n] * a[this.thread.x - n] * s[this.thread.x - n];
+};
+
+/**
+ * The backward of `silu(a) · b` (the SwiGLU gate) in one pass: inputs a, b, s = sigmoid(a) and g of
+ * one shape; output [2, ...shape] holding da = g · b · s (1 + a (1 − s)) and db = g · a · s.
+ */
+export const siluMulBackward: OpEntry<NoAttrs> & { readonly kernel: typeof siluMulBackwardKernel } = {
+  outShape: ([shape]) => [2, ...shape],
+  outDType: ([dtype]) => dtype,
+  kernel: siluMulBackwardKernel,
+  cpu(inputs) {
+    const [a, b, s, g] = inputs;
+    const n = sizeOf(a.shape);
+    const out = allocTyped(a.dtype, 2 * n);
+    forEachRow(inputs, n, (pos, step, len, o) => {
+      let pa = pos[0], pb = pos[1], ps = pos[2], pg = pos[3];
+      for (let j = o; j < o + len; j++, pa += step[0], pb += step[1], ps += step[2], pg += step[3]) {
+        const v = a.data[pa];
+        const t = s.data[ps];
+        const gj = g.data[pg];
+        out[j] = gj * b.data[pb] * t * (1 + v * (1 - t));
+        out[n + j] = gj * v * t;
+      }
+    });
+    return out;
+  },
+  async gpujs(gpu, inputs) {
+    const n = sizeOf(inputs[0].shape);
+    gpu.checkExact('siluMulBackward', [2 * n]);
+    if (n === 0) return new Float32Array(0);
+    const handles: Handle[] = [];
+    try {
+      for (const v of inputs) handles.push(await gpu.contiguous('siluMulBackward', v));
+      return await gpu.launch(siluMulBackwardKernel, 2 * n, handles, { constants: { n } });
+    } finally {
+      for (const h of handles) gpu.release(h);
+    }
+  },
+};
+
+/** Attributes of the row norms: `center` subtracts the row mean first (LayerNorm) or not (RMSNorm). */
+export interface NormAttrs {
+  readonly eps: number;
+  readonly center: boolean;
+}
+
+/** A contiguous copy of a view's data unless it already is one (rows of the norms are read in place). */
+function dense(v: CpuView): TypedArray {
+  const n = sizeOf(v.shape);
+  const plain = contiguousStrides(v.shape);
+  const contiguous = v.shape.every((d, i) => d === 1 || v.strides[i] === plain[i]);
+  return contiguous ? v.data.subarray(v.offset, v.offset + n) : materialize(v.data, v);
+}
+
+/**
+ * gpu.js side of an entry that has no kernel yet: the inputs are read back, the reference CPU loop
+ * runs in the worker, and its result becomes the output (correct, not fast).
+ */
+function onHost<A>(op: string, entry: OpEntry<A>): OpEntry<A>['gpujs'] {
+  return async (gpu, inputs, attrs) => {
+    const views: CpuView[] = [];
+    for (const v of inputs) {
+      const h = await gpu.contiguous(op, v);
+      try {
+        views.push({ data: await gpu.readBack(h), dtype: 'float32', shape: v.shape, strides: contiguousStrides(v.shape), offset: 0 });
+      } finally {
+        gpu.release(h);
+      }
+    }
+    const result = Float32Array.from(entry.cpu(views, attrs));
+    // Uploaded through a kernel, so the output is a device buffer like any other op's.
+    return result.length === 0 ? result : gpu.launch(uploadKernel, result.length, [result]);
+  };
+}
+
+const uploadKernel = function (this: KernelThis, x: Float32Array): number {
+  return x[this.thread.x];
+};
+
+/**
+ * LayerNorm (`center`) or RMSNorm over the last axis of x [..., d], with gain w [d] and bias b [d]:
+ * y = (x − μ) · r · w + b with r = 1 / sqrt(var + eps) (RMSNorm: μ = 0, var = mean(x²)). Row
+ * statistics in float64. Output: y (n values), then μ and r per row (2 · rows values), which the
+ * backward entry takes back instead of recomputing them.
+ */
+export const normRows: OpEntry<NormAttrs> = {
+  outShape: ([x]) => [sizeOf(x) + 2 * (sizeOf(x) / Math.max(1, x[x.length - 1]))],
+  outDType: ([dtype]) => dtype,
+  cpu([xv, wv, bv], { eps, center }) {
+    const d = xv.shape[xv.shape.length - 1];
+    const n = sizeOf(xv.shape);
+    const rows = d === 0 ? 0 : n / d;
+    const x = dense(xv), w = dense(wv), b = dense(bv);
+    const out = allocTyped(xv.dtype, n + 2 * rows);
+    for (let r = 0, base = 0; r < rows; r++, base += d) {
+      let mean = 0;
+      if (center) {
+        for (let j = 0; j < d; j++) mean += x[base + j];
+        mean /= d;
+      }
+      let ss = 0;
+      for (let j = 0; j < d; j++) {
+        const c = x[base + j] - mean;
+        ss += c * c;
+      }
+      const inv = 1 / Math.sqrt(ss / d + eps);
+      for (let j = 0; j < d; j++) out[base + j] = (x[base + j] - mean) * inv * w[j] + b[j];
+      out[n + r] = mean;
+      out[n + rows + r] = inv;
+    }
+    return out;
+  },
+  gpujs: (gpu, inputs, attrs) => onHost('normRows', normRows)(gpu, inputs, attrs),
+};
+
+/**
+ * The backward of {@link normRows}: inputs x [..., d], w [d], stats (μ then r per row, as normRows
+ * left them) and g [..., d]; output dx (n values), then dw and db (d values each):
+ * with x̂ = (x − μ) r and gx̂ = g · w, dx = r (gx̂ − mean(gx̂) − x̂ · mean(gx̂ · x̂)) (no mean(gx̂) term
+ * for RMSNorm), dw = Σ_rows g · x̂, db = Σ_rows g.
+ */
+export const normRowsBackward: OpEntry<NormAttrs> = {
+  outShape: ([x]) => [sizeOf(x) + 2 * x[x.length - 1]],
+  outDType: ([dtype]) => dtype,
+  cpu([xv, wv, sv, gv], { center }) {
+    const d = xv.shape[xv.shape.length - 1];
+    const n = sizeOf(xv.shape);
+    const rows = d === 0 ? 0 : n / d;
+    const x = dense(xv), w = dense(wv), stats = dense(sv), g = dense(gv);
+    const out = allocTyped(xv.dtype, n + 2 * d);
+    const dw = new Float64Array(d);
+    const db = new Float64Array(d);
+    for (let r = 0, base = 0; r < rows; r++, base += d) {
+      const mean = stats[r];
+      const inv = stats[rows + r];
+      let sumG = 0;
+      let sumGX = 0;
+      for (let j = 0; j < d; j++) {
+        const xh = (x[base + j] - mean) * inv;
+        const gj = g[base + j];
+        const gx = gj * w[j];
+        sumG += gx;
+        sumGX += gx * xh;
+        dw[j] += gj * xh;
+        db[j] += gj;
+      }
+      const meanG = center ? sumG / d : 0;
+      const meanGX = sumGX / d;
+      for (let j = 0; j < d; j++) {
+        const xh = (x[base + j] - mean) * inv;
+        out[base + j] = inv * (g[base + j] * w[j] - meanG - xh * meanGX);
+      }
+    }
+    for (let j = 0; j < d; j++) {
+      out[n + j] = dw[j];
+      out[n + d + j] = db[j];
+    }
+    return out;
+  },
+  gpujs: (gpu, inputs, attrs) => onHost('normRowsBackward', normRowsBackward)(gpu, inputs, attrs),
+};
+
+/**
+ * Softmax cross-entropy over the rows of logits [N, V] against int32 targets [N] (a negative target
+ * marks an ignored row). Output: the softmax p (N·V values), then each row's loss
+ * logsumexp(x) − x[t] (N values; 0 for an ignored row, whose p row is also 0, so its gradient is 0).
+ * Row statistics in float64.
+ */
+export const softmaxCrossEntropy: OpEntry<NoAttrs> = {
+  outShape: ([x]) => [sizeOf(x) + x[0]],
+  outDType: ([dtype]) => dtype,
+  cpu([xv, tv]) {
+    const [n, v] = xv.shape;
+    const x = dense(xv), t = dense(tv);
+    const out = allocTyped(xv.dtype, n * v + n);
+    const e = new Float64Array(v); // one row of exp(x - max), unrounded
+    for (let r = 0, base = 0; r < n; r++, base += v) {
+      const target = t[r];
+      if (target < 0) continue;
+      let mx = -Infinity;
+      for (let j = 0; j < v; j++) mx = Math.max(mx, x[base + j]);
+      let sum = 0;
+      for (let j = 0; j < v; j++) {
+        e[j] = Math.exp(x[base + j] - mx);
+        sum += e[j];
+      }
+      for (let j = 0; j < v; j++) out[base + j] = e[j] / sum;
+      out[n * v + r] = mx + Math.log(sum) - x[base + target];
+    }
+    return out;
+  },
+  gpujs: (gpu, inputs, attrs) => onHost('softmaxCrossEntropy', softmaxCrossEntropy)(gpu, inputs, attrs),
+};
+
+/** The backward of {@link softmaxCrossEntropy}: inputs p [N, V], targets [N], g [N]; dx = g_i (p_ij − [j = t_i]). */
+export const softmaxCrossEntropyBackward: OpEntry<NoAttrs> = {
+  outShape: ([p]) => p,
+  outDType: ([dtype]) => dtype,
+  cpu([pv, tv, gv]) {
+    const [n, v] = pv.shape;
+    const p = dense(pv), t = dense(tv), g = dense(gv);
+    const out = allocTyped(pv.dtype, n * v);
+    for (let r = 0, base = 0; r < n; r++, base += v) {
+      const target = t[r];
+      if (target < 0) continue;
+      const gr = g[r];
+      for (let j = 0; j < v; j++) out[base + j] = gr * p[base + j];
+      out[base + target] = gr * (p[base + target] - 1);
+    }
+    return out;
+  },
+  gpujs: (gpu, inputs, attrs) => onHost('softmaxCrossEntropyBackward', softmaxCrossEntropyBackward)(gpu, inputs, attrs),
+};

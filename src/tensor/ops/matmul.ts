@@ -24,9 +24,25 @@ const workspace = new MatmulWorkspace();
 let accel: WasmMatmul | null | undefined;
 
 function float32Accel(): WasmMatmul | null {
-  if (accel === undefined) accel = cpuMatmulKernel() === 'wasm' ? new WasmMatmul() : null;
+  if (accel === undefined) accel = cpuMatmulKernel() === 'wasm' ? new WasmMatmul({ threads: matmulThreads }) : null;
   return accel;
 }
+
+/** Thread count of the next acceleration instance (undefined: CALM_THREADS or the core count). */
+let matmulThreads: number | undefined;
+
+/**
+ * Sets the number of threads float32 products use from now on (benchmarks compare 1 and 2 in one
+ * process, switching back and forth; everything else reads CALM_THREADS once).
+ */
+export function setMatmulThreads(threads: number | undefined): void {
+  if (accel !== undefined) byThreads.set(matmulThreads, accel);
+  matmulThreads = threads;
+  accel = byThreads.get(threads);
+}
+
+/** Instances made for other thread counts, kept so that switching back reuses their pools. */
+const byThreads = new Map<number | undefined, WasmMatmul | null>();
 
 /** Batch `i`'s matrix of a [...batch, rows, cols] view, starting at `offset`. */
 function operand(x: CpuView, offset: number): MatrixOperand {

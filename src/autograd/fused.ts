@@ -1,0 +1,117 @@
+/**
+ * Fused differentiable ops: each is one or two kernels forward and one backward kernel, where the
+ * composed versions in src/nn/functional.ts run a chain of primitives with an intermediate array
+ * at every link (measured with `profile`, src/tensor/profile.ts: SiLU, the SwiGLU gate and the norms
+ * were most of the elementwise time of a CALM step). The nn layers call these.
+ *
+ * - The forward values are the composed versions' numbers: silu and siluMul take the same steps
+ *   (bit for bit); softmax and the norms compute their row statistics in float64, so they differ by
+ *   float32 rounding only (test/fused.test.ts compares each with its composition).
+ * - The backward rules run one kernel from values kept by the forward pass (the sigmoid, the row
+ *   statistics, the output). When the backward pass is itself recorded (`createGraph`, for second
+ *   derivatives), they instead differentiate the composed definition, which is differentiable to
+ *   any order.
+ */
+import { NDArray } from '../tensor/ndarray.js';
+import * as K from '../tensor/fused.js';
+import { shapesEqual } from '../tensor/shape.js';
+import { grad } from './engine.js';
+import { isGradEnabled } from './grad-mode.js';
+import { Tensor } from './tensor.js';
+
+/** Gradients of `composed(...inputs)` for output gradient g, recorded (the createGraph path). */
+function composedVjp(composed: (...xs: Tensor[]) => Tensor, inputs: readonly Tensor[], g: Tensor): (Tensor | null)[] {
+  return grad([composed(...inputs)], inputs, { gradOutputs: [g], createGraph: true });
+}
+
+const composedSilu = (x: Tensor): Tensor => x.mul(x.sigmoid());
+
+/** SiLU (swish): x · sigmoid(x). */
+export function silu(x: Tensor): Tensor {
+  const s = x.data.sigmoid();
+  return Tensor.fused('silu', x.data.mul(s), [x], (g) =>
+    isGradEnabled() ? composedVjp(composedSilu, [x], g) : [new Tensor(K.siluBackward(x.data, s, g.data))],
+  );
+}
+
+const composedSiluMul = (a: Tensor, b: Tensor): Tensor => composedSilu(a).mul(b);
+
+/** silu(a) · b, the SwiGLU gate (a and b of one shape; other shapes take the composed path). */
+export function siluMul(a: Tensor, b: Tensor): Tensor {
+  if (!shapesEqual(a.shape, b.shape) || a.dtype !== b.dtype) return composedSiluMul(a, b);
+  const s = a.data.sigmoid();
+  return Tensor.fused('siluMul', a.data.mul(s).mul(b.data), [a, b], (g) => {
+    if (isGradEnabled()) return composedVjp(composedSiluMul, [a, b], g);
+    const [da, db] = K.siluMulBackward(a.data, b.data, s, g.data);
+    return [new Tensor(da), new Tensor(db)];
+  });
+}
+
+/**
+ * Softmax over the last axis in one kernel (max-subtracted). Backward from the output y:
+ * dx = y · (g − Σ g·y), which is four elementwise passes instead of the composed chain's rules.
+ */
+export function softmaxLast(x: Tensor): Tensor {
+  const out: Tensor = Tensor.fused('softmaxRows', K.softmaxRows(x.data), [x], (g) => {
+    const gy = g.mul(out);
+    return [gy.sub(out.mul(gy.sum(-1, true)))];
+  });
+  return out;
+}
+
+function composedNorm(center: boolean, eps: number) {
+  return (x: Tensor, w: Tensor, b: Tensor): Tensor => {
+    const c = center ? x.sub(x.mean(-1, true)) : x;
+    return c.mul(c.mul(c).mean(-1, true).add(eps).sqrt().reciprocal()).mul(w).add(b);
+  };
+}
+
+/** LayerNorm (`center`) or RMSNorm over the last axis; a null gain is 1 and a null bias 0. */
+function norm(op: 'rmsNorm' | 'layerNorm', center: boolean, x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
+  const d = x.shape[x.rank - 1];
+  const w = weight ?? new Tensor(NDArray.full([d], 1, x.dtype, x.data.backend));
+  const b = bias ?? new Tensor(NDArray.full([d], 0, x.dtype, x.data.backend));
+  const { y, stats } = K.normRows(x.data, w.data, b.data, eps, center);
+  return Tensor.fused(op, y, [x, w, b], (g) => {
+    if (isGradEnabled()) return composedVjp(composedNorm(center, eps), [x, w, b], g);
+    const { dx, dw, db } = K.normRowsBackward(x.data, w.data, stats, g.data, eps, center);
+    return [new Tensor(dx), weight === null ? null : new Tensor(dw), bias === null ? null : new Tensor(db)];
+  });
+}
+
+/** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · weight (CALM.md §2.1). */
+export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-6): Tensor {
+  return norm('rmsNorm', false, x, weight, null, eps);
+}
+
+/** LayerNorm over the last axis: (x − mean) / sqrt(var + eps) · weight + bias (CALM.md §3.1). */
+export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-6): Tensor {
+  return norm('layerNorm', true, x, weight, bias, eps);
+}
+
+/**
+ * Per-row softmax cross-entropy of logits [N, V] against int32 targets [N]: logsumexp(x_i) − x_i[t_i],
+ * 0 for rows whose target is negative (ignored). One kernel forward (which keeps the softmax p) and
+ * one backward, dx = g_i (p_i − onehot(t_i)).
+ */
+export function softmaxCrossEntropy(logits: Tensor, targets: Tensor): Tensor {
+  const { loss, probs } = K.softmaxCrossEntropy(logits.data, targets.data);
+  return Tensor.fused('softmaxCrossEntropy', loss, [logits], (g) =>
+    isGradEnabled() ? composedVjp((x) => composedCrossEntropyRows(x, targets), [logits], g) : [new Tensor(K.softmaxCrossEntropyBackward(probs, targets.data, g.data))],
+  );
+}
+
+/** The composed per-row cross-entropy (for createGraph): logsumexp − picked logit, masked where ignored. */
+function composedCrossEntropyRows(x: Tensor, targets: Tensor): Tensor {
+  const [n, v] = x.shape;
+  const t = targets.toTypedArray();
+  const keep = new Float64Array(n);
+  const index = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    keep[i] = t[i] >= 0 ? 1 : 0;
+    index[i] = i * v + Math.max(0, t[i]);
+  }
+  const z = x.sub(x.detach().max(1, true));
+  const rows = z.exp().sum(1).log().sub(z.reshape([n * v]).gather(new Tensor(NDArray.fromData(index, [n], 'int32', x.data.backend))));
+  return rows.mul(new Tensor(NDArray.fromData(keep, [n], x.dtype, x.data.backend)));
+}

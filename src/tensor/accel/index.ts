@@ -1,0 +1,334 @@
+/**
+ * Accelerations of op-table entries on the CPU backend. An acceleration takes the same views as the
+ * entry's `cpu` function and either returns the result or `null` ("not my case"), in which case
+ * the entry's reference loop runs. Every acceleration gives the reference's numbers (bit for bit,
+ * except where noted: row sums in wasm add in another order); test/accel.test.ts checks each one
+ * against its entry over random shapes and layouts.
+ *
+ * What is accelerated, all float32 only (float64 and int32 stay on the reference loops):
+ * - add, sub, mul, div: WebAssembly SIMD (wasm-elementwise.ts) for same-shape, row-vector,
+ *   column and scalar layouts from WASM_MIN elements; below that, or for other strided layouts, a
+ *   monomorphic JS loop (V8 compiles a loop that only ever sees Float32Array much tighter than
+ *   the reference's, which is shared by every dtype).
+ * - neg, abs, sqrt: wasm SIMD on contiguous input (exact); sigmoid too (a polynomial exp: a few
+ *   float32 ulps from the reference); exp, log, tanh and strided input: monomorphic JS loops.
+ * - reduce sum/max over the last axis: wasm SIMD (float64 accumulation for sum); sum over a leading
+ *   or middle axis of contiguous data: wasm, column vectors in the reference's order (bit-identical);
+ *   other layouts: the reference's walk and order with float32-only loops.
+ * - softmaxRows: wasm SIMD for rows of WASM_ROW_MIN or more (a polynomial exp, a reciprocal:
+ *   a few float32 ulps from the reference, exact zeros for -Infinity); shorter rows, siluBackward and
+ *   siluMulBackward: the reference's steps in float32-only loops.
+ *
+ * `CALM_CPU_ACCEL=off` turns all of them off (the matmul kernel has its own switch, CALM_CPU_MATMUL).
+ */
+import type { TypedArray } from '../dtype.js';
+import { sizeOf } from '../shape.js';
+import { coalesce, forEachRow, reducedStrides, RowWalker } from '../cpu/strided.js';
+import type { CpuView } from '../ops/types.js';
+import type { ReduceAttrs } from '../ops/reduce.js';
+import { WasmElementwise, type GridOperand, type WasmBinaryOp, type WasmUnaryOp } from './wasm-elementwise.js';
+import { wasmSimdAvailable } from './wasm-matmul.js';
+
+/** One acceleration: the result, or null to let the reference run. */
+export type CpuAccel = (inputs: readonly CpuView[], attrs: never) => TypedArray | null;
+
+/** Below this many elements the wasm call's copies cost more than they save (measured: bench/accel-crossover). */
+export const WASM_MIN = 256;
+
+let wasm: WasmElementwise | null | undefined;
+function wasmKernels(): WasmElementwise | null {
+  if (wasm === undefined) wasm = wasmSimdAvailable() ? new WasmElementwise() : null;
+  return wasm;
+}
+
+/** Reads CALM_CPU_ACCEL: on (default) or off. */
+export function cpuAccelEnabled(setting: string | undefined = process.env.CALM_CPU_ACCEL): boolean {
+  if (setting === undefined || setting === '' || setting === 'on') return true;
+  if (setting === 'off') return false;
+  throw new Error(`CALM_CPU_ACCEL: expected 'on' or 'off', got '${setting}'`);
+}
+
+const isF32 = (v: CpuView): v is CpuView & { data: Float32Array } => v.data instanceof Float32Array;
+
+// ------------------------------------------------------------------ binary
+
+type F32Row = (a: Float32Array, pa: number, sa: number, b: Float32Array, pb: number, sb: number, out: Float32Array, o: number, end: number) => void;
+
+// One function per op, each only ever called with Float32Arrays (see the file comment).
+const F32_BINARY: Record<WasmBinaryOp, F32Row> = {
+  add(a, pa, sa, b, pb, sb, out, o, end) { for (; o < end; o++, pa += sa, pb += sb) out[o] = a[pa] + b[pb]; },
+  sub(a, pa, sa, b, pb, sb, out, o, end) { for (; o < end; o++, pa += sa, pb += sb) out[o] = a[pa] - b[pb]; },
+  mul(a, pa, sa, b, pb, sb, out, o, end) { for (; o < end; o++, pa += sa, pb += sb) out[o] = a[pa] * b[pb]; },
+  div(a, pa, sa, b, pb, sb, out, o, end) { for (; o < end; o++, pa += sa, pb += sb) out[o] = a[pa] / b[pb]; },
+};
+
+/**
+ * The [rows, cols] grid of two equally shaped views, when each is a vector along the last axis
+ * (column step 1) or one value per row (column step 0) and not both are the latter.
+ */
+export function binaryGrid(a: CpuView, b: CpuView): BinaryGrid | null {
+  const { shape, strides } = coalesce(a.shape, [a.strides, b.strides]);
+  if (shape.length > 3) return null;
+  const [sa, sb] = strides;
+  const rank = shape.length;
+  const ca = sa[rank - 1], cb = sb[rank - 1];
+  if ((ca !== 0 && ca !== 1) || (cb !== 0 && cb !== 1) || (ca === 0 && cb === 0)) return null;
+  const at = (s: readonly number[], axis: number): number => (axis >= 0 ? s[axis] : 0);
+  return {
+    // A third axis (e.g. [P, M, l] + [P, 1, l]) is a loop of grids, `outer` apart.
+    outer: rank === 3 ? shape[0] : 1,
+    outerA: at(sa, rank - 3), outerB: at(sb, rank - 3),
+    rows: rank >= 2 ? shape[rank - 2] : 1, cols: shape[rank - 1],
+    a: { data: a.data as Float32Array, offset: a.offset, rowStride: at(sa, rank - 2), colStride: ca },
+    b: { data: b.data as Float32Array, offset: b.offset, rowStride: at(sb, rank - 2), colStride: cb },
+  };
+}
+
+/** `outer` grids of rows x cols; grid i starts `i * outerA` (`i * outerB`) after the operand's offset. */
+export interface BinaryGrid {
+  readonly outer: number;
+  readonly outerA: number;
+  readonly outerB: number;
+  readonly rows: number;
+  readonly cols: number;
+  readonly a: GridOperand;
+  readonly b: GridOperand;
+}
+
+function binaryAccel(op: WasmBinaryOp): CpuAccel {
+  return ([a, b]) => {
+    if (!isF32(a) || !isF32(b)) return null;
+    const n = sizeOf(a.shape);
+    const out = new Float32Array(n);
+    if (n === 0) return out;
+    const grid = n >= WASM_MIN ? binaryGrid(a, b) : null;
+    const kernels = grid === null ? null : wasmKernels();
+    if (grid !== null && kernels !== null) {
+      const { outer, rows, cols } = grid;
+      if (outer === 1) {
+        kernels.binary(op, grid.a, grid.b, rows, cols, out);
+      } else {
+        for (let i = 0; i < outer; i++) {
+          const a = { ...grid.a, offset: grid.a.offset + i * grid.outerA };
+          const b = { ...grid.b, offset: grid.b.offset + i * grid.outerB };
+          kernels.binary(op, a, b, rows, cols, out.subarray(i * rows * cols, (i + 1) * rows * cols));
+        }
+      }
+      return out;
+    }
+    const row = F32_BINARY[op];
+    forEachRow([a, b], n, (pos, step, len, o) => row(a.data, pos[0], step[0], b.data, pos[1], step[1], out, o, o + len));
+    return out;
+  };
+}
+
+// ------------------------------------------------------------------ unary
+
+type F32Unary = (x: Float32Array, p: number, s: number, out: Float32Array, o: number, end: number) => void;
+
+const F32_UNARY: Record<'exp' | 'log' | 'sigmoid' | 'tanh' | WasmUnaryOp, F32Unary> = {
+  neg(x, p, s, out, o, end) { for (; o < end; o++, p += s) out[o] = -x[p]; },
+  abs(x, p, s, out, o, end) { for (; o < end; o++, p += s) out[o] = Math.abs(x[p]); },
+  sqrt(x, p, s, out, o, end) { for (; o < end; o++, p += s) out[o] = Math.sqrt(x[p]); },
+  exp(x, p, s, out, o, end) { for (; o < end; o++, p += s) out[o] = Math.exp(x[p]); },
+  log(x, p, s, out, o, end) { for (; o < end; o++, p += s) out[o] = Math.log(x[p]); },
+  tanh(x, p, s, out, o, end) { for (; o < end; o++, p += s) out[o] = Math.tanh(x[p]); },
+  // The reference's stable split (ops/unary.ts).
+  sigmoid(x, p, s, out, o, end) {
+    for (; o < end; o++, p += s) {
+      const v = x[p];
+      if (v >= 0) {
+        out[o] = 1 / (1 + Math.exp(-v));
+      } else {
+        const e = Math.exp(v);
+        out[o] = e / (1 + e);
+      }
+    }
+  },
+};
+
+function unaryAccel(op: keyof typeof F32_UNARY): CpuAccel {
+  const simd = op === 'neg' || op === 'abs' || op === 'sqrt' || op === 'sigmoid';
+  return ([x]) => {
+    if (!isF32(x)) return null;
+    const n = sizeOf(x.shape);
+    const out = new Float32Array(n);
+    if (n === 0) return out;
+    if (simd && n >= WASM_MIN) {
+      const { shape, strides } = coalesce(x.shape, [x.strides]);
+      const kernels = wasmKernels();
+      if (shape.length === 1 && strides[0][0] === 1 && kernels !== null) {
+        kernels.unary(op, x.data, x.offset, n, out);
+        return out;
+      }
+    }
+    const row = F32_UNARY[op];
+    forEachRow([x], n, (pos, step, len, o) => row(x.data, pos[0], step[0], out, o, o + len));
+    return out;
+  };
+}
+
+// ------------------------------------------------------------------ reductions
+
+/** Rows of at least this many elements go to the wasm row reduction. */
+const WASM_ROW_MIN = 16;
+
+const reduceAccel: CpuAccel = ([x], attrs: ReduceAttrs) => {
+  const { op, axes } = attrs;
+  if ((op !== 'sum' && op !== 'max') || !isF32(x)) return null;
+  const n = sizeOf(x.shape);
+  if (n === 0) return null;
+  const outSize = sizeOf(x.shape.map((d, i) => (axes.includes(i) ? 1 : d)));
+  const { shape, strides } = coalesce(x.shape, [x.strides, reducedStrides(x.shape, axes)]);
+  const [sx, so] = strides;
+  const last = shape.length - 1;
+  // Over the last axis: rows of contiguous elements, one output each.
+  if (shape.length <= 2 && sx[last] === 1 && so[last] === 0 && (shape.length === 1 || so[0] === 1)) {
+    const rows = shape.length === 2 ? shape[0] : 1;
+    const cols = shape[last];
+    const kernels = cols >= WASM_ROW_MIN ? wasmKernels() : null;
+    if (kernels !== null) {
+      const out = new Float32Array(outSize);
+      kernels.rowReduce(op, x.data, x.offset, shape.length === 2 ? sx[0] : cols, rows, cols, out);
+      return out;
+    }
+  }
+  // Sums over a middle or leading axis of a contiguous [outer, rows, cols] (the gradient of a
+  // broadcast, e.g. a bias): wasm adds whole column vectors in the reference's order.
+  if (op === 'sum' && so[last] === 1 && sx[last] === 1 && shape[last] % 4 === 0 && n >= WASM_MIN) {
+    const cols = shape[last];
+    const mid = shape.length - 2;
+    const outer = shape.length === 3 ? shape[0] : 1;
+    const contiguous = mid >= 0 && so[mid] === 0 && sx[mid] === cols && (shape.length === 2 || (sx[0] === shape[1] * cols && so[0] === cols));
+    const kernels = contiguous ? wasmKernels() : null;
+    if (kernels !== null) {
+      const out = new Float32Array(outSize);
+      kernels.colSums(x.data, x.offset, outer, shape[mid], cols, out);
+      return out;
+    }
+  }
+  // Any other layout: the reference's walk and order (ops/reduce.ts), with float32-only loops.
+  const acc = new Float64Array(outSize).fill(op === 'sum' ? 0 : -Infinity);
+  const w = new RowWalker(shape, strides, [x.offset, 0]);
+  const fold = op === 'sum' ? sumRowF32 : maxRowF32;
+  for (let r = 0; r < w.rows; r++, w.next()) fold(x.data, w.pos[0], w.step[0], acc, w.pos[1], w.step[1], w.len);
+  return Float32Array.from(acc);
+};
+
+function sumRowF32(x: Float32Array, p: number, s: number, acc: Float64Array, o: number, so: number, len: number): void {
+  if (so === 0) {
+    let v = acc[o];
+    for (let j = 0; j < len; j++, p += s) v += x[p];
+    acc[o] = v;
+  } else {
+    for (let j = 0; j < len; j++, p += s, o += so) acc[o] += x[p];
+  }
+}
+
+function maxRowF32(x: Float32Array, p: number, s: number, acc: Float64Array, o: number, so: number, len: number): void {
+  if (so === 0) {
+    let v = acc[o];
+    for (let j = 0; j < len; j++, p += s) v = Math.max(v, x[p]);
+    acc[o] = v;
+  } else {
+    for (let j = 0; j < len; j++, p += s, o += so) acc[o] = Math.max(acc[o], x[p]);
+  }
+}
+
+// ------------------------------------------------------------------ fused backward passes
+
+/** siluBackward (ops/fused.ts) with float32-only loops; the same arithmetic. */
+const siluBackwardAccel: CpuAccel = (inputs) => {
+  if (!inputs.every(isF32)) return null;
+  const [x, s, g] = inputs as (CpuView & { data: Float32Array })[];
+  const n = sizeOf(x.shape);
+  const out = new Float32Array(n);
+  forEachRow(inputs, n, (pos, step, len, o) => siluBackRow(x.data, pos[0], step[0], s.data, pos[1], step[1], g.data, pos[2], step[2], out, o, o + len));
+  return out;
+};
+
+function siluBackRow(x: Float32Array, px: number, sx: number, s: Float32Array, ps: number, ss: number, g: Float32Array, pg: number, sg: number, out: Float32Array, o: number, end: number): void {
+  for (; o < end; o++, px += sx, ps += ss, pg += sg) {
+    const v = x[px];
+    const t = s[ps];
+    out[o] = g[pg] * t * (1 + v * (1 - t));
+  }
+}
+
+/** siluMulBackward (ops/fused.ts) with float32-only loops; the same arithmetic. */
+const siluMulBackwardAccel: CpuAccel = (inputs) => {
+  if (!inputs.every(isF32)) return null;
+  const [a, b, s, g] = inputs as (CpuView & { data: Float32Array })[];
+  const n = sizeOf(a.shape);
+  const out = new Float32Array(2 * n);
+  forEachRow(inputs, n, (pos, step, len, o) => siluMulBackRow(a.data, b.data, s.data, g.data, pos, step, out, n, o, o + len));
+  return out;
+};
+
+function siluMulBackRow(a: Float32Array, b: Float32Array, s: Float32Array, g: Float32Array, pos: readonly number[], step: readonly number[], out: Float32Array, n: number, o: number, end: number): void {
+  let pa = pos[0], pb = pos[1], ps = pos[2], pg = pos[3];
+  const sa = step[0], sb = step[1], ss = step[2], sg = step[3];
+  for (; o < end; o++, pa += sa, pb += sb, ps += ss, pg += sg) {
+    const v = a[pa];
+    const t = s[ps];
+    const gj = g[pg];
+    out[o] = gj * b[pb] * t * (1 + v * (1 - t));
+    out[n + o] = gj * v * t;
+  }
+}
+
+// ------------------------------------------------------------------ softmax
+
+/** The reference's steps (ops/fused.ts), each intermediate rounded to float32 as it stores it. */
+const softmaxAccel: CpuAccel = ([x]) => {
+  if (!isF32(x)) return null;
+  const n = sizeOf(x.shape);
+  const len = x.shape[x.shape.length - 1];
+  const { shape, strides } = coalesce(x.shape, [x.strides]);
+  if (strides[0][shape.length - 1] !== 1 || shape.length > 2 || (shape.length === 2 && shape[1] !== len)) return null;
+  const rowStride = shape.length === 2 ? strides[0][0] : len;
+  const kernels = len >= WASM_ROW_MIN && n >= WASM_MIN ? wasmKernels() : null;
+  if (kernels !== null) {
+    const out = new Float32Array(n);
+    kernels.softmaxRows(x.data, x.offset, rowStride, n / len, len, out);
+    return out;
+  }
+  return softmaxF32(x.data, x.offset, rowStride, n, len);
+};
+
+function softmaxF32(src: Float32Array, offset: number, rowStride: number, n: number, len: number): Float32Array {
+  const out = new Float32Array(n);
+  const e = new Float32Array(len + 1);
+  for (let base = 0, s = offset; base < n; base += len, s += rowStride) {
+    let mx = -Infinity;
+    for (let j = 0; j < len; j++) mx = Math.max(mx, src[s + j]);
+    for (let j = 0; j < len; j++) e[j] = src[s + j] - mx;
+    let sum = 0;
+    for (let j = 0; j < len; j++) {
+      e[j] = Math.exp(e[j]);
+      sum += e[j];
+    }
+    e[len] = sum;
+    for (let j = 0; j < len; j++) out[base + j] = e[j] / e[len];
+  }
+  return out;
+}
+
+/** The accelerations by op name. */
+export const CPU_ACCEL: Readonly<Record<string, CpuAccel>> = {
+  add: binaryAccel('add'),
+  sub: binaryAccel('sub'),
+  mul: binaryAccel('mul'),
+  div: binaryAccel('div'),
+  neg: unaryAccel('neg'),
+  abs: unaryAccel('abs'),
+  sqrt: unaryAccel('sqrt'),
+  exp: unaryAccel('exp'),
+  log: unaryAccel('log'),
+  sigmoid: unaryAccel('sigmoid'),
+  tanh: unaryAccel('tanh'),
+  reduce: reduceAccel,
+  softmaxRows: softmaxAccel,
+  siluBackward: siluBackwardAccel,
+  siluMulBackward: siluMulBackwardAccel,
+};

@@ -1,0 +1,422 @@
+/**
+ * WebAssembly SIMD kernels for float32 elementwise arithmetic and row reductions, emitted from
+ * TypeScript like the matmul kernel (wasm-emit.ts). They are accelerations of op-table entries
+ * (see accel/index.ts, which decides when they apply); the entries' loops stay the reference.
+ *
+ * Layout: every kernel works on a [rows, cols] grid whose operands are copied into the module's
+ * memory. An operand is either a vector along the row (column step 1, loaded 4 lanes at a time) or
+ * one value per row (column step 0, splatted), with any row step: that covers same-shape
+ * contiguous arrays (one long row), a row vector over rows, a column and a scalar. The inner loop
+ * always runs whole 4-lane vectors; the last vector of a row may spill into the next row (which is
+ * written afterwards) or into padding, so there is no scalar tail.
+ *
+ * Arithmetic: f32x4 add/sub/mul/div and sqrt are correctly rounded, which is exactly what the
+ * reference gets by computing in float64 and rounding once (double rounding is innocuous for these
+ * ops), so results are bit-identical. Row sums accumulate in float64 (two f64x2 lanes), in a
+ * different order than the reference, so they agree to float64 rounding before the final float32
+ * rounding.
+ */
+import { Code, HIGH_HALF, OP, SIMD, T, WASM_PAGE, wasmApi, wasmModule, type WasmFunction, type WasmMemory } from './wasm-emit.js';
+
+export type WasmBinaryOp = 'add' | 'sub' | 'mul' | 'div';
+export type WasmUnaryOp = 'neg' | 'abs' | 'sqrt';
+export const WASM_BINARY_OPS: readonly WasmBinaryOp[] = ['add', 'sub', 'mul', 'div'];
+export const WASM_UNARY_OPS: readonly WasmUnaryOp[] = ['neg', 'abs', 'sqrt'];
+
+const BINARY_CODE: Record<WasmBinaryOp, number> = { add: SIMD.f32x4Add, sub: SIMD.f32x4Sub, mul: SIMD.f32x4Mul, div: SIMD.f32x4Div };
+const UNARY_CODE: Record<WasmUnaryOp, number> = { neg: SIMD.f32x4Neg, abs: SIMD.f32x4Abs, sqrt: SIMD.f32x4Sqrt };
+const I32_GT_S = 0x4a;
+
+/** An operand as the kernels see it: `splat` = one value per row (column step 0). */
+type Kind = 'v' | 's';
+
+/**
+ * bin_<op>_<ka><kb>(a, aRowBytes, b, bRowBytes, out, rows, cols): out[r, j] = a[r, j] op b[r, j],
+ * out contiguous. rows, cols >= 1.
+ */
+function binaryFunction(op: WasmBinaryOp, ka: Kind, kb: Kind): WasmFunction {
+  const [A, AROW, B, BROW, OUT, ROWS, COLS] = [0, 1, 2, 3, 4, 5, 6];
+  const [J, PA, PB, PO] = [7, 8, 9, 10];
+  const [VA, VB] = [11, 12];
+  const c = new Code();
+  c.op(OP.loop, T.void); // rows
+  if (ka === 's') c.get(A).simd(SIMD.load32Splat, 2, 0).set(VA);
+  if (kb === 's') c.get(B).simd(SIMD.load32Splat, 2, 0).set(VB);
+  c.get(A).set(PA).get(B).set(PB).get(COLS).set(J);
+  c.op(OP.loop, T.void); // 4 columns at a time
+  c.get(OUT);
+  if (ka === 's') c.get(VA);
+  else c.get(PA).simd(SIMD.v128Load, 2, 0);
+  if (kb === 's') c.get(VB);
+  else c.get(PB).simd(SIMD.v128Load, 2, 0);
+  c.simd(BINARY_CODE[op]).simd(SIMD.v128Store, 2, 0);
+  c.addTo(OUT, 16);
+  if (ka === 'v') c.addTo(PA, 16);
+  if (kb === 'v') c.addTo(PB, 16);
+  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.op(OP.end);
+  // The spilled lanes of the last vector belong to the next row: step OUT back to the row's end.
+  c.get(OUT).get(J).i32(4).op(OP.i32Mul).op(OP.i32Add).set(OUT);
+  c.get(A).get(AROW).op(OP.i32Add).set(A);
+  c.get(B).get(BROW).op(OP.i32Add).set(B);
+  c.get(ROWS).i32(1).op(OP.i32Sub).tee(ROWS).op(OP.brIf, 0);
+  c.op(OP.end);
+  return { name: `bin_${op}_${ka}${kb}`, params: 7, locals: [[4, T.i32], [2, T.v128]], code: c };
+}
+
+/** un_<op>(x, out, n): out[i] = op(x[i]) over ceil(n/4) vectors. n >= 1. */
+function unaryFunction(op: WasmUnaryOp): WasmFunction {
+  const [X, OUT, N] = [0, 1, 2];
+  const c = new Code();
+  c.op(OP.loop, T.void);
+  c.get(OUT).get(X).simd(SIMD.v128Load, 2, 0).simd(UNARY_CODE[op]).simd(SIMD.v128Store, 2, 0);
+  c.addTo(X, 16).addTo(OUT, 16);
+  c.get(N).i32(4).op(OP.i32Sub).tee(N).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.op(OP.end);
+  return { name: `un_${op}`, params: 3, locals: [], code: c };
+}
+
+/**
+ * rowsum(x, out, rows, cols4): for each row of cols4 (a multiple of 4) float32s, stores two float64
+ * partial sums at out (16 bytes per row); rows are cols4 apart. Padding lanes must be 0.
+ */
+function rowSumFunction(): WasmFunction {
+  const [X, OUT, ROWS, COLS] = [0, 1, 2, 3];
+  const J = 4;
+  const [V, ACC0, ACC1] = [5, 6, 7];
+  const c = new Code();
+  c.op(OP.loop, T.void);
+  c.zero().set(ACC0).zero().set(ACC1).get(COLS).set(J);
+  c.op(OP.loop, T.void);
+  c.get(X).simd(SIMD.v128Load, 2, 0).set(V);
+  c.get(ACC0).get(V).simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(ACC0);
+  c.get(ACC1).get(V).get(V).simd(SIMD.i8x16Shuffle).op(...HIGH_HALF).simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(ACC1);
+  c.addTo(X, 16);
+  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.op(OP.end);
+  c.get(OUT).get(ACC0).get(ACC1).simd(SIMD.f64x2Add).simd(SIMD.v128Store, 3, 0);
+  c.addTo(OUT, 16);
+  c.get(ROWS).i32(1).op(OP.i32Sub).tee(ROWS).op(OP.brIf, 0);
+  c.op(OP.end);
+  return { name: 'rowsum', params: 4, locals: [[1, T.i32], [3, T.v128]], code: c };
+}
+
+/** rowmax(x, out, rows, cols4): the 4-lane running max of each row at out (16 bytes per row); padding lanes must be -Infinity. */
+function rowMaxFunction(): WasmFunction {
+  const [X, OUT, ROWS, COLS] = [0, 1, 2, 3];
+  const J = 4;
+  const ACC = 5;
+  const c = new Code();
+  c.op(OP.loop, T.void);
+  c.get(X).simd(SIMD.v128Load, 2, 0).set(ACC).addTo(X, 16).get(COLS).i32(4).op(OP.i32Sub).set(J);
+  c.op(OP.block, T.void);
+  c.get(J).op(OP.i32Eqz).op(OP.brIf, 0);
+  c.op(OP.loop, T.void);
+  c.get(ACC).get(X).simd(SIMD.v128Load, 2, 0).simd(SIMD.f32x4Max).set(ACC);
+  c.addTo(X, 16);
+  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.op(OP.end);
+  c.op(OP.end);
+  c.get(OUT).get(ACC).simd(SIMD.v128Store, 2, 0);
+  c.addTo(OUT, 16);
+  c.get(ROWS).i32(1).op(OP.i32Sub).tee(ROWS).op(OP.brIf, 0);
+  c.op(OP.end);
+  return { name: 'rowmax', params: 4, locals: [[1, T.i32], [1, T.v128]], code: c };
+}
+
+/** i8x16.shuffle lanes swapping the two 64-bit halves, and the two f32 of each half. */
+const SWAP_HALVES = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
+const SWAP_PAIRS = [4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11];
+
+/** Leaves the horizontal `combine` (f32x4 max or add) of local `v` in all four lanes of `v`. */
+function horizontal(c: Code, v: number, combine: number): void {
+  for (const lanes of [SWAP_HALVES, SWAP_PAIRS]) c.get(v).get(v).get(v).simd(SIMD.i8x16Shuffle).op(...lanes).simd(combine).set(v);
+}
+
+/**
+ * exp of the f32x4 on the stack, for arguments <= 0 (softmax's x − max): 2^n · p(r) with
+ * n = round(t / ln 2), r = t − n ln 2 in two parts (Cody-Waite), p Cephes' degree-7 expf polynomial
+ * (about 1 ulp); arguments below −87 (where 2^n would leave the normal range) give exactly 0, so a
+ * −Infinity (a masked score) stays a zero weight. NaN stays NaN. Uses locals t, n (v128).
+ */
+function expNonPositive(c: Code, T: number, N: number): void {
+  c.set(T);
+  c.get(T).f32x4(Math.LOG2E).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Nearest).set(N);
+  // r = t − n·ln2_hi − n·ln2_lo, left in T
+  c.get(T).get(N).f32x4(0.693359375).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Sub)
+    .get(N).f32x4(-2.12194440e-4).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Sub);
+  const r = (): Code => c.get(T);
+  c.set(T);
+  // p = ((((c5 r + c4) r + c3) r + c2) r + c1) r + c0, then p r² + r + 1
+  c.f32x4(1.9875691500e-4);
+  for (const k of [1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]) r().simd(SIMD.f32x4Mul).f32x4(k).simd(SIMD.f32x4Add);
+  r().simd(SIMD.f32x4Mul).get(T).simd(SIMD.f32x4Mul).get(T).simd(SIMD.f32x4Add).f32x4(1).simd(SIMD.f32x4Add);
+  // times 2^n: (n + 127) << 23 as float bits
+  c.get(N).simd(SIMD.i32x4TruncSatF32x4S).i32x4(127).simd(SIMD.i32x4Add).i32(23).simd(SIMD.i32x4Shl).simd(SIMD.f32x4Mul);
+  // zero where n < −126 (t < −87.3): n is compared, so NaN (n NaN, comparison false) stays NaN
+  c.get(N).f32x4(-126).simd(SIMD.f32x4Lt).simd(SIMD.v128AndNot);
+}
+
+/**
+ * softmax(x, out, rows, cols4): softmax over each row of cols4 (a multiple of 4) float32s, rows
+ * contiguous; padding lanes must be −Infinity (they get weight 0). Row max, then exp(x − max) into
+ * out with a float64 sum, then out times 1 / sum.
+ */
+function softmaxFunction(): WasmFunction {
+  const [X, OUT, ROWS, COLS] = [0, 1, 2, 3];
+  const [J, P, Q] = [4, 5, 6];
+  const [M, S, V, TT, NN, S1] = [7, 8, 9, 10, 11, 12];
+  const c = new Code();
+  c.op(OP.loop, T.void);
+  // max
+  c.get(X).simd(SIMD.v128Load, 2, 0).set(M).get(X).i32(16).op(OP.i32Add).set(P).get(COLS).i32(4).op(OP.i32Sub).set(J);
+  c.op(OP.block, T.void).get(J).op(OP.i32Eqz).op(OP.brIf, 0);
+  c.op(OP.loop, T.void);
+  c.get(M).get(P).simd(SIMD.v128Load, 2, 0).simd(SIMD.f32x4Max).set(M).addTo(P, 16);
+  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.op(OP.end).op(OP.end);
+  horizontal(c, M, SIMD.f32x4Max);
+  // exp, and its sum in float64 (two f64x2 accumulators, S and S1)
+  c.zero().set(S).zero().set(S1).get(X).set(P).get(OUT).set(Q).get(COLS).set(J);
+  c.op(OP.loop, T.void);
+  c.get(Q).get(P).simd(SIMD.v128Load, 2, 0).get(M).simd(SIMD.f32x4Sub);
+  expNonPositive(c, TT, NN);
+  c.tee(V).simd(SIMD.v128Store, 2, 0);
+  c.get(S).get(V).simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(S);
+  c.get(S1).get(V).get(V).simd(SIMD.i8x16Shuffle).op(...HIGH_HALF).simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(S1);
+  c.addTo(P, 16).addTo(Q, 16);
+  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.op(OP.end);
+  // S = splat(1 / float32(sum of the four float64 lanes))
+  c.get(S).get(S1).simd(SIMD.f64x2Add).tee(S).simd(SIMD.f64x2ExtractLane).op(0).get(S).simd(SIMD.f64x2ExtractLane).op(1).op(OP.f64Add).op(OP.f32DemoteF64);
+  c.simd(SIMD.f32x4Splat).set(S);
+  c.f32x4(1).get(S).simd(SIMD.f32x4Div).set(S);
+  // normalise
+  c.get(OUT).set(Q).get(COLS).set(J);
+  c.op(OP.loop, T.void);
+  c.get(Q).get(Q).simd(SIMD.v128Load, 2, 0).get(S).simd(SIMD.f32x4Mul).simd(SIMD.v128Store, 2, 0);
+  c.addTo(Q, 16);
+  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.op(OP.end);
+  // next row
+  c.get(X).get(COLS).i32(4).op(OP.i32Mul).op(OP.i32Add).set(X);
+  c.get(OUT).get(COLS).i32(4).op(OP.i32Mul).op(OP.i32Add).set(OUT);
+  c.get(ROWS).i32(1).op(OP.i32Sub).tee(ROWS).op(OP.brIf, 0);
+  c.op(OP.end);
+  return { name: 'softmax', params: 4, locals: [[3, T.i32], [6, T.v128]], code: c };
+}
+
+/**
+ * sigmoid(x, out, n): 1 / (1 + e) for x >= 0 and e / (1 + e) below, e = exp(−|x|) (the reference's
+ * stable split, with the polynomial exp of {@link expNonPositive}); a few float32 ulps from the
+ * reference. n >= 1, whole vectors (padding is read and written).
+ */
+function sigmoidFunction(): WasmFunction {
+  const [X, OUT, N] = [0, 1, 2];
+  const [V, E, R, TT, NN] = [3, 4, 5, 6, 7];
+  const c = new Code();
+  c.op(OP.loop, T.void);
+  c.get(X).simd(SIMD.v128Load, 2, 0).tee(V).simd(SIMD.f32x4Abs).simd(SIMD.f32x4Neg);
+  expNonPositive(c, TT, NN);
+  c.set(E);
+  c.f32x4(1).f32x4(1).get(E).simd(SIMD.f32x4Add).simd(SIMD.f32x4Div).set(R); // 1 / (1 + e)
+  // out = x >= 0 ? r : e · r
+  c.get(OUT).get(R).get(E).get(R).simd(SIMD.f32x4Mul).get(V).zero().simd(SIMD.f32x4Ge).simd(SIMD.v128Bitselect).simd(SIMD.v128Store, 2, 0);
+  c.addTo(X, 16).addTo(OUT, 16);
+  c.get(N).i32(4).op(OP.i32Sub).tee(N).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.op(OP.end);
+  return { name: 'sigmoid', params: 3, locals: [[5, T.v128]], code: c };
+}
+
+/**
+ * colsum(x, out, outer, rows, cols): for each of `outer` blocks of `rows` x `cols` float32s (cols a
+ * multiple of 4, rows >= 1), the float64 sums over the rows of each column, stored as float64 at out
+ * (cols per block). Each column is added in row order in float64, as the reference does, so the sums
+ * are the reference's exactly.
+ */
+function colSumFunction(): WasmFunction {
+  const [X, OUT, OUTER, ROWS, COLS] = [0, 1, 2, 3, 4];
+  const [CV, R, P, BLOCK, STEP] = [5, 6, 7, 8, 9];
+  const [V, ACC0, ACC1] = [10, 11, 12];
+  const c = new Code();
+  c.get(COLS).i32(4).op(OP.i32Mul).set(STEP); // bytes from one row to the next
+  c.op(OP.loop, T.void); // blocks
+  c.get(X).set(BLOCK).i32(0).set(CV);
+  c.op(OP.loop, T.void); // 4 columns at a time
+  c.zero().set(ACC0).zero().set(ACC1).get(BLOCK).get(CV).i32(16).op(OP.i32Mul).op(OP.i32Add).set(P).get(ROWS).set(R);
+  c.op(OP.loop, T.void); // rows
+  c.get(P).simd(SIMD.v128Load, 2, 0).set(V);
+  c.get(ACC0).get(V).simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(ACC0);
+  c.get(ACC1).get(V).get(V).simd(SIMD.i8x16Shuffle).op(...HIGH_HALF).simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(ACC1);
+  c.get(P).get(STEP).op(OP.i32Add).set(P);
+  c.get(R).i32(1).op(OP.i32Sub).tee(R).op(OP.brIf, 0);
+  c.op(OP.end);
+  c.get(OUT).get(ACC0).simd(SIMD.v128Store, 3, 0).get(OUT).get(ACC1).simd(SIMD.v128Store, 3, 16).addTo(OUT, 32);
+  c.get(CV).i32(1).op(OP.i32Add).tee(CV).i32(4).op(OP.i32Mul).get(COLS).op(OP.i32LtU).op(OP.brIf, 0);
+  c.op(OP.end);
+  c.get(X).get(ROWS).get(STEP).op(OP.i32Mul).op(OP.i32Add).set(X);
+  c.get(OUTER).i32(1).op(OP.i32Sub).tee(OUTER).op(OP.brIf, 0);
+  c.op(OP.end);
+  return { name: 'colsum', params: 5, locals: [[5, T.i32], [3, T.v128]], code: c };
+}
+
+/** The whole module's bytes. */
+export function emitElementwiseModule(): Uint8Array {
+  const fns: WasmFunction[] = [];
+  for (const op of WASM_BINARY_OPS) for (const [ka, kb] of [['v', 'v'], ['v', 's'], ['s', 'v']] as const) fns.push(binaryFunction(op, ka, kb));
+  for (const op of WASM_UNARY_OPS) fns.push(unaryFunction(op));
+  fns.push(rowSumFunction(), rowMaxFunction(), softmaxFunction(), sigmoidFunction(), colSumFunction());
+  return wasmModule(fns);
+}
+
+/** One operand of {@link WasmElementwise.binary}: element (r, j) is data[offset + r*rowStride + j*colStride], colStride 0 or 1. */
+export interface GridOperand {
+  readonly data: Float32Array;
+  readonly offset: number;
+  readonly rowStride: number;
+  readonly colStride: 0 | 1;
+}
+
+type Fn = (...args: number[]) => void;
+/** Bytes kept free after each region, for the spilled lanes of the last vector. */
+const PAD = 64;
+
+/** An instance of the module plus its linear memory (grown on demand, never shrunk). */
+export class WasmElementwise {
+  private readonly memory: WasmMemory;
+  private readonly fns: Record<string, Fn>;
+  private heap32 = new Float32Array(0);
+  private heap64 = new Float64Array(0);
+
+  constructor() {
+    const api = wasmApi();
+    if (api === undefined) throw new Error('WasmElementwise: WebAssembly is not available');
+    const instance = new api.Instance(new api.Module(emitElementwiseModule()), {});
+    this.memory = instance.exports.memory as WasmMemory;
+    this.fns = instance.exports as Record<string, Fn>;
+    this.remap();
+  }
+
+  /** out (contiguous rows x cols) = a op b. Not both operands may have colStride 0. */
+  binary(op: WasmBinaryOp, a: GridOperand, b: GridOperand, rows: number, cols: number, out: Float32Array): void {
+    if (rows === 0 || cols === 0) return;
+    const ea = extent(a, rows, cols);
+    const eb = extent(b, rows, cols);
+    const pa = 0;
+    const pb = align(pa + 4 * ea + PAD);
+    const po = align(pb + 4 * eb + PAD);
+    this.reserve(po + 4 * rows * cols + PAD);
+    this.heap32.set(a.data.subarray(a.offset, a.offset + ea), pa / 4);
+    this.heap32.set(b.data.subarray(b.offset, b.offset + eb), pb / 4);
+    const kind = `${a.colStride === 1 ? 'v' : 's'}${b.colStride === 1 ? 'v' : 's'}`;
+    this.fns[`bin_${op}_${kind}`](pa, 4 * a.rowStride, pb, 4 * b.rowStride, po, rows, cols);
+    out.set(this.heap32.subarray(po / 4, po / 4 + rows * cols));
+  }
+
+  /** out[i] = op(x[offset + i]) for i < n (sigmoid: a few float32 ulps from the reference; the others exact). */
+  unary(op: WasmUnaryOp | 'sigmoid', x: Float32Array, offset: number, n: number, out: Float32Array): void {
+    if (n === 0) return;
+    const po = align(4 * n + PAD);
+    this.reserve(po + 4 * n + PAD);
+    this.heap32.set(x.subarray(offset, offset + n), 0);
+    this.fns[op === 'sigmoid' ? 'sigmoid' : `un_${op}`](0, po, n);
+    out.set(this.heap32.subarray(po / 4, po / 4 + n));
+  }
+
+  /**
+   * Sum or max over each of `rows` rows of `cols` contiguous elements (rows `rowStride` apart,
+   * starting at `offset`) into out[0..rows). Max of an empty row is refused by the caller.
+   */
+  rowReduce(op: 'sum' | 'max', x: Float32Array, offset: number, rowStride: number, rows: number, cols: number, out: Float32Array): void {
+    if (rows === 0) return;
+    const cols4 = (cols + 3) & ~3;
+    const po = align(4 * rows * cols4 + PAD);
+    this.reserve(po + 16 * rows + PAD);
+    const h = this.heap32;
+    const fillValue = op === 'sum' ? 0 : -Infinity;
+    if (cols4 === cols && rowStride === cols) {
+      h.set(x.subarray(offset, offset + rows * cols), 0);
+    } else {
+      for (let r = 0; r < rows; r++) {
+        const s = offset + r * rowStride;
+        h.set(x.subarray(s, s + cols), r * cols4);
+        for (let j = cols; j < cols4; j++) h[r * cols4 + j] = fillValue;
+      }
+    }
+    if (cols4 === 0) {
+      out.fill(0, 0, rows);
+      return;
+    }
+    if (op === 'sum') {
+      this.fns.rowsum(0, po, rows, cols4);
+      const d = this.heap64;
+      for (let r = 0, q = po / 8; r < rows; r++, q += 2) out[r] = d[q] + d[q + 1];
+    } else {
+      this.fns.rowmax(0, po, rows, cols4);
+      for (let r = 0, q = po / 4; r < rows; r++, q += 4) out[r] = Math.max(Math.max(h[q], h[q + 1]), Math.max(h[q + 2], h[q + 3]));
+    }
+  }
+
+  /**
+   * Softmax over each of `rows` rows of `cols` contiguous elements (rows `rowStride` apart from
+   * `offset`) into the contiguous `out`. exp is a polynomial (about 1 ulp) and the division a
+   * multiplication by the reciprocal, so this agrees with the reference to a few float32 ulps, not
+   * bit for bit.
+   */
+  softmaxRows(x: Float32Array, offset: number, rowStride: number, rows: number, cols: number, out: Float32Array): void {
+    if (rows === 0 || cols === 0) return;
+    const cols4 = (cols + 3) & ~3;
+    const po = align(4 * rows * cols4 + PAD);
+    this.reserve(po + 4 * rows * cols4 + PAD);
+    const h = this.heap32;
+    if (cols4 === cols && rowStride === cols) {
+      h.set(x.subarray(offset, offset + rows * cols), 0);
+    } else {
+      for (let r = 0; r < rows; r++) {
+        const s = offset + r * rowStride;
+        h.set(x.subarray(s, s + cols), r * cols4);
+        for (let j = cols; j < cols4; j++) h[r * cols4 + j] = -Infinity;
+      }
+    }
+    this.fns.softmax(0, po, rows, cols4);
+    const q = po / 4;
+    if (cols4 === cols) out.set(h.subarray(q, q + rows * cols));
+    else for (let r = 0; r < rows; r++) out.set(h.subarray(q + r * cols4, q + r * cols4 + cols), r * cols);
+  }
+
+  /**
+   * out[a, c] = sum over r of x[offset + (a·rows + r)·cols + c] for a contiguous [outer, rows, cols]
+   * block (cols a multiple of 4, rows >= 1): the reference's float64 sums in its order, bit for bit.
+   */
+  colSums(x: Float32Array, offset: number, outer: number, rows: number, cols: number, out: Float32Array): void {
+    if (outer === 0 || cols === 0) return;
+    const n = outer * rows * cols;
+    const po = align(4 * n + PAD);
+    this.reserve(po + 8 * outer * cols + PAD);
+    this.heap32.set(x.subarray(offset, offset + n), 0);
+    this.fns.colsum(0, po, outer, rows, cols);
+    out.set(this.heap64.subarray(po / 8, po / 8 + outer * cols));
+  }
+
+  private reserve(bytes: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (bytes <= have) return;
+    this.memory.grow(Math.ceil((bytes - have) / WASM_PAGE));
+    this.remap();
+  }
+
+  /** Growing the memory detaches the old buffer, so the views are rebuilt. */
+  private remap(): void {
+    this.heap32 = new Float32Array(this.memory.buffer);
+    this.heap64 = new Float64Array(this.memory.buffer);
+  }
+}
+
+/** Elements from the operand's first to its last used element, inclusive. */
+function extent(x: GridOperand, rows: number, cols: number): number {
+  return (rows - 1) * x.rowStride + (cols - 1) * x.colStride + 1;
+}
+
+function align(bytes: number): number {
+  return (bytes + 63) & ~63;
+}

@@ -1,0 +1,250 @@
+/**
+ * The CPU accelerations (src/tensor/accel/index.ts: WebAssembly SIMD and monomorphic float32 loops)
+ * against the reference loops of the op-table entries they accelerate, over random shapes
+ * (including axes of size 0 and 1, and sizes past the wasm threshold) and the layouts each fast
+ * path takes: contiguous, a row vector over rows, a column, a scalar, and other strided views
+ * (which must fall back to the JS loop and still agree).
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { CPU_ACCEL, WASM_MIN, binaryGrid } from '../src/tensor/accel/index.js';
+import { emitElementwiseModule } from '../src/tensor/accel/wasm-elementwise.js';
+import { wasmApi } from '../src/tensor/accel/wasm-emit.js';
+import { OPS, type CpuView } from '../src/tensor/ops/index.js';
+import { Rng } from '../src/tensor/random.js';
+import { contiguousStrides, sizeOf } from '../src/tensor/shape.js';
+import type { TypedArray } from '../src/tensor/dtype.js';
+
+type Layout = 'contiguous' | 'row' | 'column' | 'scalar' | 'transposed' | 'stepped';
+const LAYOUTS: Layout[] = ['contiguous', 'row', 'column', 'scalar', 'transposed', 'stepped'];
+
+/** A float32 view of `shape` in the given layout; values from `gen`, NaN in every unused cell. */
+function view(shape: number[], layout: Layout, seed: number, gen: (r: Rng) => number): CpuView {
+  const r = new Rng(seed);
+  const rank = shape.length;
+  let strides = contiguousStrides(shape);
+  let offset = 0;
+  if (layout === 'row' && rank >= 1) strides = strides.map((s, i) => (i === rank - 1 ? 1 : 0)); // [..., n] broadcast over the leading axes
+  if (layout === 'column' && rank >= 1) {
+    const lead = contiguousStrides(shape.slice(0, -1));
+    strides = [...lead, 0]; // one value per row
+  }
+  if (layout === 'scalar') strides = shape.map(() => 0);
+  if (layout === 'transposed' && rank >= 2) {
+    const t = [...shape];
+    [t[rank - 2], t[rank - 1]] = [t[rank - 1], t[rank - 2]];
+    const cs = contiguousStrides(t);
+    strides = [...cs];
+    [strides[rank - 2], strides[rank - 1]] = [cs[rank - 1], cs[rank - 2]];
+  }
+  if (layout === 'stepped') {
+    strides = contiguousStrides(shape.map((d) => 2 * d)).map((s) => 2 * s);
+    offset = 1 + r.int(3);
+  }
+  let span = 1;
+  for (let a = 0; a < rank; a++) span += Math.max(0, shape[a] - 1) * strides[a];
+  if (sizeOf(shape) === 0) span = 0;
+  const data = new Float32Array(offset + span + 5).fill(Number.NaN);
+  // Fill exactly the cells the view uses.
+  const n = sizeOf(shape);
+  for (let i = 0; i < n; i++) {
+    let p = offset;
+    let rest = i;
+    for (let a = rank - 1; a >= 0; a--) {
+      p += (rest % shape[a]) * strides[a];
+      rest = Math.floor(rest / shape[a]);
+    }
+    data[p] = gen(r);
+  }
+  return { data, dtype: 'float32', shape, strides, offset };
+}
+
+function sameBits(op: string, got: TypedArray | null, want: TypedArray): void {
+  assert.ok(got !== null, `${op}: the acceleration declined a float32 case`);
+  assert.equal(got.length, want.length, `${op}: length`);
+  for (let i = 0; i < want.length; i++) {
+    if (!Object.is(got[i], want[i])) assert.fail(`${op}: element ${i}: ${got[i]} vs reference ${want[i]}`);
+  }
+}
+
+const dimArb = fc.constantFrom(0, 1, 2, 3, 4, 5, 7, 8, 17, 64, 129);
+const shapeArb = fc.array(dimArb, { minLength: 0, maxLength: 4 }).filter((s) => sizeOf(s) <= 40_000);
+const seedArb = fc.integer({ min: 0, max: 1_000_000 });
+const normal = (r: Rng): number => r.normal();
+const positive = (r: Rng): number => 0.1 + 3 * r.uniform();
+
+describe('cpu accelerations against their op-table entries', () => {
+  test('the elementwise wasm module validates', () => {
+    assert.ok(wasmApi()!.validate(emitElementwiseModule()));
+  });
+
+  test('the wasm grid covers the broadcast layouts the model uses', () => {
+    const shape = [6, 64];
+    const full = view(shape, 'contiguous', 1, normal);
+    for (const layout of ['contiguous', 'row', 'column', 'scalar'] as const) {
+      assert.ok(binaryGrid(full, view(shape, layout, 2, normal)) !== null, layout);
+      assert.ok(binaryGrid(view(shape, layout, 2, normal), full) !== null, `${layout} first`);
+    }
+    assert.equal(binaryGrid(full, view(shape, 'transposed', 2, normal)), null);
+    // [P, M, l] + [P, 1, l] broadcast over the middle axis: a loop of grids.
+    const big = view([5, 6, 64], 'contiguous', 3, normal);
+    const mid: CpuView = { ...view([5, 1, 64], 'contiguous', 4, normal), shape: [5, 6, 64], strides: [64, 0, 1] };
+    assert.equal(binaryGrid(big, mid)?.outer, 5);
+    sameBits('add over a middle broadcast', CPU_ACCEL.add([big, mid], {} as never), OPS.add.cpu([big, mid], {}));
+    sameBits('mul over a middle broadcast', CPU_ACCEL.mul([mid, big], {} as never), OPS.mul.cpu([mid, big], {}));
+    assert.ok(6 * 64 >= WASM_MIN);
+  });
+
+  for (const op of ['add', 'sub', 'mul', 'div'] as const) {
+    test(`${op}: bit-identical over layouts and shapes`, () => {
+      fc.assert(
+        fc.property(shapeArb, seedArb, fc.constantFrom(...LAYOUTS), fc.constantFrom(...LAYOUTS), (shape, seed, la, lb) => {
+          const a = view(shape, la, seed, normal);
+          const b = view(shape, lb, seed + 1, op === 'div' ? positive : normal);
+          sameBits(op, CPU_ACCEL[op]([a, b], {} as never), OPS[op].cpu([a, b], {}));
+        }),
+        { numRuns: 150 },
+      );
+    });
+  }
+
+  test('binary: zeros, infinities and NaN go through unchanged', () => {
+    const specials = [0, -0, 1, -1, Infinity, -Infinity, Number.NaN, 1e-45, 3.4e38];
+    const gen = (r: Rng): number => specials[r.int(specials.length)];
+    for (const op of ['add', 'sub', 'mul', 'div'] as const) {
+      const a = view([9, 37], 'contiguous', 3, gen);
+      const b = view([9, 37], 'contiguous', 4, gen);
+      sameBits(op, CPU_ACCEL[op]([a, b], {} as never), OPS[op].cpu([a, b], {}));
+    }
+  });
+
+  for (const op of ['neg', 'abs', 'sqrt', 'exp', 'log', 'sigmoid', 'tanh'] as const) {
+    test(`${op}: bit-identical over layouts and shapes`, () => {
+      fc.assert(
+        fc.property(shapeArb, seedArb, fc.constantFrom(...LAYOUTS), (shape, seed, layout) => {
+          const x = view(shape, layout, seed, op === 'sqrt' || op === 'log' ? positive : op === 'sigmoid' ? (r) => 30 * r.normal() : normal);
+          const got = CPU_ACCEL[op]([x], {} as never);
+          const want = OPS[op].cpu([x], {});
+          if (op !== 'sigmoid') return sameBits(op, got, want);
+          // The wasm sigmoid (polynomial exp): a few float32 ulps, or below 1e-37 where it flushes to 0.
+          for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got![i] - want[i]) <= 8 * 2 ** -24 * want[i] + 1e-37, `sigmoid ${i}: ${got![i]} vs ${want[i]}`);
+        }),
+        { numRuns: 100 },
+      );
+    });
+  }
+
+  test('reduce max (any axes) is bit-identical; sum is within float64 reordering of the reference', () => {
+    fc.assert(
+      fc.property(shapeArb.filter((s) => s.length >= 1), seedArb, fc.constantFrom(...LAYOUTS), fc.boolean(), (shape, seed, layout, lastOnly) => {
+        const x = view(shape, layout, seed, normal);
+        const rank = shape.length;
+        const axes = lastOnly ? [rank - 1] : rank >= 2 ? [0] : [0];
+        for (const op of ['sum', 'max'] as const) {
+          if (op === 'max' && axes.some((a) => shape[a] === 0)) continue; // refused by the front end
+          const want = OPS.reduce.cpu([x], { op, axes });
+          const got = CPU_ACCEL.reduce([x], { op, axes } as never);
+          if (got === null) continue; // not covered: the reference runs
+          if (op === 'max') {
+            sameBits('max', got, want);
+          } else {
+            assert.equal(got.length, want.length);
+            // Both are float64 sums rounded once to float32: they differ by at most one float32 step.
+            for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 2 ** -23 * Math.max(1, Math.abs(want[i])) * 2, `sum ${i}: ${got[i]} vs ${want[i]}`);
+          }
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('reduce sum over a middle or leading axis (wasm column sums): bit-identical', () => {
+    for (const [shape, axes] of [[[256, 4, 4, 128], [2]], [[256, 4, 4, 128], [1]], [[1024, 64], [0]], [[3, 300, 8], [1]], [[7, 1, 12], [0]], [[5, 9, 4], [0, 1]]] as [number[], number[]][]) {
+      const x = view(shape, 'contiguous', 11, normal);
+      sameBits(`sum ${shape} axes ${axes}`, CPU_ACCEL.reduce([x], { op: 'sum', axes } as never), OPS.reduce.cpu([x], { op: 'sum', axes }));
+    }
+  });
+
+  test('reduce: the covered layouts are taken (last axis, leading axis)', () => {
+    const x = view([40, 33], 'contiguous', 5, normal);
+    assert.ok(CPU_ACCEL.reduce([x], { op: 'sum', axes: [1] } as never) !== null);
+    assert.ok(CPU_ACCEL.reduce([x], { op: 'max', axes: [1] } as never) !== null);
+    sameBits('column sum', CPU_ACCEL.reduce([x], { op: 'sum', axes: [0] } as never), OPS.reduce.cpu([x], { op: 'sum', axes: [0] }));
+  });
+
+  test('softmaxRows: bit-identical on short rows, within a few float32 ulps on the wasm path', () => {
+    fc.assert(
+      fc.property(shapeArb.filter((s) => s.length >= 1 && sizeOf(s) > 0), seedArb, fc.constantFrom(...LAYOUTS), fc.constantFrom(1, 5, 40), (shape, seed, layout, scale) => {
+        // Some -Infinity (masked scores) in most rows: they must come out exactly 0.
+        const x = view(shape, layout, seed, (r) => (r.uniform() < 0.1 ? -Infinity : scale * r.normal()));
+        const got = CPU_ACCEL.softmaxRows([x], {} as never);
+        if (got === null) return; // a strided layout: the reference runs
+        const want = OPS.softmaxRows.cpu([x], {});
+        const len = shape[shape.length - 1];
+        if (len < 16 || sizeOf(shape) < WASM_MIN) return sameBits('softmaxRows', got, want);
+        for (let i = 0; i < want.length; i++) {
+          if (Number.isNaN(want[i])) assert.ok(Number.isNaN(got[i]), `softmax ${i}: NaN expected`); // a row of -Infinity only
+          else if (want[i] === 0) assert.equal(got[i], 0, `softmax ${i}: exact 0 expected`);
+          else assert.ok(Math.abs(got[i] - want[i]) <= 8 * 2 ** -24 * want[i] + 1e-37, `softmax ${i}: ${got[i]} vs ${want[i]}`);
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  test('softmaxRows wasm: extreme rows (all equal, one huge, NaN, +Infinity)', () => {
+    const rows = [
+      new Array(32).fill(3),
+      [...new Array(31).fill(-1e30), 1e30],
+      [...new Array(31).fill(0), Number.NaN],
+      [...new Array(31).fill(0), Infinity],
+      Array.from({ length: 32 }, (_, j) => -90 - j), // far below -87 after the shift
+    ];
+    const data = Float32Array.from(rows.flat());
+    const x: CpuView = { data, dtype: 'float32', shape: [rows.length * 2, 32], strides: [32, 1], offset: 0 };
+    const doubled: CpuView = { ...x, data: Float32Array.from([...data, ...data]) };
+    const got = CPU_ACCEL.softmaxRows([doubled], {} as never)!;
+    const want = OPS.softmaxRows.cpu([doubled], {});
+    for (let i = 0; i < want.length; i++) {
+      if (Number.isNaN(want[i])) assert.ok(Number.isNaN(got[i]), `${i}`);
+      else assert.ok(Math.abs(got[i] - want[i]) <= 8 * 2 ** -24 * Math.abs(want[i]) + 1e-37, `${i}: ${got[i]} vs ${want[i]}`);
+    }
+  });
+
+  test('reduce sum/max over any axes (strided layouts): bit-identical where the JS walk runs', () => {
+    fc.assert(
+      fc.property(fc.array(dimArb, { minLength: 2, maxLength: 4 }).filter((s) => sizeOf(s) <= 40_000 && sizeOf(s) > 0), seedArb, fc.constantFrom(...LAYOUTS), fc.integer({ min: 0, max: 3 }), (shape, seed, layout, pick) => {
+        const x = view(shape, layout, seed, normal);
+        const axes = [pick % shape.length];
+        for (const op of ['sum', 'max'] as const) {
+          const got = CPU_ACCEL.reduce([x], { op, axes } as never);
+          const want = OPS.reduce.cpu([x], { op, axes });
+          assert.ok(got !== null);
+          const lastRun = axes[0] === shape.length - 1 && shape[axes[0]] >= 16; // the wasm path: float64 reordering
+          if (op === 'max' || !lastRun) sameBits(`${op} axes ${axes}`, got, want);
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  test('siluBackward and siluMulBackward: bit-identical', () => {
+    fc.assert(
+      fc.property(shapeArb, seedArb, fc.constantFrom(...LAYOUTS), fc.constantFrom(...LAYOUTS), (shape, seed, la, lb) => {
+        const [a, b, s, g] = [view(shape, la, seed, normal), view(shape, lb, seed + 1, normal), view(shape, 'contiguous', seed + 2, (r) => r.uniform()), view(shape, lb, seed + 3, normal)];
+        sameBits('siluBackward', CPU_ACCEL.siluBackward([a, s, g], {} as never), OPS.siluBackward.cpu([a, s, g], {}));
+        sameBits('siluMulBackward', CPU_ACCEL.siluMulBackward([a, b, s, g], {} as never), OPS.siluMulBackward.cpu([a, b, s, g], {}));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  test('float64 and int32 are left to the reference', () => {
+    const x: CpuView = { data: new Float64Array(300), dtype: 'float64', shape: [300], strides: [1], offset: 0 };
+    assert.equal(CPU_ACCEL.add([x, x], {} as never), null);
+    assert.equal(CPU_ACCEL.exp([x], {} as never), null);
+    const i: CpuView = { data: new Int32Array(300), dtype: 'int32', shape: [300], strides: [1], offset: 0 };
+    assert.equal(CPU_ACCEL.mul([i, i], {} as never), null);
+  });
+});
