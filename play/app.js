@@ -2,9 +2,10 @@
 // never freezes; this file sends it messages and draws what comes back. `window.playState` exposes the
 // same numbers to the browser test (test/play-browser.test.ts).
 // URL options: ?backend=auto|webgpu|webgl2|cpu  &train=N (start N steps at once)  &batch=B
+//              &opcheck=1 (check every op on the chosen backend against the CPU reference first)
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
-const state = (window.playState = { backend: null, adapter: null, tried: [], losses: [], done: false, reconstruction: null, error: null });
+const state = (window.playState = { backend: null, adapter: null, tried: [], losses: [], done: false, reconstruction: null, opcheck: null, error: null });
 
 const worker = new Worker('/dist/src/play/worker.js', { type: 'module' });
 worker.addEventListener('error', (e) => showError(`worker failed: ${e.message}`));
@@ -23,6 +24,7 @@ worker.addEventListener('message', (event) => {
     $('backend').textContent = `Backend: ${m.name} — ${m.adapter}`;
     if (m.tried.length > 0) $('backend').title = `not used: ${m.tried.join('; ')}`;
     $('train').disabled = false;
+    if (params.get('opcheck') === '1') worker.postMessage({ kind: 'opcheck' });
     const n = Number(params.get('train'));
     if (n > 0) startTraining(n);
   } else if (m.kind === 'step') {
@@ -40,6 +42,11 @@ worker.addEventListener('message', (event) => {
     state.reconstruction = m;
     $('recon').dataset.accuracy = String(m.accuracy);
     $('recon').textContent = `${m.text}\n\n${(100 * m.accuracy).toFixed(1)} % of bytes right at σ = ${m.noise.toFixed(2)}`;
+  } else if (m.kind === 'opcheck') {
+    state.opcheck = m.results;
+    const failed = m.results.filter((r) => !r.ok);
+    $('opcheck').textContent = `${m.results.length - failed.length} of ${m.results.length} op checks agree with the CPU reference on ${m.backend}` +
+      failed.map((r) => `\nFAIL ${r.op} (${r.label}): ${r.detail}`).join('');
   } else if (m.kind === 'error') {
     showError(m.message);
   }

@@ -4,15 +4,17 @@
  * while the nested gpu.js worker runs the kernel (src/tensor/gpujs/browser-backend.ts).
  *
  * Messages in: `init` (pick a backend), `train` (AE steps on the page's corpus slice), `stop`,
- * `reconstruct` (a sentence through the AE, with Gaussian noise of a given σ added to the latent).
- * Messages out: `backend`, `step`, `done`, `reconstruction`, `error`.
+ * `reconstruct` (a sentence through the AE, with Gaussian noise of a given σ added to the latent),
+ * `opcheck` (every op on the chosen backend against the CPU reference, src/play/opcheck.ts).
+ * Messages out: `backend`, `step`, `done`, `reconstruction`, `opcheck`, `error`.
  */
 import { noGrad } from '../autograd/grad-mode.js';
 import { Tensor } from '../autograd/tensor.js';
 import { Autoencoder, defaultRegularisation, smallAutoencoderConfig } from '../calm/autoencoder.js';
 import { ByteTokenizer } from '../nn/data/tokenizer.js';
 import { AdamW, clipGradNorm } from '../nn/optim.js';
-import { cpuBackend, setBackend } from '../tensor/device.js';
+import { cpuBackend, getBackend, setBackend } from '../tensor/device.js';
+import { checkOpsAgainstCpu } from './opcheck.js';
 import { BrowserGpujsBackend, type WebWorkerLike } from '../tensor/gpujs/browser-backend.js';
 import { memoryScope } from '../tensor/memory.js';
 import { NDArray } from '../tensor/ndarray.js';
@@ -34,7 +36,8 @@ export type PlayRequest =
   | { kind: 'init'; prefer: Choice; gpuScript: string }
   | { kind: 'train'; corpus: string; steps: number; batch: number; lr: number; seed: number }
   | { kind: 'stop' }
-  | { kind: 'reconstruct'; text: string; noise: number; seed: number };
+  | { kind: 'reconstruct'; text: string; noise: number; seed: number }
+  | { kind: 'opcheck' };
 
 const tokenizer = new ByteTokenizer();
 // Small enough to train in a browser tab in seconds per hundred steps, large enough to reconstruct text.
@@ -156,6 +159,7 @@ scope.addEventListener('message', (event) => {
       else if (req.kind === 'train') await train(req);
       else if (req.kind === 'stop') stopRequested = true;
       else if (req.kind === 'reconstruct') reconstruct(req);
+      else if (req.kind === 'opcheck') scope.postMessage({ kind: 'opcheck', backend: getBackend().name, results: checkOpsAgainstCpu(getBackend()) });
     } catch (err) {
       scope.postMessage({ kind: 'error', message: err instanceof Error ? err.message : String(err) });
     }
