@@ -3,9 +3,10 @@
 // same numbers to the browser test (test/play-browser.test.ts).
 // URL options: ?backend=auto|webgpu|webgl2|cpu  &train=N (start N steps at once)  &batch=B
 //              &opcheck=1 (check every op on the chosen backend against the CPU reference first)
+//              &generate=1 (load the pretrained pair and generate from the default prompt)  &temperature=T
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
-const state = (window.playState = { backend: null, adapter: null, tried: [], losses: [], done: false, reconstruction: null, opcheck: null, error: null });
+const state = (window.playState = { backend: null, adapter: null, tried: [], losses: [], liveBuffers: [], done: false, reconstruction: null, opcheck: null, pretrained: null, generated: null, error: null });
 
 const worker = new Worker('/dist/src/play/worker.js', { type: 'module' });
 worker.addEventListener('error', (e) => showError(`worker failed: ${e.message}`));
@@ -25,12 +26,15 @@ worker.addEventListener('message', (event) => {
     if (m.tried.length > 0) $('backend').title = `not used: ${m.tried.join('; ')}`;
     $('train').disabled = false;
     if (params.get('opcheck') === '1') worker.postMessage({ kind: 'opcheck' });
+    $('load').disabled = false;
+    if (params.get('generate') === '1') loadPretrained();
     const n = Number(params.get('train'));
     if (n > 0) startTraining(n);
   } else if (m.kind === 'step') {
     state.losses.push(m.loss);
+    state.liveBuffers.push(m.liveBuffers);
     $('status').dataset.step = String(m.step);
-    $('status').textContent = `step ${m.step} · loss ${m.loss.toFixed(3)} · token CE ${m.ce.toFixed(3)} nats · ${m.ms.toFixed(0)} ms/step`;
+    $('status').textContent = `step ${m.step} · loss ${m.loss.toFixed(3)} · token CE ${m.ce.toFixed(3)} nats · ${m.ms.toFixed(0)} ms/step · ${m.liveBuffers} device buffers`;
     drawCurve();
     if (m.step % 25 === 0) requestReconstruction();
   } else if (m.kind === 'done') {
@@ -47,6 +51,17 @@ worker.addEventListener('message', (event) => {
     const failed = m.results.filter((r) => !r.ok);
     $('opcheck').textContent = `${m.results.length - failed.length} of ${m.results.length} op checks agree with the CPU reference on ${m.backend}` +
       failed.map((r) => `\nFAIL ${r.op} (${r.label}): ${r.detail}`).join('');
+  } else if (m.kind === 'pretrained') {
+    state.pretrained = m;
+    $('pretrained-status').textContent = `loaded: autoencoder ${m.aeParams.toLocaleString('en')} parameters (d ${m.autoencoder.hidden}, latent ${m.autoencoder.latent}), CALM ${m.calmParams.toLocaleString('en')} (d ${m.calm.d}, ${m.calm.layers} layers)`;
+    $('generate').disabled = false;
+    $('use-pretrained').disabled = false;
+    if (params.get('generate') === '1') generate();
+  } else if (m.kind === 'generated') {
+    state.generated = m;
+    $('generated').dataset.samplerCalls = String(m.samplerCalls);
+    $('generated').textContent = `${m.prompt}${m.text}\n\n${m.chunks} chunks, ${m.samplerCalls} sampler calls at T = ${m.temperature.toFixed(2)}${m.stoppedAtEos ? ', stopped at EOS' : ''}, ${(m.ms / 1000).toFixed(1)} s`;
+    $('generate').disabled = false;
   } else if (m.kind === 'error') {
     showError(m.message);
   }
@@ -65,7 +80,19 @@ function startTraining(steps) {
 function requestReconstruction() {
   const noise = Number($('noise').value);
   $('noise-value').textContent = noise.toFixed(2);
-  worker.postMessage({ kind: 'reconstruct', text: $('sentence').value, noise, seed: 7 });
+  worker.postMessage({ kind: 'reconstruct', text: $('sentence').value, noise, seed: 7, model: $('use-pretrained').checked ? 'pretrained' : 'live' });
+}
+
+function loadPretrained() {
+  $('load').disabled = true;
+  $('pretrained-status').textContent = 'loading…';
+  worker.postMessage({ kind: 'load-pretrained', base: '/play/pretrained/' });
+}
+
+function generate() {
+  $('generate').disabled = true;
+  $('generated').textContent = 'generating…';
+  worker.postMessage({ kind: 'generate', prompt: $('prompt').value, temperature: Number($('temperature').value), maxTokens: Number($('max-tokens').value), seed: Date.now() % 100000 });
 }
 
 /** Loss per step on a log scale, so the fast early fall and the slow tail both show. */
@@ -104,3 +131,10 @@ $('train').addEventListener('click', () => startTraining(Number($('steps').value
 $('stop').addEventListener('click', () => worker.postMessage({ kind: 'stop' }));
 $('noise').addEventListener('input', requestReconstruction);
 $('sentence').addEventListener('change', requestReconstruction);
+$('use-pretrained').addEventListener('change', requestReconstruction);
+$('load').disabled = true;
+if (params.get('temperature') !== null) $('temperature').value = params.get('temperature');
+$('temperature-value').textContent = Number($('temperature').value).toFixed(2);
+$('load').addEventListener('click', loadPretrained);
+$('generate').addEventListener('click', generate);
+$('temperature').addEventListener('input', () => ($('temperature-value').textContent = Number($('temperature').value).toFixed(2)));

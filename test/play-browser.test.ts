@@ -2,8 +2,9 @@
  * The playground in a real browser: Debian's Chromium (headless, WebGL2 through SwiftShader), driven
  * over the DevTools protocol by playwright-core — no browser download. Loads the page from the play
  * server, checks the reported backend, runs every op of the op table on WebGL2 against the CPU
- * reference, trains 50 autoencoder steps and asserts that the loss falls, and saves a screenshot to
- * test-output/play/ (or $CALM_TEST_OUTPUT/play/).
+ * reference, trains 50 autoencoder steps and asserts that the loss falls, generates from the shipped
+ * pretrained checkpoint (play/pretrained/), and saves screenshots to test-output/play/ (or
+ * $CALM_TEST_OUTPUT/play/).
  *
  * Without Chromium (or CALM_CHROMIUM) the browser cases are skipped, unless CALM_REQUIRE_BROWSER=1 (CI
  * sets it), which makes a missing browser a failure.
@@ -131,6 +132,9 @@ describe('playground in headless Chromium (WebGL2)', { skip }, () => {
     const first = mean(losses.slice(0, 5));
     const last = mean(losses.slice(-10));
     assert.ok(last < 0.85 * first, `loss fell from ${first.toFixed(3)} (first 5) to only ${last.toFixed(3)} (last 10)`);
+    // memoryScope frees each step's temporaries: the buffers held after a step stay the same (weights + moments).
+    const live = await page.evaluate<number[]>('window.playState.liveBuffers');
+    assert.equal(live[49], live[9], `device buffers after steps 10 and 50: ${live[9]}, ${live[49]}`);
     await page.waitForFunction('window.playState.reconstruction !== null', null, { timeout: 60_000 });
     const rec = await page.evaluate<{ text: string; accuracy: number }>('window.playState.reconstruction');
     assert.ok(rec.accuracy >= 0 && rec.accuracy <= 1);
@@ -138,6 +142,20 @@ describe('playground in headless Chromium (WebGL2)', { skip }, () => {
     await page.screenshot({ path: shot, fullPage: true });
     assert.ok(fs.statSync(shot).size > 10_000, 'a screenshot with content');
     console.log(`# play: ${backend} (${adapter}); loss ${first.toFixed(2)} -> ${last.toFixed(2)}; screenshot ${shot}`);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  test('generates from the shipped pretrained checkpoint on WebGL2, at T = 0.5 with more sampler calls than chunks', { timeout: 300_000 }, async () => {
+    const page = await open('backend=webgl2&generate=1&temperature=0.5');
+    await page.waitForFunction('window.playState.generated !== null || window.playState.error !== null', null, { timeout: 280_000 });
+    assert.equal(await page.evaluate('window.playState.error'), null);
+    const g = await page.evaluate<{ text: string; chunks: number; samplerCalls: number; temperature: number }>('window.playState.generated');
+    assert.equal(g.temperature, 0.5);
+    assert.ok(g.chunks >= 1 && g.text.length > 0, `generated ${JSON.stringify(g)}`);
+    // At T = 1/2 the batch sampler (CALM.md §7.2) draws a pool of head samples for every chunk.
+    assert.ok(g.samplerCalls > g.chunks, `sampler calls ${g.samplerCalls} for ${g.chunks} chunks`);
+    await page.screenshot({ path: path.join(outDir, 'playground-generate.png'), fullPage: true });
+    console.log(`# play: generated ${JSON.stringify(g.text.slice(0, 80))}… (${g.chunks} chunks, ${g.samplerCalls} sampler calls)`);
     assert.deepEqual(pageErrors, []);
   });
 });

@@ -5,12 +5,17 @@
  *
  * Messages in: `init` (pick a backend), `train` (AE steps on the page's corpus slice), `stop`,
  * `reconstruct` (a sentence through the AE, with Gaussian noise of a given σ added to the latent),
- * `opcheck` (every op on the chosen backend against the CPU reference, src/play/opcheck.ts).
- * Messages out: `backend`, `step`, `done`, `reconstruction`, `opcheck`, `error`.
+ * `opcheck` (every op on the chosen backend against the CPU reference, src/play/opcheck.ts),
+ * `load-pretrained` (the small AE + CALM shipped in play/pretrained/), `generate` (CALM text with the
+ * temperature sampler of CALM.md §7, reporting the sampler calls it spent).
+ * Messages out: `backend`, `step`, `done`, `reconstruction`, `opcheck`, `pretrained`, `generated`, `error`.
  */
 import { noGrad } from '../autograd/grad-mode.js';
 import { Tensor } from '../autograd/tensor.js';
-import { Autoencoder, defaultRegularisation, smallAutoencoderConfig } from '../calm/autoencoder.js';
+import { Autoencoder, defaultRegularisation, smallAutoencoderConfig, type AutoencoderConfig } from '../calm/autoencoder.js';
+import { CalmModel, type CalmConfig } from '../calm/calm-model.js';
+import { generateCalm } from '../calm/generate.js';
+import { decodeSafetensors } from '../nn/io/safetensors.js';
 import { ByteTokenizer } from '../nn/data/tokenizer.js';
 import { AdamW, clipGradNorm } from '../nn/optim.js';
 import { cpuBackend, getBackend, setBackend } from '../tensor/device.js';
@@ -36,8 +41,10 @@ export type PlayRequest =
   | { kind: 'init'; prefer: Choice; gpuScript: string }
   | { kind: 'train'; corpus: string; steps: number; batch: number; lr: number; seed: number }
   | { kind: 'stop' }
-  | { kind: 'reconstruct'; text: string; noise: number; seed: number }
-  | { kind: 'opcheck' };
+  | { kind: 'reconstruct'; text: string; noise: number; seed: number; model?: 'live' | 'pretrained' }
+  | { kind: 'opcheck' }
+  | { kind: 'load-pretrained'; base: string }
+  | { kind: 'generate'; prompt: string; temperature: number; maxTokens: number; seed: number };
 
 const tokenizer = new ByteTokenizer();
 // Small enough to train in a browser tab in seconds per hundred steps, large enough to reconstruct text.
@@ -92,6 +99,44 @@ function ensureModel(seed: number): Autoencoder {
   return model;
 }
 
+/** The shipped pretrained pair (play/pretrained/, trained with the CLI by scripts/play-pretrained.sh). */
+let pretrained: { ae: Autoencoder; calm: CalmModel; blockChunks: number } | null = null;
+
+async function fetchBytes(url: string): Promise<Uint8Array> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/** Loads config.json (a calm-ts CALM run config) and the two weight files from `base`. */
+async function loadPretrained(base: string): Promise<void> {
+  const res = await fetch(`${base}config.json`);
+  if (!res.ok) throw new Error(`${base}config.json: HTTP ${res.status}`);
+  const config = (await res.json()) as { calm: CalmConfig; autoencoder: AutoencoderConfig; data: { blockChunks: number } };
+  const ae = new Autoencoder(config.autoencoder, { rng: new Rng(0) }); // weights replaced below
+  ae.loadStateDict(decodeSafetensors(await fetchBytes(`${base}autoencoder.safetensors`), `${base}autoencoder.safetensors`).tensors);
+  const calm = new CalmModel(config.calm, { rng: new Rng(0) });
+  calm.loadStateDict(decodeSafetensors(await fetchBytes(`${base}calm.safetensors`), `${base}calm.safetensors`).tensors);
+  ae.eval();
+  calm.eval();
+  pretrained = { ae, calm, blockChunks: config.data.blockChunks };
+  scope.postMessage({ kind: 'pretrained', aeParams: ae.numParameters(), calmParams: calm.numParameters(), calm: config.calm, autoencoder: config.autoencoder });
+}
+
+/** CALM generation (CALM.md §5) from the pretrained pair; temperature acts on whole chunks (§7). */
+function generate(req: Extract<PlayRequest, { kind: 'generate' }>): void {
+  if (pretrained === null) throw new Error('generate: load the pretrained checkpoint first');
+  const { ae, calm, blockChunks } = pretrained;
+  const t0 = performance.now();
+  const r = memoryScope(() =>
+    generateCalm(calm, ae, [tokenizer.bos, ...tokenizer.encode(req.prompt)], {
+      maxNewTokens: req.maxTokens, rng: new Rng(req.seed), eos: tokenizer.eos, pad: tokenizer.pad, temperature: req.temperature, maxContextChunks: blockChunks,
+    }),
+  );
+  const text = tokenizer.decode(r.tokens.filter((id) => id < 256)); // specials (EOS, PAD) are not text
+  scope.postMessage({ kind: 'generated', prompt: req.prompt, text, chunks: r.chunks, samplerCalls: r.samplerCalls, stoppedAtEos: r.stoppedAtEos, ms: performance.now() - t0, temperature: req.temperature });
+}
+
 const yieldToMessages = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 
 async function train(req: Extract<PlayRequest, { kind: 'train' }>): Promise<void> {
@@ -123,7 +168,7 @@ async function train(req: Extract<PlayRequest, { kind: 'train' }>): Promise<void
       return { loss: value, ce: out.ce };
     });
     step++;
-    scope.postMessage({ kind: 'step', step, loss, ce, ms: performance.now() - t0 });
+    scope.postMessage({ kind: 'step', step, loss, ce, ms: performance.now() - t0, liveBuffers: getBackend().liveBuffers() });
     await yieldToMessages(); // lets `stop` and `reconstruct` in between steps
   }
   scope.postMessage({ kind: 'done', step });
@@ -131,8 +176,10 @@ async function train(req: Extract<PlayRequest, { kind: 'train' }>): Promise<void
 
 /** Encodes the text chunk by chunk, adds N(0, noise²) to μ, decodes by argmax (CALM.md §2.9 robustness). */
 function reconstruct(req: Extract<PlayRequest, { kind: 'reconstruct' }>): void {
-  const ae = ensureModel(0);
-  const { K } = config;
+  const usePretrained = req.model === 'pretrained';
+  if (usePretrained && pretrained === null) throw new Error('reconstruct: load the pretrained checkpoint first');
+  const ae = usePretrained ? pretrained!.ae : ensureModel(0);
+  const { K } = ae.config;
   const ids = tokenizer.encode(req.text);
   while (ids.length % K !== 0 || ids.length === 0) ids.push(tokenizer.pad);
   const c = ids.length / K;
@@ -147,8 +194,8 @@ function reconstruct(req: Extract<PlayRequest, { kind: 'reconstruct' }>): void {
   let same = 0;
   for (let i = 0; i < ids.length; i++) if (out[i] === ids[i]) same++;
   const text = tokenizer.decode(out.map((id) => (id < 256 ? id : 0x3f))); // specials shown as '?'
-  scope.postMessage({ kind: 'reconstruction', text, accuracy: same / ids.length, noise: req.noise });
-  ae.train();
+  scope.postMessage({ kind: 'reconstruction', text, accuracy: same / ids.length, noise: req.noise, model: usePretrained ? 'pretrained' : 'live' });
+  if (!usePretrained) ae.train();
 }
 
 scope.addEventListener('message', (event) => {
@@ -159,6 +206,8 @@ scope.addEventListener('message', (event) => {
       else if (req.kind === 'train') await train(req);
       else if (req.kind === 'stop') stopRequested = true;
       else if (req.kind === 'reconstruct') reconstruct(req);
+      else if (req.kind === 'load-pretrained') await loadPretrained(req.base);
+      else if (req.kind === 'generate') generate(req);
       else if (req.kind === 'opcheck') scope.postMessage({ kind: 'opcheck', backend: getBackend().name, results: checkOpsAgainstCpu(getBackend()) });
     } catch (err) {
       scope.postMessage({ kind: 'error', message: err instanceof Error ? err.message : String(err) });
