@@ -324,8 +324,10 @@ export function parseReferenceCalmConfig(raw: unknown, file: string): { config: 
   const config: CalmConfig = {
     vocabSize: c.vocab_size, d: c.hidden_size, ffn: c.intermediate_size, layers: c.num_hidden_layers, heads: c.num_attention_heads,
     K: c.patch_size, latent: c.latent_size, headBlocks: c.num_mlp_layers, noiseDim: c.noise_size, nSamples: c.num_samples,
-    // calm-ts-only knob: how the run was initialised (meaningless after training, kept for a faithful round trip)
+    // calm-ts-only knobs, kept for a faithful round trip: how the run was initialised (meaningless after
+    // training), and an explicit head width (export allows only the backbone's width, so it equals d)
     ...(ours.init !== undefined ? { init: ours.init } : {}),
+    ...(ours.headDim !== undefined && ours.headDim === c.hidden_size ? { headDim: ours.headDim } : {}),
   };
   return { config, extras };
 }
