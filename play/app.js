@@ -3,10 +3,11 @@
 // same numbers to the browser test (test/play-browser.test.ts).
 // URL options: ?backend=auto|webgpu|webgl2|cpu  &train=N (start N steps at once)  &batch=B
 //              &opcheck=1 (check every op on the chosen backend against the CPU reference first)
+//              &gradcheck=1 (the gradient suite's cases against the CPU float64 reference)
 //              &generate=1 (load the pretrained pair and generate from the default prompt)  &temperature=T
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
-const state = (window.playState = { backend: null, adapter: null, tried: [], losses: [], liveBuffers: [], done: false, reconstruction: null, opcheck: null, pretrained: null, generated: null, error: null });
+const state = (window.playState = { backend: null, adapter: null, tried: [], losses: [], liveBuffers: [], done: false, reconstruction: null, opcheck: null, gradcheck: null, pretrained: null, generated: null, error: null });
 
 const worker = new Worker('/dist/src/play/worker.js', { type: 'module' });
 worker.addEventListener('error', (e) => showError(`worker failed: ${e.message}`));
@@ -26,6 +27,7 @@ worker.addEventListener('message', (event) => {
     if (m.tried.length > 0) $('backend').title = `not used: ${m.tried.join('; ')}`;
     $('train').disabled = false;
     if (params.get('opcheck') === '1') worker.postMessage({ kind: 'opcheck' });
+    if (params.get('gradcheck') === '1') worker.postMessage({ kind: 'gradcheck', module: '/dist/scripts/backend-gradcheck.js' });
     $('load').disabled = false;
     if (params.get('generate') === '1') loadPretrained();
     const n = Number(params.get('train'));
@@ -50,6 +52,11 @@ worker.addEventListener('message', (event) => {
     state.opcheck = m.results;
     const failed = m.results.filter((r) => !r.ok);
     $('opcheck').textContent = `${m.results.length - failed.length} of ${m.results.length} op checks agree with the CPU reference on ${m.backend}` +
+      failed.map((r) => `\nFAIL ${r.op} (${r.label}): ${r.detail}`).join('');
+  } else if (m.kind === 'gradcheck') {
+    state.gradcheck = m.results;
+    const failed = m.results.filter((r) => !r.ok);
+    $('gradcheck').textContent = `${m.results.length - failed.length} of ${m.results.length} gradient cases agree with the CPU float64 reference on ${m.backend}` +
       failed.map((r) => `\nFAIL ${r.op} (${r.label}): ${r.detail}`).join('');
   } else if (m.kind === 'pretrained') {
     state.pretrained = m;

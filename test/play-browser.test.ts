@@ -1,8 +1,8 @@
 /**
  * The playground in a real browser: Debian's Chromium (headless, WebGL2 through SwiftShader), driven
  * over the DevTools protocol by playwright-core — no browser download. Loads the page from the play
- * server, checks the reported backend, runs every op of the op table on WebGL2 against the CPU
- * reference, trains 50 autoencoder steps and asserts that the loss falls, generates from the shipped
+ * server, checks the reported backend, runs every op of the op table and every gradient case on WebGL2
+ * against the CPU reference, trains 50 autoencoder steps and asserts that the loss falls, generates from the shipped
  * pretrained checkpoint (play/pretrained/), and saves screenshots to test-output/play/ (or
  * $CALM_TEST_OUTPUT/play/).
  *
@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { allOps, checkOpsAgainstCpu, coveredOps } from '../src/play/opcheck.js';
 import { cpuBackend } from '../src/tensor/device.js';
 import { rewriteNodeImports, startPlayServer } from '../scripts/play-server.js';
+import { checkGradientsAgainstCpu } from '../scripts/backend-gradcheck.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const outDir = path.join(process.env.CALM_TEST_OUTPUT ?? path.join(root, 'test-output'), 'play');
@@ -69,6 +70,12 @@ describe('playground server and op check (Node)', () => {
     const failed = checkOpsAgainstCpu(cpuBackend()).filter((r) => !r.ok);
     assert.deepEqual(failed, []);
   });
+
+  test('the browser gradient check passes on the CPU backend in float32', () => {
+    const results = checkGradientsAgainstCpu(cpuBackend());
+    assert.ok(results.length > 100, `${results.length} cases`);
+    assert.deepEqual(results.filter((r) => !r.ok), []);
+  });
 });
 
 describe('playground in headless Chromium (WebGL2)', { skip }, () => {
@@ -112,6 +119,16 @@ describe('playground in headless Chromium (WebGL2)', { skip }, () => {
     const results = await page.evaluate<{ op: string; label: string; ok: boolean; detail: string }[] | null>('window.playState.opcheck');
     assert.ok(results !== null, String(await page.evaluate('window.playState.error')));
     assert.deepEqual(allOps().filter((op) => !results.some((r) => r.op === op)), [], 'every op ran');
+    assert.deepEqual(results.filter((r) => !r.ok).map((r) => `${r.op} (${r.label}): ${r.detail}`), []);
+  });
+
+  test('every gradient case on WebGL2 agrees with the CPU float64 reference', { timeout: 300_000 }, async () => {
+    const page = await open('backend=webgl2&gradcheck=1');
+    assert.equal(await page.evaluate('window.playState.backend'), 'gpujs-webgl2');
+    await page.waitForFunction('window.playState.gradcheck !== null || window.playState.error !== null', null, { timeout: 280_000 });
+    const results = await page.evaluate<{ op: string; label: string; ok: boolean; detail: string }[] | null>('window.playState.gradcheck');
+    assert.ok(results !== null, String(await page.evaluate('window.playState.error')));
+    assert.ok(results.length > 100, `${results.length} cases`);
     assert.deepEqual(results.filter((r) => !r.ok).map((r) => `${r.op} (${r.label}): ${r.detail}`), []);
   });
 

@@ -6,6 +6,8 @@
  * Messages in: `init` (pick a backend), `train` (AE steps on the page's corpus slice), `stop`,
  * `reconstruct` (a sentence through the AE, with Gaussian noise of a given σ added to the latent),
  * `opcheck` (every op on the chosen backend against the CPU reference, src/play/opcheck.ts),
+ * `gradcheck` (the gradient suite's cases against the CPU float64 reference; its module, which lives in
+ * scripts/ beside the case list, is imported by URL),
  * `load-pretrained` (the small AE + CALM shipped in play/pretrained/), `generate` (CALM text with the
  * temperature sampler of CALM.md §7, reporting the sampler calls it spent).
  * Messages out: `backend`, `step`, `done`, `reconstruction`, `opcheck`, `pretrained`, `generated`, `error`.
@@ -18,6 +20,7 @@ import { generateCalm } from '../calm/generate.js';
 import { decodeSafetensors } from '../nn/io/safetensors.js';
 import { ByteTokenizer } from '../nn/data/tokenizer.js';
 import { AdamW, clipGradNorm } from '../nn/optim.js';
+import type { Backend } from '../tensor/backend.js';
 import { cpuBackend, getBackend, setBackend } from '../tensor/device.js';
 import { checkOpsAgainstCpu } from './opcheck.js';
 import { BrowserGpujsBackend, type WebWorkerLike } from '../tensor/gpujs/browser-backend.js';
@@ -43,6 +46,7 @@ export type PlayRequest =
   | { kind: 'stop' }
   | { kind: 'reconstruct'; text: string; noise: number; seed: number; model?: 'live' | 'pretrained' }
   | { kind: 'opcheck' }
+  | { kind: 'gradcheck'; module: string }
   | { kind: 'load-pretrained'; base: string }
   | { kind: 'generate'; prompt: string; temperature: number; maxTokens: number; seed: number };
 
@@ -208,7 +212,10 @@ scope.addEventListener('message', (event) => {
       else if (req.kind === 'reconstruct') reconstruct(req);
       else if (req.kind === 'load-pretrained') await loadPretrained(req.base);
       else if (req.kind === 'generate') generate(req);
-      else if (req.kind === 'opcheck') scope.postMessage({ kind: 'opcheck', backend: getBackend().name, results: checkOpsAgainstCpu(getBackend()) });
+      else if (req.kind === 'gradcheck') {
+        const { checkGradientsAgainstCpu } = (await import(req.module)) as { checkGradientsAgainstCpu: (be: Backend) => unknown[] };
+        scope.postMessage({ kind: 'gradcheck', backend: getBackend().name, results: checkGradientsAgainstCpu(getBackend()) });
+      } else if (req.kind === 'opcheck') scope.postMessage({ kind: 'opcheck', backend: getBackend().name, results: checkOpsAgainstCpu(getBackend()) });
     } catch (err) {
       scope.postMessage({ kind: 'error', message: err instanceof Error ? err.message : String(err) });
     }
