@@ -57,6 +57,8 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   eval: { module: './commands/eval.js', summary: 'evaluate a checkpoint (BrierLM, loss)' },
   demo: { module: './commands/demo.js', summary: 'a short end-to-end demonstration' },
   experiment: { module: './commands/experiment.js', summary: 'run a scripted experiment' },
+  export: { module: './commands/export.js', summary: 'write a CALM run in the PyTorch reference layout' },
+  import: { module: './commands/import.js', summary: 'read a reference-layout folder into a CALM run' },
 };
 
 function usage(): string {

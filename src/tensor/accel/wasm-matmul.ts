@@ -156,8 +156,11 @@ export function wasmSimdAvailable(): boolean {
 /** Which kernel runs float32 products. */
 export type CpuMatmulKernel = 'js' | 'wasm';
 
-/** Reads `CALM_CPU_MATMUL` (js | wasm); unset means wasm when SIMD is available, else js. */
-export function cpuMatmulKernel(setting: string | undefined = process.env.CALM_CPU_MATMUL): CpuMatmulKernel {
+/**
+ * Reads `CALM_CPU_MATMUL` (js | wasm); unset means wasm when SIMD is available, else js. In a browser
+ * there is no `process` (the playground's worker): unset.
+ */
+export function cpuMatmulKernel(setting: string | undefined = typeof process === 'undefined' ? undefined : process.env.CALM_CPU_MATMUL): CpuMatmulKernel {
   if (setting === undefined || setting === '') return wasmSimdAvailable() ? 'wasm' : 'js';
   if (setting === 'js') return 'js';
   if (setting === 'wasm') {

@@ -31,7 +31,7 @@ type CompiledKernel = (...args: unknown[]) => unknown;
 interface GpuInstance {
   createKernel(fn: unknown, settings: KernelSettings): CompiledKernel;
 }
-type GpuConstructor = new (settings: { mode: string }) => GpuInstance;
+export type GpuConstructor = new (settings: { mode: string }) => GpuInstance;
 
 /** The kernel helpers that `source` calls, directly or through another helper. */
 function helpersCalledBy(source: string): ((...args: never[]) => number)[] {
@@ -67,12 +67,15 @@ export class Engine implements GpuRunner {
     readonly adapter: string,
   ) {}
 
-  /** Creates the gpu.js instance for `mode`; webgpu first installs Dawn and finds an adapter. */
-  static async create(mode: GpujsMode): Promise<Engine> {
-    let adapter: string = mode;
-    if (mode === 'webgpu') adapter = formatAdapter(await installWebGpu());
-    const require = createRequire(import.meta.url);
-    const { GPU } = require('gpu.js') as { GPU: GpuConstructor };
+  /**
+   * Creates the gpu.js instance for `mode`; webgpu first installs Dawn and finds an adapter. In a browser
+   * (`src/tensor/gpujs/browser-worker.ts`) the caller passes the `GPU` class of gpu.js's browser build and
+   * the browser's own WebGPU or WebGL2 is used, with nothing installed.
+   */
+  static async create(mode: GpujsMode | 'webgl2', browser?: { GPU: GpuConstructor; adapter: string }): Promise<Engine> {
+    let adapter: string = browser?.adapter ?? mode;
+    if (mode === 'webgpu' && browser === undefined) adapter = formatAdapter(await installWebGpu());
+    const GPU = browser?.GPU ?? (createRequire(import.meta.url)('gpu.js') as { GPU: GpuConstructor }).GPU;
     const engine = new Engine(new GPU({ mode }), `gpujs-${mode}`, adapter);
     // Build and run one kernel now, so an unusable mode fails at creation, not at the first op.
     const probe = await engine.launch(fillKernel, 4, [3]);
