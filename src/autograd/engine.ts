@@ -5,16 +5,35 @@
  * cost time linear in their size.
  */
 import { fmtShape, shapesEqual } from '../tensor/shape.js';
-import { NDArray } from '../tensor/ndarray.js';
 import { withGradMode } from './grad-mode.js';
 import { setProfilePhase } from '../tensor/profile.js';
-import type { Tensor } from './tensor.js';
+
+/**
+ * What the engine needs of a node of the recorded graph. `Tensor` (./tensor.ts) is the one
+ * implementation; the engine is written against this interface so that it does not import the Tensor
+ * class that calls it (no import cycle between the two files).
+ */
+export interface GraphNode<T extends GraphNode<T>> {
+  readonly requiresGrad: boolean;
+  readonly isLeaf: boolean;
+  readonly retainsGrad: boolean;
+  readonly shape: readonly number[];
+  readonly size: number;
+  grad: T | null;
+  /** The op that produced the node, its inputs and its vector-Jacobian product. */
+  readonly gradFn: { readonly op: string; readonly inputs: readonly T[]; backward(g: T): readonly (T | null)[] } | null;
+  add(other: T): T;
+  detach(): T;
+  /** Ones of the node's shape, dtype and backend: the default seed of a scalar output. */
+  onesLike(): T;
+  toString(): string;
+}
 
 /** Tensors reachable from `roots` through recorded ops, each after all of its inputs. */
-function topologicalOrder(roots: readonly Tensor[]): Tensor[] {
-  const order: Tensor[] = [];
-  const visited = new Set<Tensor>();
-  const stack: { node: Tensor; next: number }[] = [];
+function topologicalOrder<T extends GraphNode<T>>(roots: readonly T[]): T[] {
+  const order: T[] = [];
+  const visited = new Set<T>();
+  const stack: { node: T; next: number }[] = [];
   for (const root of roots) {
     if (visited.has(root)) continue;
     visited.add(root);
@@ -41,8 +60,8 @@ function topologicalOrder(roots: readonly Tensor[]): Tensor[] {
  * Gradients of `roots` (seeded with `seeds`, default ones for scalars) with respect to every tensor
  * in the graph. With `createGraph`, the backward ops are recorded too.
  */
-function propagate(roots: readonly Tensor[], seeds: readonly Tensor[] | undefined, createGraph: boolean): Map<Tensor, Tensor> {
-  const grads = new Map<Tensor, Tensor>();
+function propagate<T extends GraphNode<T>>(roots: readonly T[], seeds: readonly T[] | undefined, createGraph: boolean): Map<T, T> {
+  const grads = new Map<T, T>();
   roots.forEach((root, i) => {
     if (!root.requiresGrad) {
       throw new Error(`backward: ${root.toString()} does not require gradients (no input of its graph requires them)`);
@@ -52,7 +71,7 @@ function propagate(roots: readonly Tensor[], seeds: readonly Tensor[] | undefine
       if (root.size !== 1) {
         throw new Error(`backward: a gradient seed is needed for non-scalar output of shape ${fmtShape(root.shape)}`);
       }
-      seed = new (root.constructor as typeof Tensor)(NDArray.full(root.shape, 1, root.dtype, root.data.backend));
+      seed = root.onesLike();
     } else if (!shapesEqual(seed.shape, root.shape)) {
       throw new RangeError(`backward: seed shape ${fmtShape(seed.shape)} differs from output shape ${fmtShape(root.shape)}`);
     }
@@ -71,7 +90,7 @@ function propagate(roots: readonly Tensor[], seeds: readonly Tensor[] | undefine
 }
 
 /** The vector-Jacobian products of `order`'s nodes, last to first, summed into `grads`. */
-function propagateInOrder(order: readonly Tensor[], grads: Map<Tensor, Tensor>, createGraph: boolean): void {
+function propagateInOrder<T extends GraphNode<T>>(order: readonly T[], grads: Map<T, T>, createGraph: boolean): void {
   withGradMode(createGraph, () => {
     for (let n = order.length - 1; n >= 0; n--) {
       const node = order[n];
@@ -93,7 +112,7 @@ function propagateInOrder(order: readonly Tensor[], grads: Map<Tensor, Tensor>, 
 }
 
 /** Implements `Tensor.backward`: accumulates into `.grad` of leaves (and of retaining non-leaves). */
-export function runBackward(roots: readonly Tensor[], seeds: readonly Tensor[] | undefined, createGraph: boolean): void {
+export function runBackward<T extends GraphNode<T>>(roots: readonly T[], seeds: readonly T[] | undefined, createGraph: boolean): void {
   const grads = propagate(roots, seeds, createGraph);
   withGradMode(createGraph, () => {
     for (const [t, g] of grads) {
@@ -108,12 +127,12 @@ export function runBackward(roots: readonly Tensor[], seeds: readonly Tensor[] |
  * Gradients of `outputs` with respect to `inputs`, returned rather than accumulated (PyTorch's
  * `torch.autograd.grad`). Inputs the outputs do not depend on get null.
  */
-export function grad(
-  outputs: Tensor | readonly Tensor[],
-  inputs: readonly Tensor[],
-  options: { gradOutputs?: readonly Tensor[]; createGraph?: boolean } = {},
-): (Tensor | null)[] {
-  const outs = Array.isArray(outputs) ? (outputs as readonly Tensor[]) : [outputs as Tensor];
+export function grad<T extends GraphNode<T>>(
+  outputs: T | readonly T[],
+  inputs: readonly T[],
+  options: { gradOutputs?: readonly T[]; createGraph?: boolean } = {},
+): (T | null)[] {
+  const outs = Array.isArray(outputs) ? (outputs as readonly T[]) : [outputs as T];
   const createGraph = options.createGraph ?? false;
   const grads = propagate(outs, options.gradOutputs, createGraph);
   return inputs.map((t) => {

@@ -88,6 +88,11 @@ export class Tensor {
     return new Tensor(NDArray.zeros(shape, dtype));
   }
 
+  /** Ones of this tensor's shape, dtype and backend (no gradient). */
+  onesLike(): Tensor {
+    return new Tensor(NDArray.full(this.shape, 1, this.dtype, this.data.backend));
+  }
+
   static ones(shape: Shape, dtype: DType = 'float32'): Tensor {
     return new Tensor(NDArray.ones(shape, dtype));
   }

@@ -20,8 +20,7 @@ import type { DType, TypedArray } from '../dtype.js';
 import { dtypeOfTyped } from '../dtype.js';
 import { MAX_EXACT_ELEMENTS, opEntry, type OpAttrs, type OpName } from '../ops/index.js';
 import { sizeOf } from '../shape.js';
-import type { EngineStats, Envelope, Reply, Request, WireView } from './protocol.js';
-import type { GpujsMode } from './setup.js';
+import type { EngineStats, Envelope, GpujsMode, Reply, Request, WireView } from './protocol.js';
 
 /** How long a request may take before the worker is presumed dead. */
 const REQUEST_TIMEOUT_MS = 600_000;

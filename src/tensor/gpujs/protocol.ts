@@ -6,7 +6,9 @@
  */
 import type { DType } from '../dtype.js';
 import type { OpName, WireView } from '../ops/index.js';
-import type { GpujsMode } from './setup.js';
+
+/** The gpu.js modes calm-ts runs: WebGPU (Dawn), WebAssembly, and gpu.js's JavaScript CPU mode. */
+export type GpujsMode = 'webgpu' | 'webasm' | 'cpu';
 
 export type { WireView };
 

@@ -9,8 +9,9 @@
  */
 import { createRequire } from 'node:module';
 
-/** The gpu.js modes this project uses. */
-export type GpujsMode = 'webgpu' | 'webasm' | 'cpu';
+import type { GpujsMode } from './protocol.js';
+
+export type { GpujsMode } from './protocol.js';
 
 export const GPUJS_MODES: readonly GpujsMode[] = ['webgpu', 'webasm', 'cpu'];
 
