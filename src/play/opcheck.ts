@@ -9,7 +9,7 @@ import { UNARY, UNARY_OPS } from '../tensor/ops/unary.js';
 import { BINARY_OPS } from '../tensor/ops/binary.js';
 import type { Backend } from '../tensor/backend.js';
 import { cpuBackend } from '../tensor/device.js';
-import { softmaxRows, siluMul } from '../tensor/fused.js';
+import { normRows, normRowsBackward, siluBackward, siluMul, siluMulBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward, softmaxRows } from '../tensor/fused.js';
 import { memoryScope } from '../tensor/memory.js';
 import { NDArray } from '../tensor/ndarray.js';
 import { Rng } from '../tensor/random.js';
@@ -64,6 +64,29 @@ function cases(): Case[] {
     { op: 'scatterAdd', label: 'repeated indices', build: (a) => a([7, 3]).scatterAdd(NDArray.fromData(Int32Array.from([0, 2, 2, 5, 0, 1, 2]), [7], 'int32', a([1]).backend), 0, 6) },
     { op: 'softmaxRows', label: 'rows of a transposed view', build: (a) => softmaxRows(a([6, 4], -3, 3).transpose()) },
     { op: 'siluMul', label: 'broadcast second operand', build: (a) => siluMul(a([4, 5]), a([5]).broadcastTo([4, 5])) },
+    // The backward entries of the differentiable fused ops (src/autograd/fused.ts), on made-up saved values.
+    { op: 'siluBackward', label: 'x, sigmoid(x), g [4, 5]', build: (a) => { const x = a([4, 5]); return siluBackward(x, x.unary('sigmoid'), a([4, 5])); } },
+    { op: 'siluMulBackward', label: 'a, b, sigmoid(a), g [3, 4] (both gradients)', build: (a) => {
+      const x = a([3, 4]);
+      const [da, db] = siluMulBackward(x, a([3, 4]), x.unary('sigmoid'), a([3, 4]));
+      return NDArray.concat([da, db], 0);
+    } },
+    { op: 'normRows', label: 'LayerNorm rows [5, 6] with gain and bias', build: (a) => normRows(a([5, 6]), a([6], 0.5, 1.5), a([6]), 1e-6, true).y },
+    { op: 'normRowsBackward', label: 'RMSNorm rows [4, 6]: dx, dw, db', build: (a) => {
+      const x = a([4, 6]);
+      const w = a([6], 0.5, 1.5);
+      const { stats } = normRows(x, w, a([6]), 1e-6, false);
+      const { dx, dw, db } = normRowsBackward(x, w, stats, a([4, 6]), 1e-6, false);
+      return NDArray.concat([dx.reshape([24]), dw, db], 0);
+    } },
+    { op: 'softmaxCrossEntropy', label: 'logits [5, 7] and targets', build: (a) => {
+      const { loss, probs } = softmaxCrossEntropy(a([5, 7], -3, 3), a([5], 0, 7, true).cast('int32'));
+      return NDArray.concat([loss, probs.reshape([35])], 0);
+    } },
+    { op: 'softmaxCrossEntropyBackward', label: 'probs [5, 7], targets, g [5]', build: (a) => {
+      const { probs } = softmaxCrossEntropy(a([5, 7], -3, 3), a([5], 0, 7, true).cast('int32'));
+      return softmaxCrossEntropyBackward(probs, a([5], 0, 7, true).cast('int32'), a([5]));
+    } },
   );
   return list;
 }

@@ -21,6 +21,7 @@
  *
  * `CALM_CPU_ACCEL=off` turns all of them off (the matmul kernel has its own switch, CALM_CPU_MATMUL).
  */
+import { envSetting } from '../env.js';
 import type { TypedArray } from '../dtype.js';
 import { sizeOf } from '../shape.js';
 import { coalesce, forEachRow, reducedStrides, RowWalker } from '../cpu/strided.js';
@@ -42,7 +43,7 @@ function wasmKernels(): WasmElementwise | null {
 }
 
 /** Reads CALM_CPU_ACCEL: on (default) or off. */
-export function cpuAccelEnabled(setting: string | undefined = process.env.CALM_CPU_ACCEL): boolean {
+export function cpuAccelEnabled(setting: string | undefined = envSetting('CALM_CPU_ACCEL')): boolean {
   if (setting === undefined || setting === '' || setting === 'on') return true;
   if (setting === 'off') return false;
   throw new Error(`CALM_CPU_ACCEL: expected 'on' or 'off', got '${setting}'`);

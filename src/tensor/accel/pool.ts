@@ -13,12 +13,13 @@
  *
  * Size: `os.availableParallelism()`, or `CALM_THREADS` (1 = everything on the calling thread).
  */
+import { envSetting } from '../env.js';
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { wasmApi, type WasmMemory } from './wasm-emit.js';
 
 /** Reads CALM_THREADS (a positive integer); unset means os.availableParallelism(). */
-export function threadCount(setting: string | undefined = process.env.CALM_THREADS): number {
+export function threadCount(setting: string | undefined = envSetting('CALM_THREADS')): number {
   if (setting === undefined || setting === '') return Math.max(1, os.availableParallelism());
   const n = Number(setting);
   if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error(`CALM_THREADS: expected a positive integer, got '${setting}'`);

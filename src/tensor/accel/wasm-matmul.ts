@@ -12,6 +12,7 @@
  * float64 products stay on the exact JS kernel.
  * `CALM_CPU_MATMUL=js|wasm` picks the float32 kernel (default: wasm when SIMD validates).
  */
+import { envSetting } from '../env.js';
 import type { MatrixOperand } from '../cpu/matmul.js';
 import { Code, HIGH_HALF, OP, SIMD, T, WASM_PAGE as PAGE, wasmApi, wasmModule, type WasmMemory } from './wasm-emit.js';
 import { threadCount, WasmPool } from './pool.js';
@@ -160,7 +161,7 @@ export type CpuMatmulKernel = 'js' | 'wasm';
  * Reads `CALM_CPU_MATMUL` (js | wasm); unset means wasm when SIMD is available, else js. In a browser
  * there is no `process` (the playground's worker): unset.
  */
-export function cpuMatmulKernel(setting: string | undefined = typeof process === 'undefined' ? undefined : process.env.CALM_CPU_MATMUL): CpuMatmulKernel {
+export function cpuMatmulKernel(setting: string | undefined = envSetting('CALM_CPU_MATMUL')): CpuMatmulKernel {
   if (setting === undefined || setting === '') return wasmSimdAvailable() ? 'wasm' : 'js';
   if (setting === 'js') return 'js';
   if (setting === 'wasm') {
