@@ -20,15 +20,18 @@ export interface GradCheckResult {
   readonly detail: string;
 }
 
-interface Vjp {
+/** A case's output and one vector-Jacobian product, as float64 host arrays. */
+export interface Vjp {
   out: Float64Array;
   grads: (Float64Array | null)[];
 }
 
-function roundedInputs(c: GradcheckCase): Float64Array[] {
+/** The case's inputs rounded to float32, as float64 host arrays. */
+export function roundedInputs(c: GradcheckCase): Float64Array[] {
   return c.inputs.map((x) => Float64Array.from(x.toTypedArray(), Math.fround));
 }
 
+/** A fixed float32-representable cotangent for an output of n elements. */
 function cotangent(n: number, seed: number): Float64Array {
   const rng = new Rng(seed);
   return Float64Array.from({ length: n }, () => Math.fround(rng.normal()));
@@ -38,7 +41,8 @@ function upload(data: Float64Array, shape: readonly number[], be: Backend, dtype
   return NDArray.fromData(dtype === 'float32' ? Float32Array.from(data) : Float64Array.from(data), shape, dtype, be);
 }
 
-function runVjp(c: GradcheckCase, inputs: Float64Array[], dtype: 'float32' | 'float64', be: Backend, seed: number): Vjp {
+/** Runs the case on `be` in `dtype`: the output and one vector-Jacobian product (no memoryScope: some nn cases cache arrays on their modules on first use). */
+export function runVjp(c: GradcheckCase, inputs: Float64Array[], dtype: 'float32' | 'float64', be: Backend, seed: number): Vjp {
   return withBackend(be, () => {
     const xs = inputs.map((d, i) => new Tensor(upload(d, c.inputs[i].shape, be, dtype), true));
     const out = c.fn(...xs);

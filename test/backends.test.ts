@@ -19,7 +19,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { grad, Tensor } from '../src/autograd/index.js';
+import { Tensor } from '../src/autograd/index.js';
 import type { Backend } from '../src/tensor/backend.js';
 import { ARITH_OPS, COMPARE_OPS, UNARY, UNARY_OPS } from '../src/tensor/ops/index.js';
 import { cpuBackend, withBackend } from '../src/tensor/device.js';
@@ -29,7 +29,8 @@ import { keep, memoryScope, scopeDepth } from '../src/tensor/memory.js';
 import { NDArray } from '../src/tensor/ndarray.js';
 import { Rng } from '../src/tensor/random.js';
 import { contiguousStrides, sizeOf, type Shape } from '../src/tensor/shape.js';
-import { allCases, type GradcheckCase } from '../scripts/gradcheck-cases.js';
+import { allCases } from '../scripts/gradcheck-cases.js';
+import { roundedInputs, runVjp, type Vjp } from '../scripts/backend-gradcheck.js';
 import { openTestBackends } from './support/backends.js';
 import { UNARY_REF, BINARY_REF, close } from './support/reference.js';
 import { layoutArb, shapeArb } from './support/arbitraries.js';
@@ -409,42 +410,11 @@ function stridedSuite(be: Backend): void {
 
 // ---------------------------------------------------------------- gradients
 
-interface VjpResult {
-  out: Float64Array;
-  grads: (Float64Array | null)[];
-}
-
-/** The case's inputs rounded to float32, as float64 host arrays. */
-function roundedInputs(c: GradcheckCase): Float64Array[] {
-  return c.inputs.map((x) => Float64Array.from(x.toTypedArray(), Math.fround));
-}
-
-/** A fixed float32-representable cotangent for an output of n elements. */
-function cotangent(n: number, seed: number): Float64Array {
-  const rng = new Rng(seed);
-  return Float64Array.from({ length: n }, () => Math.fround(rng.normal()));
-}
-
-/** Runs the case on `be` in `dtype`: the output and one vector-Jacobian product. */
-function runVjp(c: GradcheckCase, inputs: Float64Array[], dtype: 'float32' | 'float64', be: Backend, seed: number): VjpResult {
-  // No memoryScope here: some nn cases cache arrays on their modules (rope tables) on first use.
-  return withBackend(be, () => {
-    const xs = inputs.map((d, i) => new Tensor(upload({ data: d, shape: c.inputs[i].shape }, be, dtype), true));
-    const out = c.fn(...xs);
-    const result: VjpResult = { out: Float64Array.from(out.toTypedArray()), grads: xs.map(() => null) };
-    if (out.requiresGrad && out.size > 0) {
-      const w = new Tensor(upload({ data: cotangent(out.size, seed), shape: out.shape }, be, out.dtype));
-      result.grads = grad(out, xs, { gradOutputs: [w] }).map((g) => (g === null ? null : Float64Array.from(g.toTypedArray())));
-    }
-    return result;
-  });
-}
-
 /** The reference list, built on the cpu backend. */
 const cases = withBackend(cpuBackend(), allCases);
-const references = new Map<number, VjpResult>();
+const references = new Map<number, Vjp>();
 
-function reference(i: number): VjpResult {
+function reference(i: number): Vjp {
   let r = references.get(i);
   if (r === undefined) {
     r = runVjp(cases[i], roundedInputs(cases[i]), 'float64', cpuBackend(), 1000 + i);
@@ -471,7 +441,7 @@ function gradSuite(be: Backend): void {
   local.forEach((c, i) => {
     test(`grad ${c.op}: ${c.label}`, (t) => {
       const inputs = roundedInputs(c);
-      let r: VjpResult;
+      let r: Vjp;
       try {
         r = runVjp(c, inputs, 'float32', be, 1000 + i);
       } catch (err) {

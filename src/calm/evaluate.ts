@@ -314,19 +314,19 @@ export interface CalmHeldOutReport {
 /**
  * Scores a CALM on held-out blocks `ids` of `blockSize` tokens: BrierLM (CALM.md §6.2/§6.3), the energy
  * loss (§4.2), and, for K ≥ 4, the chunk-unigram and chunk-bigram tables of `trainTokens` on the same
- * positions with the gap the model closes between them.
+ * positions with the gap the model closes between them (`tables`: counts of `trainTokens` already built).
  */
 export function calmHeldOutReport(
   model: CalmModel,
   autoencoder: Autoencoder,
   ids: Int32Array,
   blockSize: number,
-  o: { trainTokens: Int32Array; targetSamples: number; targets?: TargetKind; rng: Rng; seed?: number; split?: string },
+  o: { trainTokens: Int32Array; targetSamples: number; targets?: TargetKind; rng: Rng; seed?: number; split?: string; tables?: ChunkTables },
 ): CalmHeldOutReport {
   const brier = evaluateCalmBrier(calmSampler(model, autoencoder, o.rng), ids, blockSize, { rng: o.rng, seed: o.seed, split: o.split });
   const energy = evaluateCalmEnergy(model, autoencoder, ids, blockSize, o);
   if (model.config.K < 4) return { brier, energy };
-  const tables = ChunkTables.fromTokens(o.trainTokens, model.config.K);
+  const tables = o.tables ?? ChunkTables.fromTokens(o.trainTokens, model.config.K);
   const levels = referenceLevels(tables, autoencoder, ids, blockSize, { nSamples: model.config.nSamples, targetSamples: o.targetSamples, targets: o.targets, rng: o.rng });
   return { brier, energy, referenceLevels: levels, gapClosed: gapClosed(energy.energyLoss, levels) };
 }

@@ -163,37 +163,49 @@ export class AdamW {
   }
 }
 
-/**
- * Scales all gradients by maxNorm / (total + 1e-6) when their global L2 norm exceeds `maxNorm`
- * (PyTorch's `clip_grad_norm_`). Returns the norm before clipping; a non-finite norm is returned
- * without scaling, so the caller can skip the step.
- */
-/**
- * Gradient L2 norms per group of named parameters (`groupOf` maps a parameter name to its group),
- * before any clipping: which part of a model the loss actually reaches.
- */
-export function gradNormsByGroup(named: readonly (readonly [string, Tensor])[], groupOf: (name: string) => string): Record<string, number> {
-  const sums: Record<string, number> = {};
-  for (const [name, p] of named) {
-    if (p.grad === null) continue;
+/** Σ g² of each parameter's gradient (0 for a parameter without one), in float64: one pass over the gradients. */
+export function gradSquareSums(params: readonly Tensor[]): Float64Array {
+  const sums = new Float64Array(params.length);
+  params.forEach((p, k) => {
+    if (p.grad === null) return;
     const g = p.grad.toTypedArray();
     let s = 0;
     for (let i = 0; i < g.length; i++) s += g[i] * g[i];
+    sums[k] = s;
+  });
+  return sums;
+}
+
+/**
+ * Gradient L2 norms per group of named parameters (`groupOf` maps a parameter name to its group),
+ * before any clipping: which part of a model the loss actually reaches. `squares` are the
+ * parameters' {@link gradSquareSums}, when the caller has them already.
+ */
+export function gradNormsByGroup(
+  named: readonly (readonly [string, Tensor])[],
+  groupOf: (name: string) => string,
+  squares: Float64Array = gradSquareSums(named.map(([, p]) => p)),
+): Record<string, number> {
+  const sums: Record<string, number> = {};
+  named.forEach(([name, p], k) => {
+    if (p.grad === null) return;
     const group = groupOf(name);
-    sums[group] = (sums[group] ?? 0) + s;
-  }
+    sums[group] = (sums[group] ?? 0) + squares[k];
+  });
   for (const group of Object.keys(sums)) sums[group] = Math.sqrt(sums[group]);
   return sums;
 }
 
-export function clipGradNorm(params: readonly Tensor[], maxNorm: number): number {
+/**
+ * Scales all gradients by maxNorm / (total + 1e-6) when their global L2 norm exceeds `maxNorm`
+ * (PyTorch's `clip_grad_norm_`). Returns the norm before clipping; a non-finite norm is returned
+ * without scaling, so the caller can skip the step. `squares` are the parameters'
+ * {@link gradSquareSums}, when the caller has them already (the trainer also logs them by group).
+ */
+export function clipGradNorm(params: readonly Tensor[], maxNorm: number, squares: Float64Array = gradSquareSums(params)): number {
   if (!(maxNorm > 0)) throw new RangeError(`clipGradNorm: maxNorm must be positive, got ${maxNorm}`);
   let sumSq = 0;
-  for (const p of params) {
-    if (p.grad === null) continue;
-    const g = p.grad.toTypedArray();
-    for (let i = 0; i < g.length; i++) sumSq += g[i] * g[i];
-  }
+  for (const s of squares) sumSq += s;
   const total = Math.sqrt(sumSq);
   if (Number.isFinite(total) && total > maxNorm) {
     const scale = maxNorm / (total + 1e-6);

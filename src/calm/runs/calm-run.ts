@@ -3,6 +3,7 @@
  * the embedded corpus against a frozen autoencoder from an autoencoder run, and loading. The AE's weights are
  * copied into the run folder (autoencoder/), so the run is self-contained for `calm generate`.
  */
+import { ChunkTables } from '../reference-levels.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadCheckpoint, saveCheckpoint, type JsonValue } from '../../nn/checkpoint.js';
@@ -99,19 +100,22 @@ export async function trainCalm(
   autoencoder: Autoencoder,
   outDir: string,
   options: RunControl,
-): Promise<{ summary: TrainSummary; model: CalmModel }> {
+): Promise<{ summary: TrainSummary; model: CalmModel; tokens: { train: Int32Array; valid: Int32Array }; referenceTables?: ChunkTables }> {
   const tokenizer = new ByteTokenizer();
   const split = splitCorpus(loadCorpus(), config.data.validFraction);
   const tokens = encodeLmSplits(split, tokenizer); // BOS per document, no EOS, no padding (CALM.md §3.3)
+  // The reference tables of the periodic evaluations (K >= 4), returned so a final report need not count them again.
+  const referenceTables = config.calm.K >= 4 ? ChunkTables.fromTokens(tokens.train, config.calm.K) : undefined;
   const model = new CalmModel(config.calm, { rng: new Rng(config.data.seed) });
   saveCheckpoint(path.join(outDir, AUTOENCODER_SUBDIR), { model: autoencoder, extra: { config: config.autoencoder } as unknown as JsonValue });
   options.log(`calm: ${model.numParameters().toLocaleString('en')} parameters (d ${config.calm.d}, ${config.calm.layers} layers, head B ${config.calm.headBlocks}, N ${config.calm.nSamples}, M ${config.data.targetSamples}), ${tokens.train.length.toLocaleString('en')} train / ${tokens.valid.length.toLocaleString('en')} held-out tokens`);
   const task = createCalmTask({
     model, autoencoder, trainTokens: tokens.train, validTokens: tokens.valid, blockChunks: config.data.blockChunks,
     batchSize: config.data.batchSize, targetSamples: config.data.targetSamples, targets: config.data.targets, seed: config.data.seed + 1, validBlocks: config.data.validBlocks, brierBlocks: config.data.brierBlocks,
+    referenceTables,
   });
   const summary = await train(task, trainerOptions(config.train, outDir, config, options));
-  return { summary, model };
+  return { summary, model, tokens, referenceTables };
 }
 
 /**

@@ -10,7 +10,6 @@ import { loadCorpus, splitCorpus } from '../../nn/data/corpus.js';
 import { ByteTokenizer } from '../../nn/data/tokenizer.js';
 import { knownWordFraction, vocabularyOf } from '../../nn/data/words.js';
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../nn/io/atomic.js';
-import { encodeLmSplits } from '../../nn/train/lm-task.js';
 import { OPTIMISER_DEFAULTS } from '../../nn/train/train-config.js';
 import { Rng } from '../../tensor/random.js';
 import { calmHeldOutReport, formatCalmReport, formatEvaluation } from '../evaluate.js';
@@ -58,13 +57,13 @@ export async function runDemo(o: DemoOptions, outDir: string): Promise<void> {
   const calm = await trainCalm(calmConfig, ae.model, calmDir, { resume: false, quiet: o.quiet, log: say });
   const calmSeconds = (performance.now() - calmStarted) / 1000;
   say(`  CALM trained at ${elapsed()}; scoring ${o.evalBlocks} held-out blocks against the chunk-unigram and chunk-bigram tables ...`);
-  const split = splitCorpus(loadCorpus(), calmConfig.data.validFraction);
-  const lmTokens = encodeLmSplits(split, new ByteTokenizer());
+  const lmTokens = calm.tokens;
   const blockSize = calmConfig.data.blockChunks * calmConfig.calm.K;
   const held = evenBlocks(lmTokens.valid, blockSize, o.evalBlocks);
   const evalRng = new Rng(o.seed + 200);
   const heldOut = calmHeldOutReport(calm.model, ae.model, held.ids, blockSize, {
     trainTokens: lmTokens.train, targetSamples: calmConfig.data.targetSamples, targets: calmConfig.data.targets, rng: evalRng, seed: o.seed + 200,
+    tables: calm.referenceTables,
   });
   for (const line of [...formatEvaluation(heldOut.brier), ...formatCalmReport(heldOut)]) say(`  ${line}`);
   say(`  CALM evaluated at ${elapsed()}`);
@@ -85,6 +84,7 @@ export async function runDemo(o: DemoOptions, outDir: string): Promise<void> {
   }
 
   // How English the T = 0.5 samples are: the share of their words that occur in the training split.
+  const split = splitCorpus(loadCorpus(), calmConfig.data.validFraction);
   const vocabulary = vocabularyOf(split.train.map((d) => d.text).join('\n'));
   const lowTemperature = knownWordFraction(samples.filter((x) => x.temperature === 0.5).map((x) => x.text).join(' '), vocabulary);
   say(`\nwords of the T = 0.5 samples found in the training split: ${lowTemperature.known} of ${lowTemperature.words}`);

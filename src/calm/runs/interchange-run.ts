@@ -94,7 +94,7 @@ export function importReference(referenceDirArg: string, outDir: string): { para
   const referenceDir = path.resolve(referenceDirArg);
   publishFolder(outDir, (dir) => {
     writeJsonAtomic(path.join(dir, 'config.json'), runConfig);
-    readRunConfig(dir, 'calm'); // the same checks as any run folder, naming the field that fails
+    readRunConfig(dir, 'calm'); // the checks every run folder gets, naming the field that fails
     saveCheckpoint(path.join(dir, AUTOENCODER_SUBDIR), { model: autoencoder, extra: { config: ae.config } as unknown as JsonValue });
     saveCheckpoint(path.join(dir, CHECKPOINT), { model, extra: { importedFrom: referenceDir } });
   });

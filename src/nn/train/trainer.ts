@@ -16,7 +16,7 @@ import { ProgressBar, type ProgressStream } from '../io/progress.js';
 import { lineChartSvg } from '../io/svg-plot.js';
 import { memoryScope } from '../../tensor/memory.js';
 import type { Module } from '../module.js';
-import { AdamW, clipGradNorm, gradNormsByGroup, type DecayFilter } from '../optim.js';
+import { AdamW, clipGradNorm, gradNormsByGroup, gradSquareSums, type DecayFilter } from '../optim.js';
 import { warmupConstantSchedule, warmupCosineSchedule, type LrSchedule } from '../schedule.js';
 import { CHECKPOINT, commitCheckpoint, discardCheckpoints, lockRunFolder, recoverRunFolder } from './run-folder.js';
 
@@ -285,8 +285,9 @@ export async function train(task: TrainTask, options: TrainOptions): Promise<Tra
         const out = task.trainStep(step);
         const value = out.loss.item();
         out.loss.backward();
-        const groups = task.paramGroup === undefined ? {} : gradNormsByGroup(named, (name) => task.paramGroup!(name));
-        const norm = clipGradNorm(params, options.clip);
+        const squares = gradSquareSums(params); // one pass over the gradients for both the group norms and the clip
+        const groups = task.paramGroup === undefined ? {} : gradNormsByGroup(named, (name) => task.paramGroup!(name), squares);
+        const norm = clipGradNorm(params, options.clip, squares);
         // A non-finite loss or gradient would poison the weights and moments: never apply that update.
         const skip = !Number.isFinite(value) || !Number.isFinite(norm);
         if (!skip) optimizer.step();
