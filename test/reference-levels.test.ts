@@ -11,6 +11,8 @@ import { calmBrierChunkAligned } from '../src/calm/brier.js';
 import { energyLossTerms } from '../src/calm/energy-loss.js';
 import { evaluateCalmBrier, type CalmSampler } from '../src/calm/evaluate.js';
 import { ChunkTables, gapClosed, referenceLevels } from '../src/calm/reference-levels.js';
+import { BpeTokenizer } from '../src/nn/data/bpe.js';
+import { encodeDocuments } from '../src/nn/data/loader.js';
 import { Rng } from '../src/tensor/random.js';
 
 const K = 4;
@@ -66,6 +68,85 @@ describe('chunk count tables', () => {
       const seen = (hits.get(Array.from(dist.chunks.subarray(i * K, (i + 1) * K)).join(',')) ?? 0) / draws;
       const se = Math.sqrt((p * (1 - p)) / draws);
       assert.ok(Math.abs(seen - p) < 5 * se, `chunk ${i}: frequency ${seen} vs ${p} (se ${se})`);
+    }
+  });
+});
+
+/** Documents of words drawn at random from a small word list: a corpus on which BPE learns whole words. */
+function wordDocuments(documents: number, words: number, seed: number): string[] {
+  const list = ['the', 'sister', 'said', 'Elizabeth', 'was', 'not', 'a', 'letter', 'of', 'Darcy', 'walked', 'to', 'Longbourn', 'and', 'her', 'mother', 'ball', 'in', 'it', 'very'];
+  const rng = new Rng(seed);
+  return Array.from({ length: documents }, () => Array.from({ length: words }, () => list[rng.int(list.length)]).join(' ') + '.');
+}
+
+/** The K-aligned chunks of a stream, as arrays (the brute-force side of the BPE tests). */
+function alignedChunks(tokens: Int32Array): number[][] {
+  const out: number[][] = [];
+  for (let c = 0; c + K <= tokens.length; c += K) out.push(Array.from(tokens.subarray(c, c + K)));
+  return out;
+}
+
+const samePrefix = (a: ArrayLike<number>, b: ArrayLike<number>, n: number): boolean => {
+  for (let k = 0; k < n; k++) if (a[k] !== b[k]) return false;
+  return true;
+};
+
+describe('chunk count tables over a BPE vocabulary', () => {
+  // BOS-prefixed documents as the LM sees them (CALM.md §3.3), in a BPE whose merge ids and specials lie past 260.
+  const tokenizer = BpeTokenizer.train(wordDocuments(40, 30, 1), 60);
+  const train = encodeDocuments(wordDocuments(150, 40, 2), tokenizer, { bos: true, eos: false });
+  const held = encodeDocuments(wordDocuments(10, 40, 3), tokenizer, { bos: true, eos: false });
+  const chunks = alignedChunks(train);
+  const tables = ChunkTables.fromTokens(train, K);
+
+  test('the corpus exercises ids past the byte vocabulary and a unigram big enough for the sorted lookup', () => {
+    assert.equal(tokenizer.numMerges, 60);
+    assert.ok(Math.max(...train) === tokenizer.bos && tokenizer.bos > 300, `max id ${Math.max(...train)}, BOS ${tokenizer.bos}`);
+    assert.ok(train.some((id) => id >= 256 && id < tokenizer.pad), 'merged ids occur');
+    assert.ok(tables.unigram.size > 256, `${tables.unigram.size} distinct chunks (the sorted path starts above 256)`);
+  });
+
+  test('unigram and bigram counts equal brute-force counting of the aligned chunks', () => {
+    assert.equal(tables.unigram.total, chunks.length);
+    const distinct = new Set(chunks.map((c) => c.join(' ')));
+    assert.equal(tables.unigram.size, distinct.size);
+    for (let i = 0; i < tables.unigram.size; i++) {
+      const chunk = tables.unigram.chunks.subarray(i * K, (i + 1) * K);
+      assert.equal(tables.unigram.counts[i], chunks.filter((c) => samePrefix(c, chunk, K)).length);
+    }
+    // Bigram: every chunk that has a successor, counted by a plain scan of consecutive pairs.
+    for (const prev of [...distinct].slice(0, 40).map((key) => key.split(' ').map(Number))) {
+      const dist = tables.bigram(prev);
+      const successors = chunks.slice(1).filter((_, c) => samePrefix(chunks[c], prev, K));
+      if (successors.length === 0) {
+        assert.equal(dist, tables.unigram);
+        continue;
+      }
+      assert.equal(dist.total, successors.length);
+      for (let i = 0; i < dist.size; i++) {
+        const chunk = dist.chunks.subarray(i * K, (i + 1) * K);
+        assert.equal(dist.counts[i], successors.filter((c) => samePrefix(c, chunk, K)).length);
+      }
+    }
+  });
+
+  test('exact Brier-1..4 equals 2·P_n(y) − Σ P_n² counted over pairs of training chunks', () => {
+    const total = chunks.length;
+    // Σ_z P_n(z)² is the chance that two chunks drawn from the stream share their first n tokens.
+    const squares = [1, 2, 3, 4].map((n) => {
+      let pairs = 0;
+      for (const a of chunks) for (const b of chunks) if (samePrefix(a, b, n)) pairs++;
+      return pairs / (total * total);
+    });
+    const truths = alignedChunks(held).slice(0, 60);
+    truths.push([tokenizer.bos, 9999, 9999, 9999], [9999, 9999, 9999, 9999]); // a known first token only; nothing known
+    for (const truth of truths) {
+      const exact = tables.unigram.exactBrier(truth);
+      for (let n = 1; n <= 4; n++) {
+        const p = chunks.filter((c) => samePrefix(c, truth, n)).length / total;
+        const expected = 2 * p - squares[n - 1];
+        assert.ok(Math.abs(exact[n - 1] - expected) < 1e-12, `truth ${truth}, n ${n}: ${exact[n - 1]} vs ${expected}`);
+      }
     }
   });
 });

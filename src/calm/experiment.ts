@@ -96,6 +96,8 @@ export interface ExperimentMeta {
   readonly machine: string;
   readonly wallSeconds: number;
   readonly loadAverage: { readonly start: number[]; readonly end: number[] };
+  /** The tokens every model of the run reads and is scored on, in words ("byte (V = 260)", ...). */
+  readonly tokenizer?: string;
   readonly setup: string[];
 }
 
@@ -168,6 +170,7 @@ export function resultsMarkdown(rows: readonly ExperimentRow[], meta: Experiment
   lines.push('```', meta.command, '```', '');
   lines.push(`- date: ${meta.date}`);
   lines.push(`- machine: ${meta.machine}`);
+  if (meta.tokenizer !== undefined) lines.push(`- tokenizer: ${meta.tokenizer}`);
   lines.push(`- wall time: ${(meta.wallSeconds / 60).toFixed(1)} min; load average (1 min) at start ${meta.loadAverage.start[0].toFixed(2)}, at end ${meta.loadAverage.end[0].toFixed(2)} (other jobs may have shared the CPUs; speeds are indicative)`);
   lines.push('', '## Setup', '', ...meta.setup.map((s) => `- ${s}`), '');
   lines.push('## Results (held-out split)', '');

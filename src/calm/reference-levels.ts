@@ -19,10 +19,14 @@ import { BRIER_ORDERS, BrierAccumulator } from './brier.js';
 import { chunkTargets, posteriorSamples, type TargetKind } from './calm-model.js';
 import { energyLossTerms } from './energy-loss.js';
 
+/** Distributions with at most this many distinct chunks are scored by a plain pass (no sorted index). */
+const SCAN_LIMIT = 256;
+
 /** A categorical distribution over chunks: the distinct chunks seen and how often. */
 export class ChunkDistribution {
   private cumulative: Float64Array | null = null;
   private squareSums: Float64Array | null = null;
+  private sorted: { order: Int32Array; cumulative: Float64Array } | null = null;
 
   constructor(
     readonly K: number,
@@ -56,17 +60,77 @@ export class ChunkDistribution {
 
   /** Exact Brier-1..4 of this distribution at a position whose true chunk starts with `truth` (CALM.md §6.2). */
   exactBrier(truth: ArrayLike<number>): Float64Array {
+    if (this.K < BRIER_ORDERS) throw new RangeError(`ChunkDistribution.exactBrier: chunk-aligned Brier-1..${BRIER_ORDERS} needs K >= ${BRIER_ORDERS}, got K = ${this.K}`);
     const squares = this.squares();
-    const hits = new Float64Array(BRIER_ORDERS); // P_n(y) · total
+    const hits = this.size > SCAN_LIMIT ? this.prefixCountsSorted(truth) : this.prefixCountsScan(truth); // P_n(y) · total
+    const out = new Float64Array(BRIER_ORDERS);
+    for (let n = 0; n < BRIER_ORDERS; n++) out[n] = (2 * hits[n]) / this.total - squares[n];
+    return out;
+  }
+
+  /** hits[k]: total count of the chunks whose first k + 1 tokens equal truth's, by one pass over all chunks. */
+  private prefixCountsScan(truth: ArrayLike<number>): Float64Array {
+    const hits = new Float64Array(BRIER_ORDERS);
     for (let i = 0; i < this.size; i++) {
       for (let k = 0; k < BRIER_ORDERS; k++) {
         if (this.chunks[i * this.K + k] !== truth[k]) break;
         hits[k] += this.counts[i];
       }
     }
-    const out = new Float64Array(BRIER_ORDERS);
-    for (let n = 0; n < BRIER_ORDERS; n++) out[n] = (2 * hits[n]) / this.total - squares[n];
-    return out;
+    return hits;
+  }
+
+  /**
+   * The same counts by binary search over the chunks sorted by their first four tokens: a BPE vocabulary has
+   * hundreds of thousands of distinct chunks, where a pass per position would dominate `calm eval`. Counts
+   * are integers, so both ways give identical sums.
+   */
+  private prefixCountsSorted(truth: ArrayLike<number>): Float64Array {
+    const { order, cumulative } = this.sortedIndex();
+    const K = this.K;
+    const token = (rank: number, k: number): number => this.chunks[order[rank] * K + k];
+    const hits = new Float64Array(BRIER_ORDERS);
+    let lo = 0;
+    let hi = this.size;
+    for (let k = 0; k < BRIER_ORDERS && lo < hi; k++) {
+      // Inside [lo, hi) the first k tokens equal truth's, so token k is sorted: narrow to truth[k].
+      const y = truth[k];
+      let a = lo;
+      let b = hi;
+      while (a < b) {
+        const mid = (a + b) >> 1;
+        if (token(mid, k) < y) a = mid + 1;
+        else b = mid;
+      }
+      let c = a;
+      b = hi;
+      while (c < b) {
+        const mid = (c + b) >> 1;
+        if (token(mid, k) <= y) c = mid + 1;
+        else b = mid;
+      }
+      lo = a;
+      hi = c;
+      hits[k] = cumulative[hi] - cumulative[lo];
+    }
+    return hits;
+  }
+
+  /** Chunk indices in lexicographic order of their first four tokens, and the running sum of their counts. */
+  private sortedIndex(): { order: Int32Array; cumulative: Float64Array } {
+    if (this.sorted !== null) return this.sorted;
+    const K = this.K;
+    const order = Int32Array.from({ length: this.size }, (_, i) => i);
+    order.sort((a, b) => {
+      for (let k = 0; k < BRIER_ORDERS; k++) {
+        const d = this.chunks[a * K + k] - this.chunks[b * K + k];
+        if (d !== 0) return d;
+      }
+      return 0;
+    });
+    const cumulative = new Float64Array(this.size + 1);
+    for (let r = 0; r < this.size; r++) cumulative[r + 1] = cumulative[r] + this.counts[order[r]];
+    return (this.sorted = { order, cumulative });
   }
 
   /** Σ_z P_n(z)² for n = 1..4: the collision probability of two draws' first n tokens. */

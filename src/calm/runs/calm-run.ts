@@ -1,16 +1,18 @@
 /**
  * A CALM run (`calm train --model calm --autoencoder DIR`, CALM.md §3, §4): its configuration, training on
  * the embedded corpus against a frozen autoencoder from an autoencoder run, and loading. The AE's weights are
- * copied into the run folder (autoencoder/), so the run is self-contained for `calm generate`.
+ * copied into the run folder (autoencoder/), and so is its tokenizer (tokenizer.json, BPE runs): the
+ * tokenizer always comes from the autoencoder, and the run is self-contained for `calm generate` and `calm eval`.
  */
 import { ChunkTables } from '../reference-levels.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadCheckpoint, saveCheckpoint, type JsonValue } from '../../nn/checkpoint.js';
 import { loadCorpus, splitCorpus, VALID_FRACTION } from '../../nn/data/corpus.js';
-import { ByteTokenizer } from '../../nn/data/tokenizer.js';
+import { ByteTokenizer, type Tokenizer } from '../../nn/data/tokenizer.js';
 import { INIT_STD } from '../../nn/init.js';
 import { encodeLmSplits } from '../../nn/train/lm-task.js';
+import { saveTokenizer, tokenizerKind, type TokenizerKind } from '../../nn/train/tokenizer-file.js';
 import { evenHeadWidth, trainConfigFrom, trainerOptions, type RunControl, type TrainFlags } from '../../nn/train/train-config.js';
 import { findCheckpoint, train, type TrainSummary } from '../../nn/train/trainer.js';
 import { defaultFfn } from '../../nn/train/transformer-run.js';
@@ -20,7 +22,7 @@ import { Autoencoder, type AutoencoderConfig } from '../autoencoder.js';
 import { CalmModel, widthAwareInitStd } from '../calm-model.js';
 import { createCalmTask } from '../tasks.js';
 import { loadAutoencoderRun } from './autoencoder-run.js';
-import { readRunConfig, resumedRunConfig, type RunConfigs } from './run-config.js';
+import { loadFolderTokenizer, readRunConfig, resumedRunConfig, tokenizerMismatch, type RunConfigs } from './run-config.js';
 
 /** What a CALM run writes to config.json (read by calm generate). */
 export type CalmRunConfig = RunConfigs['calm'];
@@ -46,6 +48,8 @@ export interface CalmRunOptions extends TrainFlags {
   brierBlocks: number;
   validFraction: number;
   seed: number;
+  /** Optional check: must equal the autoencoder run's tokenizer (which is the one used). */
+  tokenizer?: string;
 }
 
 /** The defaults of `calm train --model calm` (the README's sweep; its `--help` prints them from here). */
@@ -58,11 +62,12 @@ export const CALM_RUN_DEFAULTS = {
 /** Folder of the AE copy inside a CALM run. */
 export const AUTOENCODER_SUBDIR = 'autoencoder';
 
-/** Loads a CALM run folder: configuration, the model (last checkpoint) and its frozen autoencoder. */
-export function loadCalmRun(dir: string): { config: CalmRunConfig; model: CalmModel; autoencoder: Autoencoder } {
+/** Loads a CALM run folder: configuration, tokenizer, the model (last checkpoint) and its frozen autoencoder. */
+export function loadCalmRun(dir: string): { config: CalmRunConfig; model: CalmModel; autoencoder: Autoencoder; tokenizer: Tokenizer } {
   const configPath = path.join(dir, 'config.json');
   if (!fs.existsSync(configPath)) throw new UsageError(`${configPath} not found: expected a run folder written by calm train --model calm`);
   const config = readRunConfig(dir, 'calm');
+  const tokenizer = loadFolderTokenizer(dir, config.tokenizer, config.calm.vocabSize);
   const checkpoint = findCheckpoint(dir, { weightsOnly: true });
   if (checkpoint === null) throw new Error(`loadCalmRun: no checkpoint in ${dir} (train first, or wait for the first checkpoint)`);
   const model = new CalmModel(config.calm, { rng: new Rng(0) }); // weights are replaced by the checkpoint's
@@ -71,17 +76,20 @@ export function loadCalmRun(dir: string): { config: CalmRunConfig; model: CalmMo
   loadCheckpoint(path.join(dir, AUTOENCODER_SUBDIR), { model: autoencoder });
   model.eval();
   autoencoder.eval();
-  return { config, model, autoencoder };
+  return { config, model, autoencoder, tokenizer };
 }
 
-/** The run configuration from parsed `calm train --model calm` options and the AE it trains against. */
-export function calmRunConfig(o: CalmRunOptions, ae: AutoencoderConfig, aeRun: string): CalmRunConfig {
+/**
+ * The run configuration from parsed `calm train --model calm` options and the AE it trains against (its
+ * model configuration, run folder and tokenizer kind).
+ */
+export function calmRunConfig(o: CalmRunOptions, ae: AutoencoderConfig, aeRun: string, tokenizer: TokenizerKind = 'byte'): CalmRunConfig {
   if (!evenHeadWidth(o.dim, o.heads)) throw new UsageError(`calm train --model calm: --dim ${o.dim} must be a multiple of --heads ${o.heads} with an even head width (RoPE)`);
   const ffn = o.ffn > 0 ? o.ffn : defaultFfn(o.dim);
   return {
     model: 'calm',
     version: 1,
-    tokenizer: 'byte',
+    tokenizer,
     calm: {
       vocabSize: ae.vocabSize, d: o.dim, ffn, layers: o.layers, heads: o.heads, K: ae.K, latent: ae.latent, headBlocks: o.headBlocks, noiseDim: o.noiseDim, nSamples: o.samples,
       ...(o.headDim > 0 ? { headDim: o.headDim } : {}),
@@ -94,14 +102,23 @@ export function calmRunConfig(o: CalmRunOptions, ae: AutoencoderConfig, aeRun: s
   };
 }
 
-/** Trains CALM into `outDir` against `autoencoder` (frozen): `calm train --model calm` and `calm demo`. */
+/**
+ * Trains CALM into `outDir` against `autoencoder` (frozen): `calm train --model calm` and `calm demo`.
+ * `options.tokenizer` is the autoencoder's tokenizer (required for BPE runs; byte runs default to bytes); a BPE
+ * tokenizer is copied to outDir/tokenizer.json.
+ */
 export async function trainCalm(
   config: CalmRunConfig,
   autoencoder: Autoencoder,
   outDir: string,
-  options: RunControl,
+  options: RunControl & { tokenizer?: Tokenizer },
 ): Promise<{ summary: TrainSummary; model: CalmModel; tokens: { train: Int32Array; valid: Int32Array }; referenceTables?: ChunkTables }> {
-  const tokenizer = new ByteTokenizer();
+  const tokenizer = options.tokenizer ?? (config.tokenizer === 'byte' ? new ByteTokenizer() : null);
+  if (tokenizer === null) throw new Error(`trainCalm: the run in ${outDir} uses a BPE tokenizer; pass the autoencoder's`);
+  if (tokenizerKind(tokenizer) !== config.tokenizer) throw new Error(`trainCalm: the config says tokenizer '${config.tokenizer}', the tokenizer handed over is '${tokenizerKind(tokenizer)}'`);
+  const mismatch = tokenizerMismatch(tokenizer, config.calm.vocabSize);
+  if (mismatch !== null) throw new Error(`trainCalm: the tokenizer (${mismatch.tokenizer}) does not match the model (${mismatch.config})`);
+  saveTokenizer(outDir, tokenizer);
   const split = splitCorpus(loadCorpus(), config.data.validFraction);
   const tokens = encodeLmSplits(split, tokenizer); // BOS per document, no EOS, no padding (CALM.md §3.3)
   // The reference tables of the periodic evaluations (K >= 4), returned so a final report need not count them again.
@@ -119,17 +136,28 @@ export async function trainCalm(
 }
 
 /**
- * The configuration and frozen autoencoder of a CALM run to train into `outDir`: with `resume`, the ones saved
- * there; otherwise a new configuration from `o` against the autoencoder run `aeRun`.
+ * The configuration, frozen autoencoder and tokenizer of a CALM run to train into `outDir`: with `resume`, the
+ * ones saved there; otherwise a new configuration from `o` against the autoencoder run `aeRun`, whose
+ * tokenizer the run takes over. `o.tokenizer`, when given, must name that tokenizer's kind. A resumed run
+ * uses its own copies of the autoencoder and tokenizer, checked against its config.json.
  */
-export function prepareCalmRun(o: CalmRunOptions & { resume: boolean }, aeRun: string | undefined, outDir: string): { config: CalmRunConfig; autoencoder: Autoencoder } {
+export function prepareCalmRun(o: CalmRunOptions & { resume: boolean }, aeRun: string | undefined, outDir: string): { config: CalmRunConfig; autoencoder: Autoencoder; tokenizer: Tokenizer } {
   const saved = o.resume ? resumedRunConfig(outDir, 'calm', o.steps) : null;
   if (saved !== null) {
+    checkTokenizerFlag(o.tokenizer, saved.tokenizer, path.join(outDir, 'config.json'));
+    const tokenizer = loadFolderTokenizer(outDir, saved.tokenizer, saved.calm.vocabSize);
     const autoencoder = new Autoencoder(saved.autoencoder, { rng: new Rng(0) });
     loadCheckpoint(path.join(outDir, AUTOENCODER_SUBDIR), { model: autoencoder });
-    return { config: saved, autoencoder };
+    return { config: saved, autoencoder, tokenizer };
   }
   if (aeRun === undefined) throw new UsageError('calm train --model calm: --autoencoder DIR is required (train one with calm train-ae)');
   const ae = loadAutoencoderRun(aeRun);
-  return { config: calmRunConfig(o, ae.config.autoencoder, aeRun), autoencoder: ae.model };
+  checkTokenizerFlag(o.tokenizer, ae.config.tokenizer, path.join(aeRun, 'config.json'));
+  return { config: calmRunConfig(o, ae.config.autoencoder, aeRun, ae.config.tokenizer), autoencoder: ae.model, tokenizer: ae.tokenizer };
+}
+
+/** `--tokenizer` only checks: the tokenizer is the autoencoder's, named in `configFile`. */
+function checkTokenizerFlag(flag: string | undefined, kind: TokenizerKind, configFile: string): void {
+  if (flag === undefined || flag === kind) return;
+  throw new UsageError(`calm train --model calm: --tokenizer ${flag} does not match the autoencoder's tokenizer '${kind}' (${configFile}); a CALM always uses its autoencoder's tokenizer: train an autoencoder with --tokenizer ${flag}, or drop the flag`);
 }

@@ -7,7 +7,6 @@
 import * as path from 'node:path';
 import type { JsonValue } from '../../nn/checkpoint.js';
 import { loadCorpus, splitCorpus } from '../../nn/data/corpus.js';
-import { ByteTokenizer } from '../../nn/data/tokenizer.js';
 import { knownWordFraction, vocabularyOf } from '../../nn/data/words.js';
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../nn/io/atomic.js';
 import { OPTIMISER_DEFAULTS } from '../../nn/train/train-config.js';
@@ -51,10 +50,10 @@ export async function runDemo(o: DemoOptions, outDir: string): Promise<void> {
   // 2. CALM (CALM.md §3-4) against the frozen AE.
   say(`\n[2/3] training CALM (${o.calmSteps} steps) against the frozen autoencoder ...`);
   const calmOptions = { ...CALM_RUN_DEFAULTS, ...OPTIMISER_DEFAULTS, steps: o.calmSteps, evalEvery: 200, checkpointEvery: 200, seed: o.seed };
-  const calmConfig = calmRunConfig(calmOptions, aeConfig.autoencoder, aeDir);
+  const calmConfig = calmRunConfig(calmOptions, aeConfig.autoencoder, aeDir, aeConfig.tokenizer);
   const calmDir = path.join(outDir, 'calm');
   const calmStarted = performance.now();
-  const calm = await trainCalm(calmConfig, ae.model, calmDir, { resume: false, quiet: o.quiet, log: say });
+  const calm = await trainCalm(calmConfig, ae.model, calmDir, { resume: false, quiet: o.quiet, log: say, tokenizer: ae.tokenizer });
   const calmSeconds = (performance.now() - calmStarted) / 1000;
   say(`  CALM trained at ${elapsed()}; scoring ${o.evalBlocks} held-out blocks against the chunk-unigram and chunk-bigram tables ...`);
   const lmTokens = calm.tokens;
@@ -70,7 +69,7 @@ export async function runDemo(o: DemoOptions, outDir: string): Promise<void> {
 
   // 3. Generation (CALM.md §5).
   say('\n[3/3] generating ...');
-  const tokenizer = new ByteTokenizer();
+  const tokenizer = ae.tokenizer;
   const samples: { prompt: string; temperature: number; text: string; chunks: number; samplerCalls: number }[] = [];
   const rng = new Rng(o.seed + 100);
   const runs: [string, number][] = [1, 0.5].flatMap((temperature) => PROMPTS.map((p): [string, number] => [p, temperature]));

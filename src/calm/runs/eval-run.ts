@@ -8,9 +8,10 @@ import * as path from 'node:path';
 import * as v from 'valibot';
 import { readCheckpointState } from '../../nn/checkpoint.js';
 import { loadCorpus, splitCorpus, VALID_FRACTION } from '../../nn/data/corpus.js';
-import { ByteTokenizer } from '../../nn/data/tokenizer.js';
 import { numberIn, readJsonFile } from '../../nn/io/json-file.js';
+import type { Tokenizer } from '../../nn/data/tokenizer.js';
 import { encodeLmSplits } from '../../nn/train/lm-task.js';
+import { tokenizerKind, type TokenizerKind } from '../../nn/train/tokenizer-file.js';
 import { findCheckpoint } from '../../nn/train/trainer.js';
 import { UsageError } from '../../nn/usage-error.js';
 import { Rng } from '../../tensor/random.js';
@@ -32,6 +33,8 @@ export interface EvalRecord {
   referenceLevels?: ReferenceLevels;
   /** (unigram − model) / (unigram − bigram) on the energy loss. */
   gapClosed?: number;
+  /** The run's tokenizer: BrierLM counts n-grams of these tokens, so only runs with the same tokenizer compare. */
+  tokenizer: { kind: TokenizerKind; vocabSize: number };
   date: string;
 }
 
@@ -62,18 +65,21 @@ export function evaluateRun(runDir: string, o: { split: string; blockSize: numbe
   const evalOptions = { rng, seed: o.seed, split: o.split };
   let evaluation: BrierEvaluation;
   let calmExtras: Pick<EvalRecord, 'energy' | 'referenceLevels' | 'gapClosed'> = {};
+  let tokenizer: Tokenizer;
   if (config.model === 'calm') {
-    const { config: run, model, autoencoder } = loadCalmRun(runDir);
+    const { config: run, model, autoencoder, tokenizer: t } = loadCalmRun(runDir);
+    tokenizer = t;
     const K = run.calm.K;
     const blockSize = o.blockSize > 0 ? o.blockSize : run.data.blockChunks * K;
     if (blockSize % K !== 0) throw new UsageError(`calm eval: --block-size ${blockSize} is not a multiple of the model's K = ${K}`);
-    const tokens = encodeLmSplits(split, new ByteTokenizer()); // BOS per document (CALM.md §3.3)
+    const tokens = encodeLmSplits(split, tokenizer); // BOS per document (CALM.md §3.3), in the run's tokens
     const held = evenBlocks(o.split === 'train' ? tokens.train : tokens.valid, blockSize, o.blocks);
     const report = calmHeldOutReport(model, autoencoder, held.ids, blockSize, { ...evalOptions, trainTokens: tokens.train, targetSamples: run.data.targetSamples, targets: run.data.targets });
     evaluation = report.brier;
     calmExtras = { energy: report.energy, referenceLevels: report.referenceLevels, gapClosed: report.gapClosed };
   } else if (config.model === 'transformer') {
-    const { config: run, tokenizer, model } = loadTransformerRun(runDir, 'calm eval');
+    const { config: run, tokenizer: t, model } = loadTransformerRun(runDir, 'calm eval');
+    tokenizer = t;
     const blockSize = o.blockSize > 0 ? o.blockSize : run.data.seqLen;
     const tokens = encodeLmSplits(split, tokenizer);
     const held = evenBlocks(o.split === 'train' ? tokens.train : tokens.valid, blockSize, o.blocks);
@@ -81,5 +87,5 @@ export function evaluateRun(runDir: string, o: { split: string; blockSize: numbe
   } else {
     throw new UsageError(`calm eval: ${path.join(runDir, 'config.json')} names model ${JSON.stringify(config.model)}; expected 'transformer' or 'calm'`);
   }
-  return { runDir: path.resolve(runDir), step: checkpointStep(findCheckpoint(runDir, { weightsOnly: true })), evaluation, ...calmExtras, date: new Date().toISOString() };
+  return { runDir: path.resolve(runDir), step: checkpointStep(findCheckpoint(runDir, { weightsOnly: true })), evaluation, ...calmExtras, tokenizer: { kind: tokenizerKind(tokenizer), vocabSize: tokenizer.vocabSize }, date: new Date().toISOString() };
 }

@@ -10,9 +10,10 @@ import { noGrad } from '../../autograd/grad-mode.js';
 import { Tensor } from '../../autograd/tensor.js';
 import { saveCheckpoint, type JsonValue } from '../../nn/checkpoint.js';
 import { loadCorpus, splitCorpus, VALID_FRACTION } from '../../nn/data/corpus.js';
-import { ByteTokenizer } from '../../nn/data/tokenizer.js';
+import { utf8Bytes } from '../../nn/data/tokenizer.js';
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../nn/io/atomic.js';
 import { createLmTask, encodeLmSplits } from '../../nn/train/lm-task.js';
+import { saveTokenizer, trainTokenizer, type TokenizerKind } from '../../nn/train/tokenizer-file.js';
 import { OPTIMISER_DEFAULTS, trainerOptions, type TrainConfig } from '../../nn/train/train-config.js';
 import { train, type TrainTask } from '../../nn/train/trainer.js';
 import { defaultFfn, TRANSFORMER_RUN_DEFAULTS, type TransformerRunConfig } from '../../nn/train/transformer-run.js';
@@ -48,6 +49,9 @@ export interface ExperimentOptions {
   evalBlocks: number;
   evalPoints: number;
   genTokens: number;
+  /** 'byte', or 'bpe': one BPE tokenizer of `merges` merges learned from the training split, shared by every model. */
+  tokenizer: string;
+  merges: number;
   seed: number;
   quiet: boolean;
 }
@@ -145,11 +149,14 @@ export async function runExperiment(o: Options, ks: readonly number[], backend: 
   };
   const out = o.out;
   ensureDir(path.join(out, 'runs'));
-  const tokenizer = new ByteTokenizer();
-  const V = tokenizer.vocabSize;
+  const kind: TokenizerKind = o.tokenizer === 'bpe' ? 'bpe' : 'byte';
   const split = splitCorpus(loadCorpus(), VALID_FRACTION);
+  // One tokenizer for every model, so all are trained and scored on the same ids (written into each run folder).
+  const tokenizer = trainTokenizer(kind, o.merges, split.train.map((d) => d.text), log);
+  const V = tokenizer.vocabSize;
   const lm = encodeLmSplits(split, tokenizer); // BOS per document, no EOS (CALM.md §3.3)
   const held = evenBlocks(lm.valid, o.block, o.evalBlocks); // the same held-out blocks for every model
+  const bytesPerToken = meanBytesPerToken(split.valid, lm.valid.length);
   const lmConfig = { vocabSize: V, dim: o.dim, nLayers: o.layers, nHeads: o.heads, ffnHidden: defaultFfn(o.dim) };
   const backbone = backboneOf(lmConfig);
   const ffn = backbone.ffn;
@@ -175,10 +182,11 @@ export async function runExperiment(o: Options, ks: readonly number[], backend: 
       model: 'transformer',
       version: 1,
       lm: lmConfig,
-      data: { tokenizer: 'byte', merges: 0, seqLen: o.block, batchSize: o.batch, validFraction: VALID_FRACTION, validBlocks: 16, seed: o.seed },
+      data: { tokenizer: kind, merges: kind === 'bpe' ? o.merges : 0, seqLen: o.block, batchSize: o.batch, validFraction: VALID_FRACTION, validBlocks: 16, seed: o.seed },
       train: trainSection(baselineSteps, TRANSFORMER_RUN_DEFAULTS.lr, TRANSFORMER_RUN_DEFAULTS.minLr),
       unigramValidLoss: null,
     };
+    saveTokenizer(runDir, tokenizer);
     const model = new TransformerLM(config.lm, { rng: new Rng(o.seed) });
     const task = createLmTask({ model, trainTokens: lm.train, validTokens: lm.valid, seqLen: o.block, batchSize: o.batch, seed: o.seed + 1, validBlocks: 16 });
     log(`transformer: ${countParams(baseSpec).toLocaleString('en')} parameters, ${baselineSteps} steps`);
@@ -200,14 +208,15 @@ export async function runExperiment(o: Options, ks: readonly number[], backend: 
     const aeConfig: AutoencoderRunConfig = {
       model: 'autoencoder',
       version: 1,
-      tokenizer: 'byte',
+      tokenizer: kind,
+      ...(kind === 'bpe' ? { merges: o.merges } : {}),
       autoencoder: { vocabSize: V, K, hidden: 128, intermediate: 320, latent, encoderLayers: 2, decoderLayers: 2 },
       regularisation: defaultRegularisation(tokenizer.mask),
       data: { batchSize: AUTOENCODER_RECIPE.batch, validFraction: VALID_FRACTION, validChunks: 1024, reportChunks: 8192, seed: o.seed },
       train: trainSection(aeSteps, AUTOENCODER_RECIPE.lr, AUTOENCODER_RECIPE.minLr),
     };
     log(`autoencoder K=${K}: ${aeSteps} steps`);
-    const aeRun = await trainAutoencoder(aeConfig, aeDir, { resume: false, quiet: o.quiet, log });
+    const aeRun = await trainAutoencoder(aeConfig, aeDir, { resume: false, quiet: o.quiet, log, tokenizer });
     const ae = aeRun.model;
     ae.eval();
     const aeSpec = { family: 'autoencoder', config: aeConfig.autoencoder } as const;
@@ -221,7 +230,7 @@ export async function runExperiment(o: Options, ks: readonly number[], backend: 
     const config: CalmRunConfig = {
       model: 'calm',
       version: 1,
-      tokenizer: 'byte',
+      tokenizer: kind,
       calm,
       autoencoder: aeConfig.autoencoder,
       autoencoderRun: path.resolve(aeDir),
@@ -230,6 +239,7 @@ export async function runExperiment(o: Options, ks: readonly number[], backend: 
     };
     const model = new CalmModel(calm, { rng: new Rng(o.seed) });
     saveCheckpoint(path.join(runDir, AUTOENCODER_SUBDIR), { model: ae, extra: { config: aeConfig.autoencoder } as unknown as JsonValue });
+    saveTokenizer(runDir, tokenizer);
     const base = createCalmTask({ model, autoencoder: ae, trainTokens: lm.train, validTokens: lm.valid, blockChunks: o.block / K, batchSize: o.batch, targetSamples: o.targetSamples, seed: o.seed + 1, validBlocks: 8 });
     // The task's own evaluation scores BrierLM with the K >= 4 estimator only; we score BrierLM ourselves
     // (all K) at the curve points, so the trainer's evaluation is just the held-out energy loss.
@@ -265,11 +275,12 @@ export async function runExperiment(o: Options, ks: readonly number[], backend: 
     machine: `${machine()}; backend ${describeBackend(backend)}`,
     wallSeconds,
     loadAverage: { start: loadStart, end: os.loadavg() },
-    setup: setupLines(o, ks, ffn, baselineSteps, aeSteps, tokensPerStep, held.count),
+    tokenizer: describeTokenizer(kind, V, o.merges, bytesPerToken),
+    setup: setupLines(o, ks, ffn, baselineSteps, aeSteps, tokensPerStep, held.count, kind === 'byte' ? 'byte tokenizer' : 'BPE tokenizer', V),
   };
   writeJsonAtomic(path.join(out, 'results.json'), { meta, rows, references } as unknown as JsonValue);
   writeFileAtomic(path.join(out, 'brierlm-vs-flops.svg'), brierVsFlopsSvg(rows, references));
-  writeFileAtomic(path.join(out, 'RESULTS.md'), resultsMarkdown(rows, meta, standingNotes(), references));
+  writeFileAtomic(path.join(out, 'RESULTS.md'), resultsMarkdown(rows, meta, standingNotes(kind, bytesPerToken), references));
   writeFileAtomic(path.join(out, 'command.txt'), `${command}\n`);
   return { rows, wallSeconds };
 }
@@ -303,10 +314,23 @@ function row(
   };
 }
 
-function setupLines(o: Options, ks: readonly number[], ffn: number, baselineSteps: number, aeSteps: number, tokensPerStep: number, evalBlocks: number): string[] {
+/** UTF-8 bytes of the held-out documents per held-out token (BOS included), to translate token counts. */
+function meanBytesPerToken(docs: readonly { readonly text: string }[], tokens: number): number {
+  let bytes = 0;
+  for (const d of docs) bytes += utf8Bytes(d.text).length;
+  return bytes / tokens;
+}
+
+/** The tokenizer line of RESULTS.md. */
+function describeTokenizer(kind: TokenizerKind, V: number, merges: number, bytesPerToken: number): string {
+  if (kind === 'byte') return `byte (V = ${V}: 256 bytes and PAD, BOS, EOS, MASK)`;
+  return `BPE, ${merges} merges asked for, V = ${V} ids (specials included), learned once from the training split and shared by every model (tokenizer.json in each run folder); ${bytesPerToken.toFixed(2)} bytes per held-out token`;
+}
+
+function setupLines(o: Options, ks: readonly number[], ffn: number, baselineSteps: number, aeSteps: number, tokensPerStep: number, evalBlocks: number, tokenizerName: string, V: number): string[] {
   return [
-    `data: the embedded Austen corpus, byte tokenizer (V = 260), BOS per document; ${100 * VALID_FRACTION}% of each novel (trailing chapters) held out`,
-    `shared backbone: d ${o.dim}, ${o.layers} layers, ${o.heads} heads, SwiGLU ${ffn}; the baseline adds an untied ${o.dim} x 260 output projection, CALM adds the input compression MLP and an energy head (2 blocks, noise 32, N = ${o.samples} samples, M = ${o.targetSamples} targets)`,
+    `data: the embedded Austen corpus, ${tokenizerName} (V = ${V}), BOS per document; ${100 * VALID_FRACTION}% of each novel (trailing chapters) held out`,
+    `shared backbone: d ${o.dim}, ${o.layers} layers, ${o.heads} heads, SwiGLU ${ffn}; the baseline adds an untied ${o.dim} x ${V} output projection, CALM adds the input compression MLP and an energy head (2 blocks, noise 32, N = ${o.samples} samples, M = ${o.targetSamples} targets)`,
     `training blocks of ${o.block} tokens (CALM: ${o.block}/K chunk positions; baseline: ${o.block} token positions), ${o.batch} blocks = ${tokensPerStep} tokens per step for every LM; AdamW (0.9, 0.95), wd 0.1, clip 1, cosine schedule with warmup; lr 3e-3 (baseline) / ${CALM_LR} (CALM), Linear weights N(0, 1/fan_in) for CALM (calm-model.ts)`,
     `matched compute: the baseline trains ${baselineSteps} steps (budget ${o.budget}); each CALM gets steps = ${baselineSteps} x (baseline train FLOPs/token) / (its train FLOPs/token), both from flops.ts (6 x matmul MACs incl. the energy head N times and the frozen AE encoder for targets, + attention), so LM training FLOPs match to rounding; autoencoder training FLOPs are listed separately and not included`,
     `autoencoders: one per K (${ks.join(', ')}), d_ae 128, latent l = 32K, ${aeSteps} steps of 128 chunks (peak lr 5e-3), reference regularisation (beta 1e-3, KL floor 0.5, dropouts 0.15)`,
@@ -315,8 +339,12 @@ function setupLines(o: Options, ks: readonly number[], ffn: number, baselineStep
   ];
 }
 
-function standingNotes(): string[] {
+function standingNotes(kind: TokenizerKind, bytesPerToken: number): string[] {
+  const bpe = kind === 'bpe'
+    ? [`Tokens are BPE tokens (${bytesPerToken.toFixed(2)} bytes each on average): blocks, chunks (K tokens), Brier-n n-grams and the reference tables all count BPE tokens, so these BrierLM values are not comparable with a byte-level run's (Brier-4 here scores about ${(4 * bytesPerToken).toFixed(0)} bytes of text, against 4 bytes there). Compare the models of this run with each other only.`]
+    : [];
   return [
+    ...bpe,
     'Scale caveat (CALM.md §10.3): at this size and budget CALM is expected to trail an AR baseline of the same backbone; the paper needed hundreds of billions of tokens for CALM to cross over. These numbers test the pipeline and the compute accounting, not the paper\'s headline claim.',
     'The baseline is scored at every token position (§6.4) and CALM at chunk starts (§6.2/§6.3); both estimate the same per-n-gram Brier score, over different position sets, on the same blocks.',
     'Generation tokens/s on a shared 2-core machine is noisy; compare models of this run only.',

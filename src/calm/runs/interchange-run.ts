@@ -47,6 +47,7 @@ function defaultRunSettings(blockChunks: number): Record<string, unknown> {
 /** Writes the CALM run in `runDir` (model and frozen autoencoder) to a new folder `outDir` in the reference layout. */
 export function exportReference(runDir: string, outDir: string): void {
   const { config, model, autoencoder } = loadCalmRun(runDir);
+  if (config.tokenizer !== 'byte') throw new Error(`calm export: ${path.join(runDir, 'config.json')} uses a '${config.tokenizer}' tokenizer; the reference layout is written for byte-level runs only (it carries no tokenizer.json)`);
   publishFolder(outDir, (dir) => {
     writeReferencePart(dir, 'autoencoder', {
       tensors: toReferenceTensors(autoencoder, autoencoderNameTable(config.autoencoder), AE_TIED),

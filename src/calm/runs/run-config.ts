@@ -9,6 +9,7 @@ import * as v from 'valibot';
 import { loadCheckpoint } from '../../nn/checkpoint.js';
 import type { Tokenizer } from '../../nn/data/tokenizer.js';
 import { checkJson, intIn, numberIn, readJsonFile } from '../../nn/io/json-file.js';
+import { loadTokenizer, TOKENIZER_FILE, TOKENIZER_KINDS, type TokenizerKind } from '../../nn/train/tokenizer-file.js';
 import { evenHeadWidth, LIMITS, TrainSchema } from '../../nn/train/train-config.js';
 import { findCheckpoint } from '../../nn/train/trainer.js';
 import { loadRunTokenizer, TransformerRunSchema, type TransformerRunConfig } from '../../nn/train/transformer-run.js';
@@ -21,6 +22,9 @@ import { countParams, type ModelSpec } from '../flops.js';
 
 const count = (max: number) => intIn(1, max);
 const unit = numberIn(0, 1);
+
+/** The tokenizer of an AE or CALM run; 'byte' when absent. */
+const TokenizerField = v.optional(v.picklist(TOKENIZER_KINDS), 'byte');
 
 const AutoencoderSchema = v.object({
   vocabSize: intIn(2, LIMITS.vocab),
@@ -36,7 +40,10 @@ const AutoencoderSchema = v.object({
 export const AutoencoderRunSchema = v.object({
   model: v.literal('autoencoder'),
   version: v.literal(1),
-  tokenizer: v.literal('byte'),
+  /** 'bpe': the tokenizer is the run folder's tokenizer.json (runs before BPE support say 'byte'). */
+  tokenizer: TokenizerField,
+  /** BPE merges asked for (the tokenizer may have learned fewer); absent for byte runs. */
+  merges: v.optional(intIn(0, LIMITS.vocab)),
   autoencoder: AutoencoderSchema,
   regularisation: v.object({ beta: numberIn(0, 1e6), klFloor: numberIn(0, 1e6), tokenDropout: unit, latentDropout: unit, maskId: intIn(0, LIMITS.vocab) }),
   data: v.object({ batchSize: count(LIMITS.batch * 16), validFraction: numberIn(0.001, 0.5), validChunks: count(LIMITS.blocks), reportChunks: count(LIMITS.blocks), seed: intIn(0, Number.MAX_SAFE_INTEGER) }),
@@ -47,7 +54,8 @@ export const AutoencoderRunSchema = v.object({
 export const CalmRunSchema = v.object({
   model: v.literal('calm'),
   version: v.literal(1),
-  tokenizer: v.literal('byte'),
+  /** Always the autoencoder's tokenizer; 'bpe' runs hold a copy of its tokenizer.json. */
+  tokenizer: TokenizerField,
   calm: v.object({
     vocabSize: intIn(2, LIMITS.vocab),
     d: intIn(2, LIMITS.dim),
@@ -127,6 +135,7 @@ export function readRunConfig(dir: string, kind: RunKind): RunConfigs[RunKind] {
   }
   if (kind === 'autoencoder') {
     const c = checkJson(AutoencoderRunSchema, raw, file);
+    if (c.regularisation.maskId >= c.autoencoder.vocabSize) throw new Error(`${file}: regularisation.maskId ${c.regularisation.maskId} is not an id of the vocabulary (autoencoder.vocabSize ${c.autoencoder.vocabSize})`);
     checkSize({ family: 'autoencoder', config: c.autoencoder }, file, 'autoencoder');
     return c;
   }
@@ -150,6 +159,29 @@ export function resumedRunConfig<K extends RunKind>(dir: string, kind: K, steps:
   config.train.steps = steps;
   process.stderr.write(`resuming with the configuration saved in ${file}\n`);
   return config;
+}
+
+/**
+ * The tokenizer of the AE or CALM run folder `dir` (config.json says `kind`), checked against the vocabulary
+ * size and MASK id its config records: a tokenizer.json from another run is refused, naming both files.
+ */
+export function loadFolderTokenizer(dir: string, kind: TokenizerKind, vocabSize: number, maskId?: number): Tokenizer {
+  const tokenizer = loadTokenizer(dir, kind);
+  const mismatch = tokenizerMismatch(tokenizer, vocabSize, maskId);
+  if (mismatch !== null) {
+    const source = kind === 'bpe' ? `${path.join(dir, TOKENIZER_FILE)} (${mismatch.tokenizer})` : `the byte tokenizer (${mismatch.tokenizer})`;
+    throw new Error(`${source} does not match ${configPath(dir)} (${mismatch.config}): the tokenizer and the model come from different runs`);
+  }
+  return tokenizer;
+}
+
+/** How a tokenizer and a config's vocabulary size / MASK id disagree, or null when they agree. */
+export function tokenizerMismatch(tokenizer: Tokenizer, vocabSize: number, maskId?: number): { tokenizer: string; config: string } | null {
+  if (tokenizer.vocabSize === vocabSize && (maskId === undefined || maskId === tokenizer.mask)) return null;
+  return {
+    tokenizer: `${tokenizer.vocabSize} ids, MASK ${tokenizer.mask}`,
+    config: `vocabSize ${vocabSize}${maskId === undefined ? '' : `, maskId ${maskId}`}`,
+  };
 }
 
 /** A trained Transformer run: its configuration, tokenizer and model (weights of its last checkpoint). */

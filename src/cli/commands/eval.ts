@@ -39,5 +39,6 @@ export async function run(argv: string[]): Promise<void> {
   const { energy, referenceLevels, gapClosed } = record;
   const extras = energy === undefined ? [] : formatCalmReport({ energy, referenceLevels, gapClosed });
   process.stdout.write(`${[...formatEvaluation(record.evaluation), ...extras].join('\n')}\n`);
+  if (record.tokenizer.kind === 'bpe') process.stdout.write(`tokens: BPE, V = ${record.tokenizer.vocabSize}; Brier-n counts n-grams of BPE tokens, so this BrierLM is not comparable with byte-level BrierLM\n`);
   process.stdout.write(`checkpoint step ${record.step ?? 'unknown'}; written to ${path.join(runDir, 'eval.json')}\n`);
 }

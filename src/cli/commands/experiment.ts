@@ -7,6 +7,7 @@
 import * as path from 'node:path';
 import { AUTOENCODER_RECIPE as AE } from '../../calm/runs/autoencoder-run.js';
 import { runExperiment } from '../../calm/runs/experiment-run.js';
+import { LIMITS } from '../../nn/train/train-config.js';
 import { UsageError } from '../args.js';
 import { formatHelp } from '../help.js';
 import { backendOption, checkHeads, parseCommand, quietOption, seedOption, selectBackend } from '../options.js';
@@ -27,6 +28,8 @@ export const specs = {
   evalBlocks: { type: 'number', integer: true, min: 2, default: 1000, description: 'held-out blocks per BrierLM evaluation (fewer when the split is shorter)' },
   evalPoints: { type: 'number', integer: true, min: 1, default: 3, description: 'BrierLM evaluations per run (the curve points)' },
   genTokens: { type: 'number', integer: true, min: 8, default: 256, description: 'tokens generated per model for the speed measurement' },
+  tokenizer: { type: 'string', choices: ['byte', 'bpe'], default: 'byte', description: 'tokens of every model: bytes, or one BPE learned from the training split (BPE BrierLM is not comparable with byte BrierLM)' },
+  merges: { type: 'number', integer: true, min: 1, max: LIMITS.vocab - 260, default: 512, description: 'BPE merges (with --tokenizer bpe)' },
   seed: seedOption('seed of weights, data order and samples'),
   backend: backendOption(),
   quiet: quietOption('no progress bars'),

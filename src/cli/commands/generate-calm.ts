@@ -5,7 +5,6 @@
  */
 import { generateCalm } from '../../calm/generate.js';
 import { loadCalmRun } from '../../calm/runs/calm-run.js';
-import { ByteTokenizer } from '../../nn/data/tokenizer.js';
 import { LIMITS } from '../../nn/train/train-config.js';
 import { Rng } from '../../tensor/random.js';
 import { UsageError } from '../args.js';
@@ -35,8 +34,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!(o.temperature > 0)) throw new UsageError(`calm generate: --temperature must be in (0, 1] for CALM, got ${o.temperature}`);
   checkPrompt(o.prompt);
   await selectBackend(o.backend);
-  const { model, autoencoder, config } = loadCalmRun(o.checkpoint);
-  const tokenizer = new ByteTokenizer();
+  const { model, autoencoder, config, tokenizer } = loadCalmRun(o.checkpoint);
   const prompt = [tokenizer.bos, ...tokenizer.encode(o.prompt)];
   const K = config.calm.K;
   const maxContextChunks = o.maxContext > 0 ? Math.max(1, Math.floor(o.maxContext / K)) : config.data.blockChunks;

@@ -21,6 +21,8 @@ export const specs = {
   klFloor: { type: 'number', min: 0, default: D.klFloor, description: 'per-dimension KL floor lambda' },
   tokenDropout: { type: 'number', min: 0, max: 0.99, default: D.tokenDropout, description: 'input token dropout (to the MASK id)' },
   latentDropout: { type: 'number', min: 0, max: 0.99, default: D.latentDropout, description: 'inverted dropout on the sampled latent' },
+  tokenizer: { type: 'string', choices: ['byte', 'bpe'], default: D.tokenizer, description: 'tokens: bytes, or a BPE learned from the training split and saved as tokenizer.json (a CALM trained against this AE uses it)' },
+  merges: { type: 'number', integer: true, min: 1, max: LIMITS.vocab - 260, default: D.merges, description: 'BPE merges (with --tokenizer bpe)' },
   ...trainingOptions(D),
   validChunks: { type: 'number', integer: true, min: 1, max: LIMITS.blocks, default: D.validChunks, description: 'held-out chunks per periodic evaluation' },
   reportChunks: { type: 'number', integer: true, min: 1, max: LIMITS.blocks, default: D.reportChunks, description: 'held-out chunks scored by the final robustness report' },
@@ -31,7 +33,7 @@ export const specs = {
 
 export const help = formatHelp(
   'calm train-ae',
-  'Train the CALM autoencoder (per-chunk VAE with KL clipping and token/latent dropout, CALM.md §2) on the embedded Austen corpus with byte tokens, then write its held-out robustness report (robustness.json).',
+  'Train the CALM autoencoder (per-chunk VAE with KL clipping and token/latent dropout, CALM.md §2) on the embedded Austen corpus (byte tokens, or --tokenizer bpe), then write its held-out robustness report (robustness.json).',
   specs,
 );
 

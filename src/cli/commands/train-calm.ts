@@ -10,6 +10,7 @@ import { backboneOptions, parseCommand, quietOption, runControl, runFolderOption
 
 export const specs = {
   autoencoder: { type: 'string', description: 'run folder of a trained autoencoder (written by calm train-ae); required unless --resume' },
+  tokenizer: { type: 'string', choices: ['byte', 'bpe'], description: 'optional check: the tokenizer always comes from the autoencoder run (its tokenizer.json for BPE); a different value is refused' },
   ...runFolderOptions('runs/calm', 'checkpoint/, autoencoder/, metrics.jsonl, loss.svg, config.json'),
   steps: stepsOption(D.steps),
   batch: { type: 'number', integer: true, min: 1, max: LIMITS.batch, default: D.batch, description: 'blocks per batch' },
@@ -41,8 +42,8 @@ export async function run(argv: string[]): Promise<void> {
   if (parsed === null) return;
   const o = parsed.options;
   await selectBackend(o.backend);
-  const { config, autoencoder } = prepareCalmRun(o, o.autoencoder, o.out);
-  const { summary } = await trainCalm(config, autoencoder, o.out, runControl(o));
+  const { config, autoencoder, tokenizer } = prepareCalmRun(o, o.autoencoder, o.out);
+  const { summary } = await trainCalm(config, autoencoder, o.out, { ...runControl(o), tokenizer });
   const v = summary.finalValid;
   process.stdout.write(`calm: ${summary.steps} steps in ${summary.seconds.toFixed(1)} s; held-out energy loss ${v.validLoss?.toFixed(4) ?? 'n/a'}, BrierLM ${v.brierLM?.toFixed(2) ?? 'n/a'}; run folder ${o.out}\n`);
 }

@@ -2,19 +2,17 @@
  * A baseline Transformer run (`calm train`): its config.json, the tokenizer it was trained with, and the
  * training itself on the embedded corpus (CALM.md §3.3 data layout).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as v from 'valibot';
 import type { Backend } from '../../tensor/backend.js';
 import { Rng } from '../../tensor/random.js';
 import { describeBackend } from '../../tensor/select.js';
 import { BpeTokenizer } from '../data/bpe.js';
 import { loadCorpus, splitCorpus, VALID_FRACTION } from '../data/corpus.js';
-import { ByteTokenizer, type Tokenizer } from '../data/tokenizer.js';
-import { ensureDir, writeFileAtomic } from '../io/atomic.js';
-import { intIn, numberIn, readJsonFile } from '../io/json-file.js';
+import type { Tokenizer } from '../data/tokenizer.js';
+import { intIn, numberIn } from '../io/json-file.js';
 import { TransformerLM } from '../transformer-lm.js';
 import { createLmTask, encodeLmSplits, unigramCrossEntropy } from './lm-task.js';
+import { loadTokenizer, saveTokenizer, TOKENIZER_KINDS, trainTokenizer } from './tokenizer-file.js';
 import { LIMITS, trainConfigFrom, trainerOptions, TrainSchema, type RunControl, type TrainFlags } from './train-config.js';
 import { train, type TrainSummary } from './trainer.js';
 
@@ -32,7 +30,7 @@ export const TransformerRunSchema = v.object({
     normEps: v.optional(numberIn(0, 1)),
   }),
   data: v.object({
-    tokenizer: v.picklist(['byte', 'bpe']),
+    tokenizer: v.picklist(TOKENIZER_KINDS),
     merges: intIn(0, LIMITS.vocab),
     seqLen: intIn(2, LIMITS.seq),
     batchSize: intIn(1, LIMITS.batch),
@@ -90,16 +88,7 @@ export function transformerRunConfig(o: TransformerRunOptions): TransformerRunCo
 
 /** The tokenizer a run was trained with (tokenizer.json for BPE runs). */
 export function loadRunTokenizer(outDir: string, config: TransformerRunConfig): Tokenizer {
-  if (config.data.tokenizer === 'byte') return new ByteTokenizer();
-  const file = path.join(outDir, 'tokenizer.json');
-  if (!fs.existsSync(file)) throw new Error(`calm: ${file} is missing (the run's config says tokenizer 'bpe')`);
-  // The shape is checked here (naming the file); fromJSON checks every merge.
-  const json = readJsonFile(v.object({ type: v.literal('bpe'), version: v.literal(1), pretokenizer: v.string(), merges: v.pipe(v.array(v.strictTuple([intIn(0, 65_535), intIn(0, 65_535)])), v.maxLength(65_536)) }), file);
-  try {
-    return BpeTokenizer.fromJSON(json);
-  } catch (err) {
-    throw new Error(`${file}: ${(err as Error).message}`);
-  }
+  return loadTokenizer(outDir, config.data.tokenizer);
 }
 
 /**
@@ -116,10 +105,8 @@ export async function trainTransformer(
   const { log } = control;
   const split = splitCorpus(loadCorpus(), config.data.validFraction);
   if (config.data.tokenizer === 'bpe' && !(tokenizer instanceof BpeTokenizer)) {
-    process.stderr.write(`training a BPE tokenizer with ${config.data.merges} merges on the training split ...\n`);
-    tokenizer = BpeTokenizer.train(split.train.map((d) => d.text), config.data.merges);
-    ensureDir(outDir);
-    writeFileAtomic(path.join(outDir, 'tokenizer.json'), `${JSON.stringify(tokenizer.toJSON())}\n`);
+    tokenizer = trainTokenizer('bpe', config.data.merges, split.train.map((d) => d.text), (line) => process.stderr.write(`${line}\n`));
+    saveTokenizer(outDir, tokenizer);
   }
   config.lm.vocabSize = tokenizer.vocabSize;
   const tokens = encodeLmSplits(split, tokenizer);
