@@ -195,6 +195,11 @@ describe('energy loss terms and reference levels', () => {
     assert.ok(levels.unigram.energyLoss > levels.bigram.energyLoss, `${levels.unigram.energyLoss} vs ${levels.bigram.energyLoss}`);
     assert.equal(gapClosed(levels.unigram.energyLoss, levels), 0);
     assert.equal(gapClosed(levels.bigram.energyLoss, levels), 1);
+    // No gap when the bigram is not better (BPE chunks, mostly seen once): NaN rather than a flipped sign.
+    const level = (energyLoss: number): typeof levels.unigram => ({ ...levels.unigram, energyLoss });
+    assert.ok(Number.isNaN(gapClosed(19.6, { unigram: level(19.07), bigram: level(20.73) })));
+    assert.ok(Number.isNaN(gapClosed(19.6, { unigram: level(19.07), bigram: level(19.07) })));
+    assert.equal(gapClosed(15, { unigram: level(16), bigram: level(14) }), 0.5);
   });
 });
 

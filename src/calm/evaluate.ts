@@ -341,7 +341,13 @@ export function formatCalmReport(r: Omit<CalmHeldOutReport, 'brier'>): string[] 
       lines.push(`${name} table: energy loss ${level.energyLoss.toFixed(4)} ± ${level.energyLossStdError.toFixed(4)}, BrierLM ${level.brierLM.toFixed(2)}${ci} (exact)`);
     }
   }
-  if (r.gapClosed !== undefined) lines.push(`gap closed (chunk-unigram -> chunk-bigram, energy loss): ${(100 * r.gapClosed).toFixed(1)} %`);
+  if (r.gapClosed !== undefined) {
+    lines.push(
+      Number.isFinite(r.gapClosed)
+        ? `gap closed (chunk-unigram -> chunk-bigram, energy loss): ${(100 * r.gapClosed).toFixed(1)} %`
+        : 'gap closed: n/a (the chunk-bigram table does not beat the chunk-unigram table on the energy loss here, so there is no gap to close)',
+    );
+  }
   return lines;
 }
 

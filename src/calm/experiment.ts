@@ -191,7 +191,10 @@ export function resultsMarkdown(rows: readonly ExperimentRow[], meta: Experiment
     const gaps = rows.filter((r) => r.gapClosed !== undefined && r.gapClosed !== null);
     if (gaps.length > 0) {
       lines.push('', '| model | held-out energy loss | gap closed (chunk-unigram → chunk-bigram) |', '|---|---|---|');
-      for (const r of gaps) lines.push(`| ${r.model} | ${fixed(r.energyLoss ?? null, 3)} | ${fixed(100 * (r.gapClosed ?? NaN), 1)} % |`);
+      for (const r of gaps) {
+        const gap = 100 * (r.gapClosed ?? NaN);
+        lines.push(`| ${r.model} | ${fixed(r.energyLoss ?? null, 3)} | ${Number.isFinite(gap) ? `${fixed(gap, 1)} %` : 'n/a (the bigram table does not beat the unigram table)'} |`);
+      }
     }
   }
   lines.push('', '![BrierLM vs training FLOPs](brierlm-vs-flops.svg)', '');

@@ -359,7 +359,14 @@ export function referenceLevels(tables: ChunkTables, autoencoder: Autoencoder, i
   };
 }
 
-/** (unigram − model) / (unigram − bigram) on the energy loss: 0 at the unigram level, 1 at the bigram's. */
+/**
+ * (unigram − model) / (unigram − bigram) on the energy loss: 0 at the unigram level, 1 at the bigram's. NaN
+ * when the bigram table does not beat the unigram table: then there is no gap, and the ratio's sign would
+ * flip (a model worse than the unigram would read as progress). That happens with BPE chunks, whose bigram
+ * counts are mostly single observations: the table then predicts one seen successor with certainty.
+ */
 export function gapClosed(modelEnergy: number, levels: Pick<ReferenceLevels, 'unigram' | 'bigram'>): number {
-  return (levels.unigram.energyLoss - modelEnergy) / (levels.unigram.energyLoss - levels.bigram.energyLoss);
+  const gap = levels.unigram.energyLoss - levels.bigram.energyLoss;
+  if (!(gap > 0)) return NaN;
+  return (levels.unigram.energyLoss - modelEnergy) / gap;
 }
