@@ -103,6 +103,14 @@ describe('CALM with BPE tokens, end to end through the calm binary', () => {
     assert.ok(!fs.existsSync(out));
   });
 
+  test('export to the reference layout (byte-level only) refuses a BPE run', async () => {
+    const out = path.join(work, 'exported');
+    const r = await calm(['export', '--checkpoint', calmDir, '--format', 'reference', '--out', out]);
+    assert.equal(r.code, 1);
+    assert.ok(r.stderr.includes(`${path.join(calmDir, 'config.json')} uses a 'bpe' tokenizer; the reference layout is written for byte-level runs only`), r.stderr);
+    assert.ok(!fs.existsSync(out));
+  });
+
   test('a CALM folder without its tokenizer.json cannot be evaluated; the error names the missing file', async () => {
     const copy = path.join(work, 'calm-copy');
     fs.cpSync(calmDir, copy, { recursive: true });
