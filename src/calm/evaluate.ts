@@ -288,7 +288,8 @@ export interface EnergyEvaluation {
 
 /**
  * Mean energy loss (CALM.md §4.2) of `model` on whole blocks `ids` of `blockSize` tokens, at every position
- * t = 0 … T−2 (predicting chunk t + 1), in batches of 64 blocks so memory stays bounded.
+ * t = 0 … T−2 (predicting chunk t + 1), in batches of 64 blocks so memory stays bounded. Always the
+ * reference's α = 1, whatever exponent the model was trained with.
  */
 export function evaluateCalmEnergy(model: CalmModel, autoencoder: Autoencoder, ids: Int32Array, blockSize: number, o: { targetSamples: number; targets?: TargetKind; rng: Rng }): EnergyEvaluation {
   const blocks = blockCount('evaluateCalmEnergy', ids, blockSize);
@@ -296,7 +297,7 @@ export function evaluateCalmEnergy(model: CalmModel, autoencoder: Autoencoder, i
   for (let b0 = 0; b0 < blocks; b0 += BATCH_BLOCKS) {
     const count = Math.min(BATCH_BLOCKS, blocks - b0);
     const batch = new Tensor(NDArray.fromData(ids.slice(b0 * blockSize, (b0 + count) * blockSize), [count, blockSize], 'int32'));
-    const perPosition = noGrad(() => model.loss(batch, autoencoder, o.rng, o.targetSamples, o.targets).perPosition.toTypedArray()); // [count·(T−1)]
+    const perPosition = noGrad(() => model.loss(batch, autoencoder, o.rng, o.targetSamples, o.targets, 1).perPosition.toTypedArray()); // [count·(T−1)]
     for (const e of perPosition) acc.add(e);
   }
   return { energyLoss: acc.value, stdError: acc.stdError, positions: acc.count, targetSamples: o.targetSamples, nSamples: model.config.nSamples };

@@ -19,6 +19,7 @@ export const specs = {
   headDim: { type: 'number', integer: true, min: 0, max: LIMITS.dim, default: D.headDim, description: 'width of the energy head (0: the model width d)' },
   noiseDim: { type: 'number', integer: true, min: 1, max: LIMITS.latent, default: D.noiseDim, description: 'uniform noise dimension of the energy head' },
   init: { type: 'string', default: D.init, choices: ['fan-in', 'width', 'reference'], description: 'Linear weight init: fan-in = N(0, 1/fan_in), width = N(0, (0.02·sqrt(1024/d))²), reference = N(0, 0.02²)' },
+  energyExponent: { type: 'number', min: 0.1, max: 1.9, default: D.energyExponent, description: 'exponent alpha of the training energy score (CALM.md §4.1; reference 1; evaluation always scores 1)' },
   samples: { type: 'number', integer: true, min: 2, max: LIMITS.samples, default: D.samples, description: 'head samples N per position (reference 8)' },
   targetSamples: { type: 'number', integer: true, min: 1, max: LIMITS.targetSamples, default: D.targetSamples, description: 'posterior target samples M per position (reference 100)' },
   targets: { type: 'string', default: D.targets, choices: ['posterior', 'mean'], description: 'train against M posterior samples (reference) or the posterior mean mu' },
