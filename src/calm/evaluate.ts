@@ -17,6 +17,7 @@ import type { Rng } from '../tensor/random.js';
 import { checkAutoencoderMatch, type Autoencoder } from './autoencoder.js';
 import { arBrierAtPosition, BRIER_ORDERS, BrierAccumulator, calmBrierChunkAligned, calmBrierSmallK } from './brier.js';
 import type { CalmModel, TargetKind } from './calm-model.js';
+import { drawQuality, formatDrawQuality, type DrawQuality } from './draw-quality.js';
 import { ChunkTables, gapClosed, MeanAccumulator, referenceLevels, type ReferenceLevels } from './reference-levels.js';
 
 // ------------------------------------------------------------------ results
@@ -310,7 +311,12 @@ export interface CalmHeldOutReport {
   /** K ≥ 4 only (exact chunk-aligned BrierLM of the tables). */
   readonly referenceLevels?: ReferenceLevels;
   readonly gapClosed?: number;
+  /** K ≥ 4 only: decoded draws against the training chunks (draw-quality.ts), on the first blocks. */
+  readonly drawQuality?: DrawQuality;
 }
+
+/** Blocks and draws per position of the draw-quality statistics in {@link calmHeldOutReport}. */
+export const DRAW_QUALITY_DEFAULTS = { blocks: 50, draws: 32 } as const;
 
 /**
  * Scores a CALM on held-out blocks `ids` of `blockSize` tokens: BrierLM (CALM.md §6.2/§6.3), the energy
@@ -329,7 +335,11 @@ export function calmHeldOutReport(
   if (model.config.K < 4) return { brier, energy };
   const tables = o.tables ?? ChunkTables.fromTokens(o.trainTokens, model.config.K);
   const levels = referenceLevels(tables, autoencoder, ids, blockSize, { nSamples: model.config.nSamples, targetSamples: o.targetSamples, targets: o.targets, rng: o.rng });
-  return { brier, energy, referenceLevels: levels, gapClosed: gapClosed(energy.energyLoss, levels) };
+  // Last, so that the numbers above do not depend on whether it runs.
+  const { blocks, draws } = DRAW_QUALITY_DEFAULTS;
+  const first = ids.subarray(0, Math.min(blocks, ids.length / blockSize) * blockSize);
+  const quality = drawQuality(calmSampler(model, autoencoder, o.rng), tables, first, blockSize, draws);
+  return { brier, energy, referenceLevels: levels, gapClosed: gapClosed(energy.energyLoss, levels), drawQuality: quality };
 }
 
 /** The energy loss, reference levels and gap closed of a {@link CalmHeldOutReport}, one line each. */
@@ -343,6 +353,7 @@ export function formatCalmReport(r: Omit<CalmHeldOutReport, 'brier'>): string[] 
     }
   }
   if (r.gapClosed !== undefined) lines.push(`gap closed (chunk-unigram -> chunk-bigram, energy loss): ${(100 * r.gapClosed).toFixed(1)} %`);
+  if (r.drawQuality !== undefined) lines.push(formatDrawQuality(r.drawQuality));
   return lines;
 }
 
