@@ -404,7 +404,7 @@ export function referenceCalmConfig(calm: CalmConfig, extras: Record<string, unk
     num_mlp_layers: calm.headBlocks,
     noise_size: calm.noiseDim,
     num_samples: calm.nSamples,
-    beta: 1.0,
+    beta: calm.energyExponent ?? 1, // the energy-score exponent α (CALM.md §4.1)
     ae_path: '../autoencoder',
     torch_dtype: 'float32',
     calm_ts: extras,
@@ -428,7 +428,7 @@ const ReferenceCalmSchema = v.looseObject({
   num_mlp_layers: count,
   noise_size: count,
   num_samples: intIn(2, 1 << 16),
-  beta: v.optional(v.literal(1)),
+  beta: v.optional(v.pipe(v.number(), v.gtValue(0), v.ltValue(2))),
   calm_ts: v.optional(v.record(v.string(), v.unknown())),
 });
 
@@ -447,6 +447,7 @@ export function parseReferenceCalmConfig(raw: unknown, file: string): { config: 
     // training), and an explicit head width (export allows only the backbone's width, so it equals d)
     ...(ours.init !== undefined ? { init: ours.init } : {}),
     ...(ours.headDim !== undefined && ours.headDim === c.hidden_size ? { headDim: ours.headDim } : {}),
+    ...(c.beta !== undefined && c.beta !== 1 ? { energyExponent: c.beta } : {}),
   };
   return { config, extras };
 }
