@@ -333,16 +333,7 @@ export class WasmElementwise {
     const po = align(4 * rows * cols4 + PAD);
     this.reserve(po + 16 * rows + PAD);
     const h = this.heap32;
-    const fillValue = op === 'sum' ? 0 : -Infinity;
-    if (cols4 === cols && rowStride === cols) {
-      h.set(x.subarray(offset, offset + rows * cols), 0);
-    } else {
-      for (let r = 0; r < rows; r++) {
-        const s = offset + r * rowStride;
-        h.set(x.subarray(s, s + cols), r * cols4);
-        for (let j = cols; j < cols4; j++) h[r * cols4 + j] = fillValue;
-      }
-    }
+    this.stageRows(x, offset, rowStride, rows, cols, cols4, op === 'sum' ? 0 : -Infinity);
     if (cols4 === 0) {
       out.fill(0, 0, rows);
       return;
@@ -369,15 +360,7 @@ export class WasmElementwise {
     const po = align(4 * rows * cols4 + PAD);
     this.reserve(po + 4 * rows * cols4 + PAD);
     const h = this.heap32;
-    if (cols4 === cols && rowStride === cols) {
-      h.set(x.subarray(offset, offset + rows * cols), 0);
-    } else {
-      for (let r = 0; r < rows; r++) {
-        const s = offset + r * rowStride;
-        h.set(x.subarray(s, s + cols), r * cols4);
-        for (let j = cols; j < cols4; j++) h[r * cols4 + j] = -Infinity;
-      }
-    }
+    this.stageRows(x, offset, rowStride, rows, cols, cols4, -Infinity);
     this.fns.softmax(0, po, rows, cols4);
     const q = po / 4;
     if (cols4 === cols) out.set(h.subarray(q, q + rows * cols));
@@ -396,6 +379,20 @@ export class WasmElementwise {
     this.heap32.set(x.subarray(offset, offset + n), 0);
     this.fns.colsum(0, po, outer, rows, cols);
     out.set(this.heap64.subarray(po / 8, po / 8 + outer * cols));
+  }
+
+  /** Copies the rows to the heap from 0, each padded to `cols4` with `fill` (neutral for the row op). */
+  private stageRows(x: Float32Array, offset: number, rowStride: number, rows: number, cols: number, cols4: number, fill: number): void {
+    const h = this.heap32;
+    if (cols4 === cols && rowStride === cols) {
+      h.set(x.subarray(offset, offset + rows * cols), 0);
+      return;
+    }
+    for (let r = 0; r < rows; r++) {
+      const s = offset + r * rowStride;
+      h.set(x.subarray(s, s + cols), r * cols4);
+      h.fill(fill, r * cols4 + cols, (r + 1) * cols4);
+    }
   }
 
   private reserve(bytes: number): void {

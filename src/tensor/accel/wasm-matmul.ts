@@ -276,6 +276,8 @@ export class WasmMatmul {
   }
 }
 
+// packA and packB here and in cpu/matmul.ts stay four loops, each unrolled for its panel width and array
+// type: one width-generic packer measured ~2.8x slower (packing a 512 x 512 B: 0.25 vs 0.70 ms).
 /**
  * Packs A (m x k) into MR-row panels, k block by k block: block b (k range [p0, p0 + kc)) starts
  * at p0 * mPanels * MR and holds its panels one after another, element (r, p) of panel i at
