@@ -3,10 +3,11 @@
  *
  * Node runs wasm with 128-bit SIMD natively, so instead of shipping a toolchain we emit the bytes of
  * a tiny module here: one function `gemm` whose MR x NR micro-kernel keeps MR*NR/4 `f32x4`
- * accumulators in locals over the k loop (V8 keeps them in xmm registers). B is packed by JS into
- * NR-column panels (full k, zero-padded edge columns); A is read in place from a plain copy when it
- * is row-major and contiguous (the kernel takes A's row and k-step strides), else packed into
- * MR-row panels. Each tile runs over the whole of k, so its partial sums stay in
+ * accumulators in locals over the k loop (V8 keeps them in xmm registers). B is packed into
+ * NR-column panels over the full k (by a small wasm function from a plain copy when B is row-major,
+ * else by JS); A is read in place from a plain copy when it is row-major and contiguous (the kernel
+ * takes A's row and k-step strides), else packed into MR-row panels (by wasm when A is a
+ * contiguous transposed matrix, else by JS). Each tile runs over the whole of k, so its partial sums stay in
  * registers and in a 256-byte scratch (L1), and wasm writes the float32 result straight into a
  * padded row-major C that JS copies out with a memcpy.
  *
@@ -185,7 +186,39 @@ export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE, sharedMaxPages?:
   }
   c.op(OP.end);
 
-  return wasmModule([{ name: 'gemm', params: GEMM_PARAMS.length, locals: [[I32_LOCALS, T.i32], [V128_LOCALS, T.v128]], code: c }], sharedMaxPages);
+  const gemm = { name: 'gemm', params: GEMM_PARAMS.length, locals: [[I32_LOCALS, T.i32], [V128_LOCALS, T.v128]] as [number, number][], code: c };
+  return wasmModule([gemm, emitPanelCopy('packA', mr), emitPanelCopy('packB', nr)], sharedMaxPages);
+}
+
+/**
+ * `name(src, srcStep, dst, panels, k)`: copies `panels` panels of `width` consecutive floats per k
+ * step (panel i, step p at src + 4·width·i + p·srcStep) into the packed layout the gemm reads (panel
+ * i, step p at dst + 4·width·(i·k + p)): A's panels from a transposed A, B's from a row-major B.
+ * `width` a multiple of 4 (or 4 for A's mr = 4 rows); whole vectors are copied, so a last panel
+ * past the matrix's edge copies whatever follows it (the caller leaves zeros there).
+ */
+function emitPanelCopy(name: string, width: number): { name: string; params: number; locals: [number, number][]; code: Code } {
+  const [SRC, SRC_STEP, DST, PANELS, K] = [0, 1, 2, 3, 4];
+  const [I, S, P] = [5, 6, 7];
+  const vectors = Math.ceil(width / 4);
+  const c = new Code();
+  c.i32(0).set(I);
+  c.op(OP.loop, T.void);
+  {
+    c.get(SRC).get(I).i32(4 * width).op(OP.i32Mul).op(OP.i32Add).set(S);
+    c.get(K).set(P);
+    c.op(OP.loop, T.void);
+    {
+      for (let v = 0; v < vectors; v++) c.get(DST).get(S).simd(SIMD.v128Load, 0, 16 * v).simd(SIMD.v128Store, 0, 16 * v);
+      c.get(S).get(SRC_STEP).op(OP.i32Add).set(S);
+      c.addTo(DST, 4 * width);
+      c.get(P).i32(1).op(OP.i32Sub).tee(P).op(OP.brIf, 0);
+    }
+    c.op(OP.end);
+    c.get(I).i32(1).op(OP.i32Add).tee(I).get(PANELS).op(OP.i32LtU).op(OP.brIf, 0);
+  }
+  c.op(OP.end);
+  return { name, params: 5, locals: [[3, T.i32]], code: c };
 }
 
 // ---------------------------------------------------------------- running it
@@ -251,7 +284,7 @@ export class WasmMatmul {
     if (!wasmSimdAvailable()) throw new Error('WasmMatmul: WebAssembly SIMD is not available');
     this.tile = { ...WASM_GEMM_TILE, ...(options.kc === undefined ? {} : { kc: options.kc }), ...(options.mr === undefined ? {} : { mr: options.mr }) };
     this.mb = options.mb;
-    this.pool = new WasmPool(emitGemmModule(this.tile, MAX_PAGES), ['gemm'], options.threads ?? threadCount(), MAX_PAGES);
+    this.pool = new WasmPool(emitGemmModule(this.tile, MAX_PAGES), ['gemm', 'packA', 'packB'], options.threads ?? threadCount(), MAX_PAGES);
     this.memory = this.pool.memory;
     this.remap();
   }
@@ -277,10 +310,13 @@ export class WasmMatmul {
     const nPanels = Math.ceil(n / NR);
     const ldc = nPanels * NR;
     // How the kernel reads A (byte strides): in place from a plain copy when A is row-major and
-    // contiguous; else packed into panels. (A transposed A read in place, k steps of m floats
-    // apart, was slower than packing it: each k step touches a new cache line.)
-    const layout = a.colStride === 1 && a.rowStride === k ? 'rows' : 'packed';
+    // contiguous; else packed into panels: by wasm from a plain copy when A is a contiguous
+    // transposed matrix (xᵀ of a weight gradient), else by JS. (A transposed A read in place, k
+    // steps of m floats apart, was slower than packing it: each k step touches a new cache line.)
+    const layout = a.colStride === 1 && a.rowStride === k ? 'rows' : a.rowStride === 1 && a.colStride === m && MR === 4 ? 'columns' : 'packed';
     const [aPanel, aRow, aStep] = layout === 'rows' ? [4 * MR * k, 4 * k, 4] : [4 * MR * k, 4, 4 * MR];
+    // B: packed by wasm from a plain copy when row-major and contiguous, else by JS.
+    const bRows = b.colStride === 1 && b.rowStride === n && NR % 4 === 0;
     // Row-panel ranges, one per thread. Every C entry is computed the same way whichever range
     // holds it (the same k blocks, in the same order), so the split never changes the result.
     const parts = m * n * k < PARALLEL_MIN_MACS ? 1 : Math.min(this.pool.threads, mPanels);
@@ -293,16 +329,28 @@ export class WasmMatmul {
     const cAt = roundUp(bAt + 4 * nPanels * NR * k, 64);
     const scratchAt = roundUp(cAt + 4 * mPanels * MR * ldc, 64);
     const scratchBytes = 8 * MR * NR;
-    const endBytes = scratchAt + parts * scratchBytes;
+    // Plain copies of a transposed A and a row-major B for the wasm packers, each followed by a
+    // panel's width of zeros (what a last, partial panel copies past the matrix's edge).
+    const aCopyAt = roundUp(scratchAt + parts * scratchBytes, 64);
+    const bCopyAt = roundUp(aCopyAt + (layout === 'columns' ? 4 * (m * k + MR) : 0), 64);
+    const endBytes = bCopyAt + (bRows ? 4 * (k * n + NR) : 0);
     if (endBytes > MAX_BYTES) return false;
     this.reserve(endBytes);
     const heap = this.heap32;
     if (layout === 'packed') packA(a, m, k, MR, heap, 0);
-    else {
+    else if (layout === 'columns') {
+      heap.set(a.data.subarray(a.offset, a.offset + m * k), aCopyAt / 4);
+      heap.fill(0, aCopyAt / 4 + m * k, aCopyAt / 4 + m * k + MR);
+      this.pool.run(1, [[aCopyAt, 4 * m, 0, mPanels, k]]);
+    } else {
       heap.set(a.data.subarray(a.offset, a.offset + m * k), 0);
       heap.fill(0, m * k, aFloats);
     }
-    packB(b, k, n, NR, heap, bAt / 4);
+    if (bRows) {
+      heap.set(b.data.subarray(b.offset, b.offset + k * n), bCopyAt / 4);
+      heap.fill(0, bCopyAt / 4 + k * n, bCopyAt / 4 + k * n + NR);
+      this.pool.run(2, [[bCopyAt, 4 * n, bAt, nPanels, k]]);
+    } else packB(b, k, n, NR, heap, bAt / 4);
     const mb = this.mb ?? Math.max(1, Math.floor(A_BLOCK_BYTES / (4 * MR * k)));
     this.pool.run(0, ranges.map(([p0, p1], i) => [p0 * aPanel, aPanel, aRow, aStep, bAt, cAt + 4 * p0 * MR * ldc, p1 - p0, nPanels, k, mb, scratchAt + i * scratchBytes]));
     const c0 = cAt / 4;
