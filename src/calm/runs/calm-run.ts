@@ -52,7 +52,7 @@ export interface CalmRunOptions extends TrainFlags {
 
 /** The defaults of `calm train --model calm` (the README's sweep; its `--help` prints them from here). */
 export const CALM_RUN_DEFAULTS = {
-  steps: 1600, batch: 16, chunks: 17, dim: 64, layers: 2, heads: 4, ffn: 0, headBlocks: 2, headDim: 0, noiseDim: 32, init: 'fan-in', energyExponent: 1,
+  steps: 1600, batch: 16, chunks: 17, dim: 64, layers: 2, heads: 4, ffn: 0, headBlocks: 2, headDim: 0, noiseDim: 32, init: 'fan-in', energyExponent: 0.5,
   samples: 4, targetSamples: 16, targets: 'posterior', lr: 2e-3, minLr: 2e-4, warmup: 40, evalEvery: 100, checkpointEvery: 100,
   validBlocks: 64, brierBlocks: 256, validFraction: VALID_FRACTION, seed: 1,
 } as const;

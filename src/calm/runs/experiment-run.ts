@@ -214,7 +214,7 @@ export async function runExperiment(o: Options, ks: readonly number[], backend: 
     const aeSpec = { family: 'autoencoder', config: aeConfig.autoencoder } as const;
     const aeTrainFlops = aeSteps * aeConfig.data.batchSize * K * flopsPerToken(aeSpec).train;
 
-    const { energyExponent } = CALM_RUN_DEFAULTS;
+    const energyExponent: number = CALM_RUN_DEFAULTS.energyExponent; // the sweep's choice (README)
     const calm: CalmConfig = { ...backbone, K, latent, headBlocks: 2, noiseDim: 32, nSamples: o.samples, ...(energyExponent !== 1 ? { energyExponent } : {}) }; // init: the fan-in default (calm-model.ts)
     const spec = { family: 'calm', config: calm } as const;
     const flops = flopsPerToken(spec, { contextPositions: o.block / K, autoencoder: aeConfig.autoencoder });
