@@ -16,7 +16,7 @@
  * different order than the reference, so they agree to float64 rounding before the final float32
  * rounding.
  */
-import { Code, HIGH_HALF, OP, SIMD, T, WASM_PAGE, wasmApi, wasmModule, type WasmFunction, type WasmMemory } from './wasm-emit.js';
+import { Code, HIGH_HALF, OP, SIMD, T, reserveBytes, wasmApi, wasmModule, type WasmFunction, type WasmMemory } from './wasm-emit.js';
 
 export type WasmBinaryOp = 'add' | 'sub' | 'mul' | 'div';
 export type WasmUnaryOp = 'neg' | 'abs' | 'sqrt';
@@ -396,10 +396,7 @@ export class WasmElementwise {
   }
 
   private reserve(bytes: number): void {
-    const have = this.memory.buffer.byteLength;
-    if (bytes <= have) return;
-    this.memory.grow(Math.ceil((bytes - have) / WASM_PAGE));
-    this.remap();
+    if (reserveBytes(this.memory, bytes)) this.remap();
   }
 
   /** Growing the memory detaches the old buffer, so the views are rebuilt. */

@@ -139,3 +139,14 @@ export function wasmApi(): WasmApi | undefined {
 }
 
 export const WASM_PAGE = 65536;
+
+/**
+ * Grows `memory` to hold at least `bytes`; returns whether it grew. Growing detaches the old buffer, so
+ * a caller that gets true must rebuild its typed-array views.
+ */
+export function reserveBytes(memory: WasmMemory, bytes: number): boolean {
+  const have = memory.buffer.byteLength;
+  if (bytes <= have) return false;
+  memory.grow(Math.ceil((bytes - have) / WASM_PAGE));
+  return true;
+}

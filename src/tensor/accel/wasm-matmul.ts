@@ -17,7 +17,7 @@
  */
 import { envSetting } from '../env.js';
 import type { MatrixOperand } from '../cpu/matmul.js';
-import { Code, HIGH_HALF, OP, SIMD, T, WASM_PAGE as PAGE, wasmApi, wasmModule, type WasmMemory } from './wasm-emit.js';
+import { Code, HIGH_HALF, OP, SIMD, T, reserveBytes, WASM_PAGE, wasmApi, wasmModule, type WasmMemory } from './wasm-emit.js';
 import { threadCount, WasmPool } from './pool.js';
 
 /** Micro-kernel tile: rows per A panel, columns per B panel (a multiple of 4), and the accuracy k block. */
@@ -35,7 +35,7 @@ export interface GemmTile {
 export const WASM_GEMM_TILE: GemmTile = { mr: 4, nr: 8, kc: 32 };
 /** Linear memory beyond this is refused (the caller falls back to the JS kernel). */
 const MAX_BYTES = 1 << 30;
-const MAX_PAGES = MAX_BYTES / 65536;
+const MAX_PAGES = MAX_BYTES / WASM_PAGE;
 /** Bytes of A a row block may span (mb = this / (MR·k·4) panels): it stays in L2 while B panels pass over it. */
 const A_BLOCK_BYTES = 128 * 1024;
 
@@ -360,10 +360,7 @@ export class WasmMatmul {
   }
 
   private reserve(bytes: number): void {
-    const have = this.memory.buffer.byteLength;
-    if (bytes <= have) return;
-    this.memory.grow(Math.ceil((bytes - have) / PAGE));
-    this.remap();
+    if (reserveBytes(this.memory, bytes)) this.remap();
   }
 
   /** Growing the memory detaches the old buffer, so the view is rebuilt. */
