@@ -15,6 +15,7 @@
  * is one CALM training step at the demo's configuration (bench/calm-step.ts) in tokens/s; with
  * `CALM_BASELINE=DIR` (a built checkout of an older commit holding bench/calm-step.ts) the same step of
  * that build is timed in the same process as `calm-ts-<label>` (CALM_BASELINE_LABEL, default `baseline`).
+ * `--profile` prints the op profiler's table for five calm-ts steps instead (nothing is written).
  * Each row's note also gives the process's peak resident memory so far (the implementations share one process).
  */
 import { register } from 'node:module';
@@ -162,6 +163,16 @@ async function median(fn: () => void): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--profile')) {
+    // The op profiler's table for calm-ts's step (2 threads, or CALM_THREADS), after a warm-up; no peers, no results written.
+    const { profile } = await import('../src/tensor/profile.js');
+    const step = calmStep();
+    step();
+    step();
+    const { report } = profile(() => { for (let i = 0; i < 5; i++) step(); });
+    console.log(`bench:train profile, 5 steps of calm-ts:\n${report.table(40)}`);
+    return;
+  }
   const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
   const want = (impl: string): boolean => only.length === 0 || only.includes(impl);
   const rows: BenchRow[] = [];

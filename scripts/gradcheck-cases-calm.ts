@@ -61,6 +61,7 @@ export function calmCases(): GradcheckCase[] {
   const y = new Tensor(rand([2, 5, 4], -2, 2));
   if (minDistance(x, y.data) < 0.05) throw new Error('calmCases: energy-loss inputs too close to a coincidence; change the seed');
   cases.push({ op: 'energyLoss', label: 'x [2, 3, 4], y [2, 5, 4] (N 3, M 5)', inputs: [x], fn: (s) => energyLoss(s, y) });
+  for (const alpha of [0.5, 1.5]) cases.push({ op: 'energyLoss', label: `α = ${alpha}, x [2, 3, 4], y [2, 5, 4]`, inputs: [x], fn: (s) => energyLoss(s, y, alpha) });
   cases.push({
     op: 'energyLoss',
     label: 'x [1, 4, 2] transposed view, y [1, 2, 2]',

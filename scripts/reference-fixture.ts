@@ -41,7 +41,7 @@ export function perturbParameters(model: Module, rng: Rng, scale = 0.05): void {
 /** Writes a tiny CALM run folder (config.json, checkpoint/, autoencoder/) with random weights. */
 export function makeTinyCalmRun(dir: string, seed = 7): CalmRunConfig {
   const tokenizer = new ByteTokenizer();
-  const aeConfig: AutoencoderConfig = { vocabSize: tokenizer.vocabSize, K: 4, hidden: 32, intermediate: 80, latent: 16, encoderLayers: 2, decoderLayers: 2 };
+  const aeConfig: AutoencoderConfig = { vocabSize: tokenizer.vocabSize, K: 4, hidden: 32, intermediate: 80, latent: 16, encoderLayers: 4, decoderLayers: 4 };
   const calm: CalmConfig = { vocabSize: tokenizer.vocabSize, d: 32, ffn: 96, layers: 2, heads: 4, K: 4, latent: aeConfig.latent, headBlocks: 2, noiseDim: 8, nSamples: 4, init: 'fan-in' };
   const config: CalmRunConfig = {
     model: 'calm', version: 1, tokenizer: 'byte', calm, autoencoder: aeConfig, autoencoderRun: path.resolve(dir, AUTOENCODER_SUBDIR),

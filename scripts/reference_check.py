@@ -4,8 +4,10 @@
     python3 scripts/reference_check.py --reference DIR --fixture FILE [--rtol 1e-5]
 
 Builds the reference architecture (shaochenze/calm: the MLP autoencoder, the Llama backbone with the
-input-compression MLP, the energy head; CALM.md sections 2, 3.1-3.4) from plain torch.nn, loads the
-exported safetensors with strict name and shape checks, runs the fixture's inputs (written by
+input-compression MLP, the energy head; CALM.md sections 2, 3.1-3.4) from plain torch.nn with the
+reference's module tree (models/modeling_autoencoder.py and models/modeling_energy.py as read in public
+copies; src/calm/interchange.ts names them), so that its state_dict has the reference's keys, tied and
+shared tensors included. Loads the exported safetensors with strict name and shape checks, runs the fixture's inputs (written by
 scripts/reference-fixture.ts) and compares with calm-ts's outputs: max |torch - calm-ts| / max |torch|
 per tensor must be at most rtol. Needs only PyTorch (Debian: python3-torch). Exit status 0 when all agree.
 """
@@ -41,7 +43,7 @@ def read_safetensors(path):
 
 
 # ----------------------------------------------------------------------------------------------------
-# The reference architecture, module names as in the reference (src/calm/interchange.ts holds the table).
+# The reference architecture with the reference's module tree (src/calm/interchange.ts holds the table).
 
 class RMSNorm(nn.Module):
     def __init__(self, d, eps):
@@ -74,8 +76,10 @@ class AELayer(nn.Module):
         return x + self.mlp(self.layernorm(x))
 
 
-def stages(c, n):
-    return nn.ModuleList([nn.ModuleList([AELayer(c) for _ in range(n // 2)]) for _ in range(2)])
+def stage(layers, s):
+    """The reference keeps a side's layers in one flat list and runs layers[s*n/2 : (s+1)*n/2] as stage s."""
+    half = len(layers) // 2
+    return layers[s * half:(s + 1) * half]
 
 
 class Encoder(nn.Module):
@@ -84,17 +88,17 @@ class Encoder(nn.Module):
         d, k, l = c["hidden_size"], c["patch_size"], c["latent_size"]
         self.k, self.d, self.l = k, d, l
         self.embed_tokens = nn.Embedding(c["vocab_size"], d)
-        self.encoder_layers = stages(c, c["num_encoder_layers"])
+        self.encoder_layers = nn.ModuleList([AELayer(c) for _ in range(c["num_encoder_layers"])])
+        self.hidden_to_latent = nn.Linear(d, 2 * l)
         self.squeeze_layer = nn.Linear(k * d, d)
         self.norm = RMSNorm(d, c["rms_norm_eps"])
-        self.hidden_to_latent = nn.Linear(d, 2 * l)
 
     def forward(self, ids):  # [C, K] -> mu, log_sigma [C, l]
         x = self.embed_tokens(ids)
-        for layer in self.encoder_layers[0]:
+        for layer in stage(self.encoder_layers, 0):
             x = layer(x)
         x = self.squeeze_layer(x.reshape(ids.shape[0], self.k * self.d))
-        for layer in self.encoder_layers[1]:
+        for layer in stage(self.encoder_layers, 1):
             x = layer(x)
         mu, log_sigma = self.hidden_to_latent(self.norm(x)).chunk(2, dim=-1)
         return mu, log_sigma
@@ -106,19 +110,19 @@ class Decoder(nn.Module):
         d, k, l = c["hidden_size"], c["patch_size"], c["latent_size"]
         self.k, self.d = k, d
         self.latent_to_hidden = nn.Linear(l, d)
-        self.decoder_layers = stages(c, c["num_decoder_layers"])
+        self.decoder_layers = nn.ModuleList([AELayer(c) for _ in range(c["num_decoder_layers"])])
         self.expand_layer = nn.Linear(d, k * d)
         self.norm = RMSNorm(d, c["rms_norm_eps"])
-        self.lm_head = nn.Linear(d, c["vocab_size"], bias=False)
+        # lm_head_weight: a bare Parameter set by Autoencoder (tied to the embedding), used through F.linear
 
     def forward(self, z):  # [C, l] -> logits [C, K, V]
         x = self.latent_to_hidden(z)
-        for layer in self.decoder_layers[0]:
+        for layer in stage(self.decoder_layers, 0):
             x = layer(x)
         x = self.expand_layer(x).reshape(z.shape[0], self.k, self.d)
-        for layer in self.decoder_layers[1]:
+        for layer in stage(self.decoder_layers, 1):
             x = layer(x)
-        return self.lm_head(self.norm(x))
+        return F.linear(self.norm(x), self.lm_head_weight)
 
 
 class Autoencoder(nn.Module):
@@ -126,6 +130,7 @@ class Autoencoder(nn.Module):
         super().__init__()
         self.encoder = Encoder(c)
         self.decoder = Decoder(c)
+        self.decoder.lm_head_weight = self.encoder.embed_tokens.weight  # registers decoder.lm_head_weight
 
 
 def rotate_half(x):
@@ -180,27 +185,27 @@ class LlamaModel(nn.Module):
         self.norm = RMSNorm(c["hidden_size"], c["rms_norm_eps"])
 
 
-class ResBlock(nn.Module):
+class MLPBlock(nn.Module):
     def __init__(self, d):
         super().__init__()
         self.in_ln = nn.LayerNorm(d, eps=1e-6)
-        self.mlp = nn.Sequential(nn.Linear(2 * d, d), nn.SiLU(), nn.Linear(d, d), nn.SiLU(), nn.Linear(d, 2 * d))
+        self.linears = nn.Sequential(nn.Linear(2 * d, d), nn.SiLU(), nn.Linear(d, d), nn.SiLU(), nn.Linear(d, 2 * d))
+        self.gate_act = nn.SiLU()
         self.down_proj = nn.Linear(d, d)
 
     def forward(self, a, c):
-        gate, up = self.mlp(torch.cat([self.in_ln(a), c], dim=-1)).chunk(2, dim=-1)
-        return a + self.down_proj(F.silu(gate) * up)
+        gate, up = self.linears(torch.cat([self.in_ln(a), c], dim=-1)).chunk(2, dim=-1)
+        return a + self.down_proj(self.gate_act(gate) * up)
 
 
 class FinalLayer(nn.Module):
     def __init__(self, d, l):
         super().__init__()
-        self.norm_final = nn.LayerNorm(d, eps=1e-6)
-        self.linear1 = nn.Linear(d, d)
-        self.linear2 = nn.Linear(d, l)
+        self.in_ln = nn.LayerNorm(d, eps=1e-6)
+        self.linears = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, l))
 
     def forward(self, a):
-        return self.linear2(F.silu(self.linear1(self.norm_final(a))))
+        return self.linears(self.in_ln(a))
 
 
 class MLPGenerator(nn.Module):
@@ -211,7 +216,7 @@ class MLPGenerator(nn.Module):
         self.norm_noise = nn.LayerNorm(d, eps=1e-6)
         self.hidden_embd = nn.Linear(d, d)
         self.norm_hidden = nn.LayerNorm(d, eps=1e-6)
-        self.mlp_blocks = nn.ModuleList([ResBlock(d) for _ in range(c["num_mlp_layers"])])
+        self.mlp_blocks = nn.ModuleList([MLPBlock(d) for _ in range(c["num_mlp_layers"])])
         self.final_layer = FinalLayer(d, c["latent_size"])
 
     def forward(self, h, noise):  # h [P, d], noise [P, S, n] -> [P, S, l]
@@ -223,13 +228,15 @@ class MLPGenerator(nn.Module):
 
 
 class EnergyTransformer(nn.Module):
-    def __init__(self, c):
+    def __init__(self, c, ae_c):
         super().__init__()
         d, k = c["hidden_size"], c["patch_size"]
         self.k, self.d = k, d
+        self.ae_model = Autoencoder(ae_c)  # the frozen AE is part of the reference's state_dict
         self.transformer = LlamaModel(c)
+        self.mlp_generator = MLPGenerator(c)
+        self.generative_head = self.mlp_generator  # one module under two names, as in the reference
         self.embed_proj = nn.Sequential(nn.Linear(k * d, 2 * d), nn.SiLU(), nn.Linear(2 * d, d), nn.LayerNorm(d, eps=1e-6))
-        self.generative_head = MLPGenerator(c)
 
     def hidden(self, ids):  # [B, T*K] -> [B, T, d]
         b, n = ids.shape
@@ -239,10 +246,20 @@ class EnergyTransformer(nn.Module):
         return self.transformer.norm(x)
 
 
-def load(module, path):
-    state = read_safetensors(path)
-    module.load_state_dict(state, strict=True)  # every name and shape must match
+def load(module, state):
+    module.load_state_dict(state, strict=True)  # every name and shape must match, aliases included
     return module.eval()
+
+
+def same_tensors(state, pairs):
+    """Keys that hold one shared tensor in the reference must hold equal tensors in the file (a strict
+    load would otherwise keep whichever it loads last and hide the difference)."""
+    ok = True
+    for a, b in pairs:
+        if not torch.equal(state[a], b if torch.is_tensor(b) else state[b]):
+            print(f"FAIL {a} differs from {b if isinstance(b, str) else 'its source'}")
+            ok = False
+    return ok
 
 
 def compare(name, ours, ref, rtol):
@@ -266,11 +283,15 @@ def main():
         ae_cfg = json.load(f)
     with open(os.path.join(args.reference, "calm", "config.json")) as f:
         calm_cfg = json.load(f)
-    ae = load(Autoencoder(ae_cfg), os.path.join(args.reference, "autoencoder", "model.safetensors"))
-    if not torch.equal(ae.encoder.embed_tokens.weight, ae.decoder.lm_head.weight):
-        print("FAIL decoder.lm_head.weight is not tied to encoder.embed_tokens.weight")
+    ae_state = read_safetensors(os.path.join(args.reference, "autoencoder", "model.safetensors"))
+    calm_state = read_safetensors(os.path.join(args.reference, "calm", "model.safetensors"))
+    pairs = [("decoder.lm_head_weight", "encoder.embed_tokens.weight")]
+    pairs += [(k, "generative_head." + k[len("mlp_generator."):]) for k in calm_state if k.startswith("mlp_generator.")]
+    pairs += [(k, ae_state[k[len("ae_model."):]]) for k in calm_state if k.startswith("ae_model.")]
+    if not (same_tensors(ae_state, pairs[:1]) & same_tensors(calm_state, pairs[1:])):
         return 1
-    calm = load(EnergyTransformer(calm_cfg), os.path.join(args.reference, "calm", "model.safetensors"))
+    ae = load(Autoencoder(ae_cfg), ae_state)
+    calm = load(EnergyTransformer(calm_cfg, ae_cfg), calm_state)
     fx = read_safetensors(args.fixture)
 
     ok = True

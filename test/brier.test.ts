@@ -11,6 +11,7 @@ import {
   arBrierAtPosition,
   calmBrierSmallK,
 } from '../src/calm/brier.js';
+import { shuffledArb } from './support/arbitraries.js';
 
 /** Naive mean and standard error of the mean (two-pass, independent of BrierAccumulator). */
 function meanAndStdError(xs: number[]): { mean: number; se: number } {
@@ -193,35 +194,36 @@ describe('BrierAccumulator and BrierLM (CALM.md §6.1)', () => {
     assert.equal(brierLMFromMeans([-0.5, -0.1, -0.3, -0.2]), 0);
   });
 
+  /** Rows of Brier-1..4 values as single draws give them: -1, 0, 1 or 2. */
+  const briersArb = fc.tuple(fc.integer({ min: -1, max: 2 }), fc.integer({ min: -1, max: 2 }), fc.integer({ min: -1, max: 2 }), fc.integer({ min: -1, max: 2 }));
+
   test('means and standard errors match a naive two-pass computation', () => {
-    const rng = new Rng(3);
-    const rows = Array.from({ length: 500 }, () => Float64Array.from({ length: 4 }, () => rng.int(4) - 1));
-    const acc = new BrierAccumulator();
-    for (const r of rows) acc.add(r);
-    const mean = acc.mean();
-    const se = acc.stdError();
-    for (let n = 0; n < 4; n++) {
-      const ref = meanAndStdError(rows.map((r) => r[n]));
-      assert.ok(Math.abs(mean[n] - ref.mean) < 1e-12 && Math.abs(se[n] - ref.se) < 1e-12);
-    }
-    assert.ok(Math.abs(acc.brierLM() - brierLMFromMeans(Array.from(mean))) < 1e-12);
+    fc.assert(
+      fc.property(fc.array(briersArb, { minLength: 2, maxLength: 500 }), (rows) => {
+        const acc = new BrierAccumulator();
+        for (const r of rows) acc.add(r);
+        const mean = acc.mean();
+        const se = acc.stdError();
+        for (let n = 0; n < 4; n++) {
+          const ref = meanAndStdError(rows.map((r) => r[n]));
+          assert.ok(Math.abs(mean[n] - ref.mean) < 1e-12 && Math.abs(se[n] - ref.se) < 1e-12, `Brier-${n + 1}: mean ${mean[n]} vs ${ref.mean}, se ${se[n]} vs ${ref.se}`);
+        }
+        assert.ok(Math.abs(acc.brierLM() - brierLMFromMeans(Array.from(mean))) < 1e-12);
+      }),
+      { seed: 3, numRuns: 50 },
+    );
   });
 
   test('order invariance (property test)', () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.tuple(fc.integer({ min: -1, max: 2 }), fc.integer({ min: -1, max: 2 }), fc.integer({ min: -1, max: 2 }), fc.integer({ min: -1, max: 2 })), { minLength: 2, maxLength: 60 }),
-        fc.integer(),
-        (rows, seed) => {
-          const shuffled = new Rng(seed).shuffle(rows.slice());
-          const a = new BrierAccumulator();
-          const b = new BrierAccumulator();
-          rows.forEach((r) => a.add(r));
-          shuffled.forEach((r) => b.add(r));
-          const close = (x: number, y: number): boolean => Math.abs(x - y) <= 1e-9 * (1 + Math.abs(x));
-          return close(a.brierLM(), b.brierLM()) && a.stdError().every((s, i) => close(s, b.stdError()[i]));
-        },
-      ),
+      fc.property(shuffledArb(briersArb, { minLength: 2, maxLength: 60 }), ({ items, shuffled }) => {
+        const a = new BrierAccumulator();
+        const b = new BrierAccumulator();
+        items.forEach((r) => a.add(r));
+        shuffled.forEach((r) => b.add(r));
+        const close = (x: number, y: number): boolean => Math.abs(x - y) <= 1e-9 * (1 + Math.abs(x));
+        return close(a.brierLM(), b.brierLM()) && a.stdError().every((s, i) => close(s, b.stdError()[i]));
+      }),
       { seed: 42, numRuns: 200 },
     );
   });

@@ -179,7 +179,7 @@ describe('energy loss (CALM.md §4)', () => {
     assertClose(x.grad!.toArray(), [-0.13333, 0.6, -0.086631, 0.06244, 0, 0.4714], 1e-5, 'dL/dx');
   });
 
-  test('equals the double loop of §4.2 on random inputs', () => {
+  for (const alpha of [1, 0.5, 1.5]) test(`equals the double loop of §4.2 on random inputs (α = ${alpha})`, () => {
     const rng = new Rng(20);
     const [p, n, m, l] = [3, 5, 7, 4];
     const x = Tensor.randn([p, n, l], rng, { dtype: 'float64' });
@@ -189,7 +189,7 @@ describe('energy loss (CALM.md §4)', () => {
     const dist = (a: number[], ai: number, b: number[], bi: number): number => {
       let s = 0;
       for (let k = 0; k < l; k++) s += (a[ai * l + k] - b[bi * l + k]) ** 2;
-      return Math.sqrt(s);
+      return Math.sqrt(s) ** alpha;
     };
     let total = 0;
     for (let q = 0; q < p; q++) {
@@ -201,7 +201,16 @@ describe('energy loss (CALM.md §4)', () => {
       }
       total += (2 / (n * m)) * attract - repel / (n * (n - 1));
     }
-    assert.ok(Math.abs(energyLoss(x, y).item() - total / p) < 1e-12);
+    assert.ok(Math.abs(energyLoss(x, y, alpha).item() - total / p) < 1e-12);
+  });
+
+  test('α ≠ 1: zero distances give zero gradient, and exponents outside (0, 2) are refused', () => {
+    const x = Tensor.zeros([1, 3, 2], 'float64').requireGrad();
+    const loss = energyLoss(x, Tensor.zeros([1, 2, 2], 'float64'), 0.5);
+    assert.equal(loss.item(), 0);
+    loss.backward();
+    assert.deepEqual(x.grad!.toArray(), new Array<number>(6).fill(0));
+    for (const bad of [0, 2, -1, Number.NaN]) assert.throws(() => energyLoss(Tensor.zeros([1, 3, 2]), Tensor.zeros([1, 2, 2]), bad), /exponent α must lie in \(0, 2\)/);
   });
 
   test('zero distances give zero gradient, not NaN', () => {

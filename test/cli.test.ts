@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { kebab, parseArgs, UsageError } from '../src/cli/args.js';
 import { formatHelp } from '../src/cli/help.js';
 import { COMMANDS, loadCommand, main } from '../src/cli/calm.js';
+import { defineCommand } from '../src/cli/command.js';
 
 const run = promisify(execFile);
 const calmJs = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'calm.js');
@@ -70,6 +71,84 @@ describe('parseArgs', () => {
     assert.match(text, /--out <string> +output folder\n/);
     assert.match(text, /--resume +resume\n/);
     assert.match(text, /--help +Show this help/);
+  });
+});
+
+describe('defineCommand', () => {
+  /** Runs `fn` with process.stdout.write captured; returns what it wrote. */
+  async function captureStdout(fn: () => Promise<void>): Promise<string> {
+    const write = process.stdout.write;
+    let text = '';
+    process.stdout.write = ((chunk: string | Uint8Array) => {
+      text += String(chunk);
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      await fn();
+    } finally {
+      process.stdout.write = write;
+    }
+    return text;
+  }
+
+  const calls: { options: unknown; explicit: string[]; argv: readonly string[] }[] = [];
+  const command = defineCommand({
+    name: 'calm x --mode y',
+    usageName: 'calm x (mode y)',
+    summary: 'Does x.',
+    options: { steps: { type: 'number', integer: true, min: 1, default: 10, description: 'optimiser steps' }, quiet: { type: 'boolean', description: 'no bar' } },
+    async run(options, { explicit, argv }) {
+      calls.push({ options, explicit: [...explicit], argv });
+    },
+  });
+
+  test('runs with the parsed options, what was explicit and the raw arguments', async () => {
+    calls.length = 0;
+    assert.equal(await captureStdout(() => command.run(['--steps', '3'])), '');
+    assert.deepEqual(calls, [{ options: { steps: 3, quiet: false }, explicit: ['steps'], argv: ['--steps', '3'] }]);
+  });
+
+  test('--help prints the help (usage line from usageName) and does not run', async () => {
+    calls.length = 0;
+    const printed = await captureStdout(() => command.run(['--steps', '3', '--help']));
+    assert.equal(printed, command.help);
+    assert.match(printed, /^Usage: calm x \(mode y\) \[options\]\n\nDoes x\.\n/);
+    assert.match(printed, /--steps <number> +optimiser steps \(default: 10\)/);
+    assert.deepEqual(calls, []);
+  });
+
+  test('refusals name the command by its name, before running', async () => {
+    calls.length = 0;
+    await assert.rejects(command.run(['--steps', '0']), (e: unknown) => e instanceof UsageError && e.message === 'calm x --mode y: invalid value "0" for --steps: must be >= 1 (see calm x --mode y --help)');
+    assert.deepEqual(calls, []);
+  });
+
+  // Pinned from the commands before they were declared with defineCommand and shared option sets: the
+  // flags and their order (--help and the unknown-option message list them in this order).
+  const FLAGS: Record<string, string> = {
+    train: 'model out resume backend steps batch seq dim layers heads ffn tokenizer merges lr min-lr warmup schedule weight-decay clip on-nonfinite eval-every checkpoint-every valid-blocks valid-fraction seed quiet',
+    'train-calm': 'autoencoder tokenizer out resume backend steps batch chunks dim layers heads ffn head-blocks head-dim noise-dim init energy-exponent samples target-samples targets lr min-lr warmup schedule weight-decay clip on-nonfinite eval-every checkpoint-every valid-blocks brier-blocks valid-fraction seed quiet',
+    'train-ae': 'out resume backend steps batch k hidden latent layers beta kl-floor token-dropout latent-dropout tokenizer merges lr min-lr warmup schedule weight-decay clip on-nonfinite eval-every checkpoint-every valid-chunks report-chunks valid-fraction seed quiet',
+    generate: 'checkpoint prompt max-tokens max-context temperature top-k seed backend',
+    'generate-calm': 'checkpoint prompt max-tokens max-context temperature method pool top-k seed backend',
+    eval: 'checkpoint split block-size blocks seed backend',
+    demo: 'out ae-steps calm-steps max-tokens eval-blocks seed backend quiet',
+    experiment: 'out budget ks baseline-steps ae-steps dim layers heads block batch samples target-samples eval-blocks eval-points gen-tokens tokenizer merges seed backend quiet',
+    export: 'checkpoint format out',
+    import: 'reference out',
+    info: 'backend',
+  };
+
+  test('every command module keeps its flags, in order, in its help', async () => {
+    const modules = new Set([...Object.values(COMMANDS).map((c) => c.module), './commands/train-calm.js', './commands/generate-calm.js']);
+    assert.deepEqual([...modules].map((m) => m.replace(/^\.\/commands\/|\.js$/g, '')).sort(), Object.keys(FLAGS).sort());
+    for (const name of Object.keys(FLAGS)) {
+      const mod = (await loadCommand(`./commands/${name}.js`)) as { help: string; specs: Record<string, unknown> } | null;
+      assert.ok(mod !== null, name);
+      assert.equal(Object.keys(mod.specs).map(kebab).join(' '), FLAGS[name], name);
+      const listed = [...mod.help.matchAll(/^ {2}--([a-z-]+)/gm)].map((m) => m[1]).join(' ');
+      assert.equal(listed, `${FLAGS[name]} help`, name);
+    }
   });
 });
 

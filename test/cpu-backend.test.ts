@@ -3,7 +3,8 @@
  * explicit index arithmetic: memory, int32 wrap-around, saturating casts, float64 accumulation,
  * NaN, the packed matmul's blocks and edge tiles, the embedding fast path. Every op on random
  * strided views, on every backend, is in backends.test.ts; views are built by hand (permuted,
- * broadcast with stride 0, stepped, offset) by test/support/strided.ts.
+ * broadcast with stride 0, stepped, offset) by test/support/strided.ts from layouts and values that
+ * fast-check generates (test/support/arbitraries.ts), so a failing case shrinks to a small one.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -11,21 +12,26 @@ import fc from 'fast-check';
 import { CpuBackend } from '../src/tensor/cpu/backend.js';
 import type { BackendBuffer, View } from '../src/tensor/backend.js';
 import type { DType, TypedArray } from '../src/tensor/dtype.js';
-import { Rng } from '../src/tensor/random.js';
 import { contiguousStrides, sizeOf, type Shape } from '../src/tensor/shape.js';
+import { layoutArb, shapeArb as shapesOf, type LayoutChoice } from './support/arbitraries.js';
 import { unravel, ravel, close } from './support/reference.js';
-import { logical, makeView as makeViewOn, normal, readBuf as readBufOn, smallInt, type Layout } from './support/strided.js';
+import { logical, readBuf as readBufOn, viewOf, type Layout } from './support/strided.js';
 
 const FC = { seed: 42, numRuns: 80 };
 const be = new CpuBackend();
 
 // ---------------------------------------------------------------- independent helpers
 
-const shapeArb = fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 0, maxLength: 4 });
-const seedArb = fc.integer({ min: 0, max: 1_000_000 });
+const shapeArb = shapesOf(4, 5);
+/** Layouts whose matrix operands keep every stride non-zero. */
+const denseLayoutArb = layoutArb(undefined, { broadcast: false });
 
-const makeView = (shape: Shape, dtype: DType, seed: number, gen: (r: Rng) => number, opts: { broadcast?: boolean; contiguous?: boolean } = {}): Layout =>
-  makeViewOn(be, shape, dtype, seed, gen, opts);
+/** The view of `shape` that `layout` describes, its values (in [0, 1]) mapped by `map`. */
+const makeView = (shape: Shape, dtype: DType, layout: LayoutChoice, map: (u: number) => number): Layout => viewOf(be, shape, layout, dtype, map);
+/** Integers in [lo, hi] from values in [0, 1]. */
+const ints = (lo: number, hi: number) => (u: number): number => lo + Math.round((hi - lo) * u);
+/** Reals in [-3, 3] (both signs, fractional): the float inputs. */
+const reals = (u: number): number => 6 * u - 3;
 const readBuf = (buffer: BackendBuffer, shape: Shape): TypedArray => readBufOn(be, buffer, shape);
 const numel = sizeOf;
 
@@ -36,8 +42,8 @@ const FLOAT_TOL: Record<DType, number> = { float32: 1e-6, float64: 1e-13, int32:
 describe('cpu backend: memory', () => {
   test('read and copy of random strided views match the stride formula', () => {
     fc.assert(
-      fc.property(shapeArb, seedArb, fc.constantFrom<DType>('float32', 'float64', 'int32'), (shape, seed, dtype) => {
-        const l = makeView(shape, dtype, seed, (r) => r.int(1000) - 500);
+      fc.property(shapeArb, layoutArb(), fc.constantFrom<DType>('float32', 'float64', 'int32'), (shape, layout, dtype) => {
+        const l = makeView(shape, dtype, layout, ints(-500, 500));
         const expected = logical(l);
         const got = be.read(l.view);
         assert.equal(got.constructor, l.host.constructor);
@@ -130,10 +136,10 @@ describe('cpu backend: elementwise', () => {
 
   test('where picks a where cond is nonzero; cast truncates toward zero and saturates', () => {
     fc.assert(
-      fc.property(shapeArb, seedArb, seedArb, seedArb, (shape, sc, sa, sb) => {
-        const c = makeView(shape, 'float32', sc, (r) => r.int(3) - 1);
-        const a = makeView(shape, 'float64', sa, normal);
-        const b = makeView(shape, 'float64', sb, normal);
+      fc.property(shapeArb, layoutArb(), layoutArb(), layoutArb(), (shape, lc, la, lb) => {
+        const c = makeView(shape, 'float32', lc, ints(-1, 1));
+        const a = makeView(shape, 'float64', la, reals);
+        const b = makeView(shape, 'float64', lb, reals);
         const xc = logical(c);
         const xa = logical(a);
         const xb = logical(b);
@@ -165,10 +171,11 @@ describe('cpu backend: reductions', () => {
   test('argmax/argmin over one axis: int32, first index on ties', () => {
     fc.assert(
       fc.property(
-        shapeArb.filter((s) => s.length > 0 && s.every((d) => d > 0)), seedArb, fc.nat(3), fc.constantFrom<'argmax' | 'argmin'>('argmax', 'argmin'),
-        (shape, seed, axisPick, op) => {
+        shapeArb.filter((s) => s.length > 0 && s.every((d) => d > 0)), layoutArb(), fc.nat(3), fc.constantFrom<'argmax' | 'argmin'>('argmax', 'argmin'),
+        (shape, layout, axisPick, op) => {
           const axis = axisPick % shape.length;
-          const l = makeView(shape, 'float32', seed, smallInt);
+          // Five values, so ties are common: the first index must win them.
+          const l = makeView(shape, 'float32', layout, ints(-2, 2));
           const out = be.run('reduce', [l.view], { op: op, axes: [axis] });
           assert.equal(out.dtype, 'int32');
           const values = logical(l);
@@ -218,39 +225,49 @@ function matmulRef(a: number[], b: number[], batch: number, m: number, k: number
 describe('cpu backend: matmul', () => {
   const sizes = [0, 1, 3, 17, 65];
   test('sizes 0, 1, 3, 17, 65 in every combination, strided operands, float32 and float64', () => {
-    let seed = 1;
-    for (const m of sizes)
-      for (const k of sizes)
-        for (const n of sizes) {
-          if (m * k * n > 65 * 65 * 17) continue; // keep the run short: skip the largest cubes
-          for (const dtype of ['float32', 'float64'] as DType[]) {
-            const a = makeView([m, k], dtype, seed++, normal, { broadcast: false });
-            const b = makeView([k, n], dtype, seed++, normal, { broadcast: false });
-            const out = be.run('matmul', [a.view, b.view], {});
-            assert.equal(out.dtype, dtype);
-            close(readBuf(out, [m, n]), matmulRef(logical(a), logical(b), 1, m, k, n), FLOAT_TOL[dtype] * 4, FLOAT_TOL[dtype] * Math.sqrt(k + 1) * 4, `matmul ${m}x${k}x${n} ${dtype}`);
-          }
-        }
+    // Every combination on each run; fast-check picks the two layouts (and shrinks them on a failure).
+    fc.assert(
+      fc.property(denseLayoutArb, denseLayoutArb, (la, lb) => {
+        for (const m of sizes)
+          for (const k of sizes)
+            for (const n of sizes) {
+              if (m * k * n > 65 * 65 * 17) continue; // keep the run short: skip the largest cubes
+              for (const dtype of ['float32', 'float64'] as DType[]) {
+                const a = makeView([m, k], dtype, la, reals);
+                const b = makeView([k, n], dtype, lb, reals);
+                const out = be.run('matmul', [a.view, b.view], {});
+                assert.equal(out.dtype, dtype);
+                close(readBuf(out, [m, n]), matmulRef(logical(a), logical(b), 1, m, k, n), FLOAT_TOL[dtype] * 4, FLOAT_TOL[dtype] * Math.sqrt(k + 1) * 4, `matmul ${m}x${k}x${n} ${dtype}`);
+              }
+            }
+      }),
+      { ...FC, numRuns: 3 },
+    );
   });
 
   test('large k (several k blocks) and a 65x65x65 float32 product', () => {
-    for (const [m, k, n] of [[65, 65, 65], [5, 600, 7], [130, 300, 1030]]) {
-      const a = makeView([m, k], 'float32', m + k, normal, { broadcast: false });
-      const b = makeView([k, n], 'float32', k + n, normal, { broadcast: false });
-      const out = be.run('matmul', [a.view, b.view], {});
-      close(readBuf(out, [m, n]), matmulRef(logical(a), logical(b), 1, m, k, n), 1e-6, 1e-6 * Math.sqrt(k), `matmul ${m}x${k}x${n}`);
-    }
+    fc.assert(
+      fc.property(denseLayoutArb, denseLayoutArb, (la, lb) => {
+        for (const [m, k, n] of [[65, 65, 65], [5, 600, 7], [130, 300, 1030]]) {
+          const a = makeView([m, k], 'float32', la, reals);
+          const b = makeView([k, n], 'float32', lb, reals);
+          const out = be.run('matmul', [a.view, b.view], {});
+          close(readBuf(out, [m, n]), matmulRef(logical(a), logical(b), 1, m, k, n), 1e-6, 1e-6 * Math.sqrt(k), `matmul ${m}x${k}x${n}`);
+        }
+      }),
+      { ...FC, numRuns: 2 },
+    );
   });
 
   test('batched with stride-0 batch dims and random layouts', () => {
     fc.assert(
       fc.property(
         fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 0, maxLength: 2 }), fc.integer({ min: 0, max: 9 }),
-        fc.integer({ min: 0, max: 9 }), fc.integer({ min: 0, max: 9 }), seedArb, seedArb,
-        (batch, m, k, n, sa, sb) => {
-          // Broadcast stride 0 is allowed on the batch axes only (matrix axes too is legal but dull).
-          const a = makeView([...batch, m, k], 'float64', sa, normal);
-          const b = makeView([...batch, k, n], 'float64', sb, normal);
+        fc.integer({ min: 0, max: 9 }), fc.integer({ min: 0, max: 9 }), layoutArb(), layoutArb(),
+        (batch, m, k, n, la, lb) => {
+          // Any axis may be broadcast (stride 0), batch or matrix.
+          const a = makeView([...batch, m, k], 'float64', la, reals);
+          const b = makeView([...batch, k, n], 'float64', lb, reals);
           const out = be.run('matmul', [a.view, b.view], {});
           const nb = numel(batch);
           close(readBuf(out, [...batch, m, n]), matmulRef(logical(a), logical(b), nb, m, k, n), 1e-13, 1e-13, 'batched matmul');
@@ -276,17 +293,19 @@ describe('cpu backend: gather, scatterAdd, concat, unslice', () => {
     shape: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 3 }),
     idxShape: fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 0, maxLength: 2 }),
     axisPick: fc.nat(2),
-    seed: seedArb,
+    x: layoutArb(),
+    /** Indices before reduction modulo the axis size, cycled over the index tensor (repeats are common). */
+    picks: fc.array(fc.nat(9), { minLength: 1, maxLength: 9 }),
+    src: layoutArb(),
     dtype: fc.constantFrom<DType>('float32', 'float64', 'int32'),
   });
 
   test('gather matches out[.., i.., ..] = x[.., idx[i..], ..] (repeated indices, strided x)', () => {
     fc.assert(
-      fc.property(gatherCase, ({ shape, idxShape, axisPick, seed, dtype }) => {
+      fc.property(gatherCase, ({ shape, idxShape, axisPick, x: lx, picks, src: ls, dtype }) => {
         const axis = axisPick % shape.length;
-        const x = makeView(shape, dtype, seed, (r) => r.int(100));
-        const r = new Rng(seed + 1);
-        const idxHost = Int32Array.from({ length: numel(idxShape) }, () => r.int(shape[axis]));
+        const x = makeView(shape, dtype, lx, ints(0, 99));
+        const idxHost = Int32Array.from({ length: numel(idxShape) }, (_, i) => picks[i % picks.length] % shape[axis]);
         const idx: View = { buffer: be.upload(idxHost), shape: idxShape, strides: contiguousStrides(idxShape), offset: 0 };
         const outShape = [...shape.slice(0, axis), ...idxShape, ...shape.slice(axis + 1)];
         const out = be.run('gather', [x.view, idx], { axis: axis });
@@ -301,7 +320,7 @@ describe('cpu backend: gather, scatterAdd, concat, unslice', () => {
         assert.deepEqual(Array.from(readBuf(out, outShape)), expected);
 
         // scatterAdd is the transpose: scatter a random src of the gather's output shape back.
-        const src = makeView(outShape, dtype, seed + 2, (q) => q.int(100) - 50);
+        const src = makeView(outShape, dtype, ls, ints(-50, 50));
         const sv = logical(src);
         const sc = be.run('scatterAdd', [src.view, idx], { axis: axis, axisSize: shape[axis] });
         assert.equal(sc.dtype, dtype);
@@ -340,9 +359,10 @@ describe('cpu backend: gather, scatterAdd, concat, unslice', () => {
 
   test('concat of strided views along each axis', () => {
     fc.assert(
-      fc.property(shapeArb.filter((s) => s.length > 0), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 3 }), fc.nat(3), seedArb, (shape, lens, axisPick, seed) => {
+      fc.property(shapeArb.filter((s) => s.length > 0), fc.array(fc.record({ len: fc.integer({ min: 0, max: 3 }), layout: layoutArb() }), { minLength: 1, maxLength: 3 }), fc.nat(3), (shape, inputs, axisPick) => {
         const axis = axisPick % shape.length;
-        const parts = lens.map((len, i) => makeView(shape.map((d, a) => (a === axis ? len : d)), 'float64', seed + i, normal));
+        const lens = inputs.map((p) => p.len);
+        const parts = inputs.map(({ len, layout }) => makeView(shape.map((d, a) => (a === axis ? len : d)), 'float64', layout, reals));
         const total = lens.reduce((s, v) => s + v, 0);
         const outShape = shape.map((d, a) => (a === axis ? total : d));
         const out = be.run('concat', parts.map((p) => p.view), { axis: axis });
@@ -361,12 +381,11 @@ describe('cpu backend: gather, scatterAdd, concat, unslice', () => {
 
   test('unslice writes x at starts + j * steps into zeros', () => {
     fc.assert(
-      fc.property(shapeArb, seedArb, (shape, seed) => {
-        const r = new Rng(seed);
-        const starts = shape.map(() => r.int(3));
-        const steps = shape.map(() => 1 + r.int(3));
-        const outShape = shape.map((d, i) => starts[i] + Math.max(0, d - 1) * steps[i] + 1 + r.int(2));
-        const x = makeView(shape, 'float32', seed, normal);
+      fc.property(shapeArb, fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 4, maxLength: 4 }), fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 4, maxLength: 4 }), fc.array(fc.integer({ min: 0, max: 1 }), { minLength: 4, maxLength: 4 }), layoutArb(), (shape, startsAll, stepsAll, extra, layout) => {
+        const starts = shape.map((_, i) => startsAll[i]);
+        const steps = shape.map((_, i) => stepsAll[i]);
+        const outShape = shape.map((d, i) => starts[i] + Math.max(0, d - 1) * steps[i] + 1 + extra[i]);
+        const x = makeView(shape, 'float32', layout, reals);
         const out = be.run('unslice', [x.view], { outShape: outShape, starts: starts, steps: steps });
         const expected = new Array<number>(numel(outShape)).fill(0);
         const xs = logical(x);

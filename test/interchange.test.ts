@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { main } from '../src/cli/calm.js';
-import { AE_TIED, autoencoderNameTable, calmNameTable, transpose2d } from '../src/calm/interchange.js';
+import { autoencoderNameTable, calmNameTable, transpose2d } from '../src/calm/interchange.js';
 import { decodeSafetensors, encodeSafetensors, loadSafetensors } from '../src/nn/io/safetensors.js';
 import { makeTinyCalmRun, writeFixture } from '../scripts/reference-fixture.js';
 
@@ -53,13 +53,91 @@ describe('reference interchange', () => {
     assert.deepEqual(ae['encoder.squeeze_layer.weight'].shape, [32, 4 * 32]); // Linear(K·d → d) as [out, in]
     assert.deepEqual(ours['compress.weight'].shape, [4 * 32, 32]);
     assert.deepEqual(ae['encoder.squeeze_layer.weight'].data, transpose2d(ours['compress.weight'], 'compress').data);
-    assert.deepEqual(ae[AE_TIED.ref].data, ae['encoder.embed_tokens.weight'].data);
+    assert.deepEqual(ae['decoder.lm_head_weight'].data, ae['encoder.embed_tokens.weight'].data);
     const cfg = JSON.parse(fs.readFileSync(path.join(ref, 'calm', 'config.json'), 'utf8'));
     assert.equal(cfg.hidden_size, 32);
     assert.equal(cfg.num_mlp_layers, 2);
     assert.equal(cfg.calm_ts.tokenizer, 'byte');
     const aeCfg = JSON.parse(fs.readFileSync(path.join(ref, 'autoencoder', 'config.json'), 'utf8'));
     assert.equal(aeCfg.calm_ts.mask_id, 259);
+  });
+
+  // Expected keys and shapes written out from the reference's source (modeling_autoencoder.py,
+  // modeling_energy.py; see src/calm/interchange.ts), for the tiny run: d 32, K 4, l 16, 4 AE layers a side,
+  // 2 head blocks, noise 8.
+  test('the key set is the reference state_dict\'s: flat AE layer lists, lm_head_weight, linears, mlp_generator and ae_model copies', () => {
+    const ae = loadSafetensors(path.join(ref, 'autoencoder', 'model.safetensors')).tensors;
+    const calm = loadSafetensors(path.join(ref, 'calm', 'model.safetensors')).tensors;
+    const ours = loadSafetensors(path.join(run, 'autoencoder', 'model.safetensors')).tensors;
+    const aeLayer = (side: string, i: number) => ['layernorm.weight', 'mlp.gate_proj.weight', 'mlp.up_proj.weight', 'mlp.down_proj.weight'].map((n) => `${side}.${side}_layers.${i}.${n}`);
+    const aeKeys = [
+      'encoder.embed_tokens.weight', ...[0, 1, 2, 3].flatMap((i) => aeLayer('encoder', i)), 'encoder.hidden_to_latent.weight', 'encoder.hidden_to_latent.bias',
+      'encoder.squeeze_layer.weight', 'encoder.squeeze_layer.bias', 'encoder.norm.weight',
+      'decoder.latent_to_hidden.weight', 'decoder.latent_to_hidden.bias', ...[0, 1, 2, 3].flatMap((i) => aeLayer('decoder', i)),
+      'decoder.expand_layer.weight', 'decoder.expand_layer.bias', 'decoder.norm.weight', 'decoder.lm_head_weight',
+    ];
+    assert.deepEqual(Object.keys(ae).sort(), [...aeKeys].sort());
+    // stage 1 of the encoder is reference layers 2-3: calm-ts's post-stage layer 0 is encoder_layers.2
+    assert.deepEqual(ae['encoder.encoder_layers.2.layernorm.weight'].data, ours['encoderPost.0.norm.weight'].data);
+    assert.deepEqual(ae['decoder.decoder_layers.1.layernorm.weight'].data, ours['decoderPre.1.norm.weight'].data);
+
+    const block = (i: number) => ['in_ln.weight', 'in_ln.bias', ...[0, 2, 4].flatMap((j) => [`linears.${j}.weight`, `linears.${j}.bias`]), 'down_proj.weight', 'down_proj.bias'].map((n) => `mlp_blocks.${i}.${n}`);
+    const head = [
+      'noise_embd.weight', 'noise_embd.bias', 'hidden_embd.weight', 'hidden_embd.bias', 'norm_hidden.weight', 'norm_hidden.bias', 'norm_noise.weight', 'norm_noise.bias',
+      ...block(0), ...block(1), 'final_layer.in_ln.weight', 'final_layer.in_ln.bias', ...[0, 2].flatMap((j) => [`final_layer.linears.${j}.weight`, `final_layer.linears.${j}.bias`]),
+    ];
+    const llama = (i: number) => ['input_layernorm', 'post_attention_layernorm'].map((n) => `transformer.layers.${i}.${n}.weight`)
+      .concat(['q_proj', 'k_proj', 'v_proj', 'o_proj'].map((n) => `transformer.layers.${i}.self_attn.${n}.weight`))
+      .concat(['gate_proj', 'up_proj', 'down_proj'].map((n) => `transformer.layers.${i}.mlp.${n}.weight`));
+    const calmKeys = [
+      ...aeKeys.map((k) => `ae_model.${k}`), 'transformer.embed_tokens.weight', ...llama(0), ...llama(1), 'transformer.norm.weight',
+      ...head.map((k) => `mlp_generator.${k}`), ...head.map((k) => `generative_head.${k}`),
+      ...[0, 2, 3].flatMap((j) => [`embed_proj.${j}.weight`, `embed_proj.${j}.bias`]),
+    ];
+    assert.deepEqual(Object.keys(calm).sort(), [...calmKeys].sort());
+    assert.deepEqual(calm['generative_head.mlp_blocks.0.linears.0.weight'].shape, [32, 64]); // Linear(2d → d)
+    assert.deepEqual(calm['generative_head.mlp_blocks.0.linears.4.weight'].shape, [64, 32]); // Linear(d → 2d)
+    assert.deepEqual(calm['generative_head.final_layer.linears.2.weight'].shape, [16, 32]); // Linear(d → l)
+    assert.deepEqual(calm['generative_head.noise_embd.weight'].shape, [32, 8]);
+    assert.deepEqual(calm['mlp_generator.mlp_blocks.1.down_proj.weight'].data, calm['generative_head.mlp_blocks.1.down_proj.weight'].data);
+    assert.deepEqual(calm['ae_model.encoder.squeeze_layer.weight'].data, ae['encoder.squeeze_layer.weight'].data);
+  });
+
+  test('config.json fields: model_type energy for CALM, none for the AE, byte special tokens, no tie flag', () => {
+    const cfg = JSON.parse(fs.readFileSync(path.join(ref, 'calm', 'config.json'), 'utf8'));
+    const aeCfg = JSON.parse(fs.readFileSync(path.join(ref, 'autoencoder', 'config.json'), 'utf8'));
+    assert.equal(cfg.model_type, 'energy'); // the reference's train_calm.py builds an EnergyTransformer only for 'energy'
+    assert.deepEqual([cfg.pad_token_id, cfg.bos_token_id, cfg.eos_token_id], [256, 257, 258]);
+    assert.equal(Object.hasOwn(aeCfg, 'model_type'), false);
+    assert.equal(aeCfg.tie_word_embeddings, false);
+    for (const k of ['vocab_size', 'hidden_size', 'intermediate_size', 'num_encoder_layers', 'num_decoder_layers', 'latent_size', 'patch_size', 'ae_dropout', 'kl_weight', 'kl_clamp']) assert.ok(Object.hasOwn(aeCfg, k), k);
+    for (const k of ['num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'num_mlp_layers', 'noise_size', 'num_samples', 'beta', 'ae_path']) assert.ok(Object.hasOwn(cfg, k), k);
+  });
+
+  test('import takes a CALM file without ae_model.* and with the head under mlp_generator.* only', async () => {
+    const slim = path.join(work, 'slim');
+    fs.cpSync(ref, slim, { recursive: true });
+    const file = path.join(slim, 'calm', 'model.safetensors');
+    const { tensors } = decodeSafetensors(bytes(file));
+    for (const k of Object.keys(tensors)) if (k.startsWith('ae_model.') || k.startsWith('generative_head.')) delete tensors[k];
+    fs.writeFileSync(file, encodeSafetensors(tensors));
+    const out = path.join(work, 'slim-back');
+    await main(['import', '--reference', slim, '--out', out]);
+    assert.ok(bytes(path.join(out, 'checkpoint', 'model.safetensors')).equals(bytes(path.join(run, 'checkpoint', 'model.safetensors'))));
+  });
+
+  test('import refuses an mlp_generator copy or an ae_model copy that differs', async () => {
+    for (const [key, label] of [['mlp_generator.norm_noise.bias', /'mlp_generator\.norm_noise\.bias' differs from 'generative_head\.norm_noise\.bias'/], ['ae_model.decoder.norm.weight', /'ae_model\.decoder\.norm\.weight' differs from 'decoder\.norm\.weight'/]] as const) {
+      const bad = path.join(work, `bad-${key}`);
+      fs.cpSync(ref, bad, { recursive: true });
+      const file = path.join(bad, 'calm', 'model.safetensors');
+      const { tensors } = decodeSafetensors(bytes(file));
+      const copy = Float32Array.from(tensors[key].data);
+      copy[0] += 1;
+      tensors[key] = { ...tensors[key], data: copy };
+      fs.writeFileSync(file, encodeSafetensors(tensors));
+      await assert.rejects(main(['import', '--reference', bad, '--out', path.join(work, `never-${key}`)]), (e: Error) => e.message.includes(file) && label.test(e.message));
+    }
   });
 
   test('every parameter appears once in the tables', () => {
@@ -89,11 +167,11 @@ describe('reference interchange', () => {
     fs.cpSync(ref, untied, { recursive: true });
     const file = path.join(untied, 'autoencoder', 'model.safetensors');
     const { tensors } = decodeSafetensors(bytes(file));
-    const copy = Float32Array.from(tensors[AE_TIED.ref].data);
+    const copy = Float32Array.from(tensors['decoder.lm_head_weight'].data);
     copy[3] += 1;
-    tensors[AE_TIED.ref] = { ...tensors[AE_TIED.ref], data: copy };
+    tensors['decoder.lm_head_weight'] = { ...tensors['decoder.lm_head_weight'], data: copy };
     fs.writeFileSync(file, encodeSafetensors(tensors));
-    await assert.rejects(main(['import', '--reference', untied, '--out', path.join(work, 'never2')]), /decoder\.lm_head\.weight' differs from the embedding/);
+    await assert.rejects(main(['import', '--reference', untied, '--out', path.join(work, 'never2')]), /'decoder\.lm_head_weight' differs from 'encoder\.embed_tokens\.weight'.*tied to the embedding/);
     await assert.rejects(main(['export', '--checkpoint', run, '--out', ref]), /exists/);
   });
 });

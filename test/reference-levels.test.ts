@@ -10,6 +10,7 @@ import { Autoencoder } from '../src/calm/autoencoder.js';
 import { calmBrierChunkAligned } from '../src/calm/brier.js';
 import { energyLossTerms } from '../src/calm/energy-loss.js';
 import { evaluateCalmBrier, type CalmSampler } from '../src/calm/evaluate.js';
+import { drawQuality } from '../src/calm/draw-quality.js';
 import { ChunkTables, gapClosed, referenceLevels } from '../src/calm/reference-levels.js';
 import { BpeTokenizer } from '../src/nn/data/bpe.js';
 import { encodeDocuments } from '../src/nn/data/loader.js';
@@ -261,5 +262,29 @@ describe('latent statistics (effective rank)', () => {
     const cov = covariance([0, 0, 1, 2, 2, 4, 3, 6], 4, 2);
     assert.deepEqual(Array.from(cov, (v) => Math.round(v * 1e12) / 1e12), [5 / 3, 10 / 3, 10 / 3, 20 / 3].map((v) => Math.round(v * 1e12) / 1e12));
     assert.equal(latentRank(symmetricEigenvalues(cov, 2)).effectiveRank, 1);
+  });
+});
+
+describe('draw quality (draw-quality.ts)', () => {
+  // Training chunks A A B A C A B: after A come A once, B twice, C once.
+  const tables = ChunkTables.fromTokens(stream, K);
+  const unseen = [1, 9, 9, 9];
+  // One evaluation block A B (one position: previous A, true next chunk B); four draws B, B, C, unseen.
+  const sampler = { K, teacherForcedBatch: (_blocks: Int32Array, _size: number, count: number) => { assert.equal(count, 4); return Int32Array.from([B, B, C, unseen].flat()); } };
+  const q = drawQuality(sampler, tables, Int32Array.from([A, B].flat()), 2 * K, 4);
+
+  test('counts known chunks, distinct chunks and hits by hand', () => {
+    assert.equal(q.positions, 1);
+    assert.equal(q.knownFraction, 3 / 4); // B, B, C occur in training; 1 9 9 9 does not
+    assert.equal(q.distinctPerPosition, 3);
+    assert.equal(q.modelTrueChunk, 2 / 4);
+    assert.equal(q.modelTrueFirstToken, 3 / 4); // B, B and 1 9 9 9 start with B's first token 1
+    assert.equal(q.bigramTrueChunk, 2 / 4); // after A: B 2 of 4
+    assert.equal(q.bigramTrueFirstToken, 3 / 4); // after A: A and B start with 1 (3 of 4), C with 7
+  });
+
+  test('refuses mismatched K and partial blocks', () => {
+    assert.throws(() => drawQuality({ ...sampler, K: 2 }, tables, Int32Array.from([A, B].flat()), 8, 4), /K = 4.*K is 2/);
+    assert.throws(() => drawQuality(sampler, tables, Int32Array.from([A, B].flat()).subarray(1), 8, 4), /not whole blocks/);
   });
 });

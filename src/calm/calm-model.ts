@@ -48,6 +48,11 @@ export interface CalmConfig extends BackboneConfig {
    * calm-model.ts). Absent: fan-in, N(0, 1/fan_in).
    */
   readonly init?: number | 'fan-in';
+  /**
+   * Exponent α of the energy score the model is trained with (CALM.md §4.1; absent: the reference's 1).
+   * Evaluation always scores α = 1, so held-out losses stay comparable with the reference levels.
+   */
+  readonly energyExponent?: number;
 }
 
 /** The backbone in the nn layer's vocabulary (`DecoderConfig`): the one place the two namings meet. */
@@ -141,6 +146,7 @@ export class CalmModel extends Module {
     rng: Rng,
     targetSamples: number,
     targets: TargetKind = 'posterior',
+    alpha: number = this.config.energyExponent ?? 1,
   ): { loss: Tensor; positions: number; attraction: Tensor; repulsion: Tensor; perPosition: Tensor } {
     const { K, latent, nSamples } = this.config;
     const [b, n] = ids.shape;
@@ -153,7 +159,7 @@ export class CalmModel extends Module {
     const { mu, logSigma } = nextChunkPosterior(autoencoder, ids); // [P, l] each   posterior of c_1 … c_{T−1}
     const y = chunkTargets(mu, logSigma, targets, targetSamples, rng); // [P, M, l], or [P, 1, l] for μ targets
     if (y.shape[2] !== latent) throw new RangeError(`CalmModel.loss: the autoencoder's latent size ${y.shape[2]} differs from the model's ${latent}`);
-    return { ...energyLossTerms(samples, y), positions };
+    return { ...energyLossTerms(samples, y, alpha), positions };
   }
 }
 

@@ -17,6 +17,7 @@ import type { Rng } from '../tensor/random.js';
 import { checkAutoencoderMatch, type Autoencoder } from './autoencoder.js';
 import { arBrierAtPosition, BRIER_ORDERS, BrierAccumulator, calmBrierChunkAligned, calmBrierSmallK } from './brier.js';
 import type { CalmModel, TargetKind } from './calm-model.js';
+import { drawQuality, formatDrawQuality, type DrawQuality } from './draw-quality.js';
 import { ChunkTables, gapClosed, MeanAccumulator, referenceLevels, type ReferenceLevels } from './reference-levels.js';
 
 // ------------------------------------------------------------------ results
@@ -288,7 +289,8 @@ export interface EnergyEvaluation {
 
 /**
  * Mean energy loss (CALM.md §4.2) of `model` on whole blocks `ids` of `blockSize` tokens, at every position
- * t = 0 … T−2 (predicting chunk t + 1), in batches of 64 blocks so memory stays bounded.
+ * t = 0 … T−2 (predicting chunk t + 1), in batches of 64 blocks so memory stays bounded. Always the
+ * reference's α = 1, whatever exponent the model was trained with.
  */
 export function evaluateCalmEnergy(model: CalmModel, autoencoder: Autoencoder, ids: Int32Array, blockSize: number, o: { targetSamples: number; targets?: TargetKind; rng: Rng }): EnergyEvaluation {
   const blocks = blockCount('evaluateCalmEnergy', ids, blockSize);
@@ -296,7 +298,7 @@ export function evaluateCalmEnergy(model: CalmModel, autoencoder: Autoencoder, i
   for (let b0 = 0; b0 < blocks; b0 += BATCH_BLOCKS) {
     const count = Math.min(BATCH_BLOCKS, blocks - b0);
     const batch = new Tensor(NDArray.fromData(ids.slice(b0 * blockSize, (b0 + count) * blockSize), [count, blockSize], 'int32'));
-    const perPosition = noGrad(() => model.loss(batch, autoencoder, o.rng, o.targetSamples, o.targets).perPosition.toTypedArray()); // [count·(T−1)]
+    const perPosition = noGrad(() => model.loss(batch, autoencoder, o.rng, o.targetSamples, o.targets, 1).perPosition.toTypedArray()); // [count·(T−1)]
     for (const e of perPosition) acc.add(e);
   }
   return { energyLoss: acc.value, stdError: acc.stdError, positions: acc.count, targetSamples: o.targetSamples, nSamples: model.config.nSamples };
@@ -309,7 +311,12 @@ export interface CalmHeldOutReport {
   /** K ≥ 4 only (exact chunk-aligned BrierLM of the tables). */
   readonly referenceLevels?: ReferenceLevels;
   readonly gapClosed?: number;
+  /** K ≥ 4 only: decoded draws against the training chunks (draw-quality.ts), on the first blocks. */
+  readonly drawQuality?: DrawQuality;
 }
+
+/** Blocks and draws per position of the draw-quality statistics in {@link calmHeldOutReport}. */
+export const DRAW_QUALITY_DEFAULTS = { blocks: 50, draws: 32 } as const;
 
 /**
  * Scores a CALM on held-out blocks `ids` of `blockSize` tokens: BrierLM (CALM.md §6.2/§6.3), the energy
@@ -328,7 +335,11 @@ export function calmHeldOutReport(
   if (model.config.K < 4) return { brier, energy };
   const tables = o.tables ?? ChunkTables.fromTokens(o.trainTokens, model.config.K);
   const levels = referenceLevels(tables, autoencoder, ids, blockSize, { nSamples: model.config.nSamples, targetSamples: o.targetSamples, targets: o.targets, rng: o.rng });
-  return { brier, energy, referenceLevels: levels, gapClosed: gapClosed(energy.energyLoss, levels) };
+  // Last, so that the numbers above do not depend on whether it runs.
+  const { blocks, draws } = DRAW_QUALITY_DEFAULTS;
+  const first = ids.subarray(0, Math.min(blocks, ids.length / blockSize) * blockSize);
+  const quality = drawQuality(calmSampler(model, autoencoder, o.rng), tables, first, blockSize, draws);
+  return { brier, energy, referenceLevels: levels, gapClosed: gapClosed(energy.energyLoss, levels), drawQuality: quality };
 }
 
 /** The energy loss, reference levels and gap closed of a {@link CalmHeldOutReport}, one line each. */
@@ -348,6 +359,7 @@ export function formatCalmReport(r: Omit<CalmHeldOutReport, 'brier'>): string[] 
         : 'gap closed: n/a (the chunk-bigram table does not beat the chunk-unigram table on the energy loss here, so there is no gap to close)',
     );
   }
+  if (r.drawQuality !== undefined) lines.push(formatDrawQuality(r.drawQuality));
   return lines;
 }
 

@@ -4,6 +4,7 @@
  * the result rows, and their rendering as RESULTS.md, results.json and a BrierLM-vs-FLOPs SVG.
  * The runs themselves are driven by `runExperiment` (src/calm/runs/experiment-run.ts, `calm experiment`).
  */
+import { formatDrawQuality, type DrawQuality } from './draw-quality.js';
 import { lineChartSvg } from '../nn/io/svg-plot.js';
 import type { BrierProtocol } from './evaluate.js';
 
@@ -76,6 +77,8 @@ export interface ExperimentRow {
   /** CALM only: held-out energy loss on the evaluation blocks, and the share of the chunk-unigram → chunk-bigram gap it closes. */
   readonly energyLoss?: number | null;
   readonly gapClosed?: number | null;
+  /** CALM with K ≥ 4 only: decoded draws against the training chunks (draw-quality.ts). */
+  readonly drawQuality?: DrawQuality | null;
 }
 
 /** A reference model scored on the same held-out blocks (count tables of training chunks, exact BrierLM). */
@@ -196,6 +199,7 @@ export function resultsMarkdown(rows: readonly ExperimentRow[], meta: Experiment
         lines.push(`| ${r.model} | ${fixed(r.energyLoss ?? null, 3)} | ${Number.isFinite(gap) ? `${fixed(gap, 1)} %` : 'n/a (the bigram table does not beat the unigram table)'} |`);
       }
     }
+    for (const r of rows) if (r.drawQuality !== undefined && r.drawQuality !== null) lines.push('', `${r.model}, ${formatDrawQuality(r.drawQuality)}.`);
   }
   lines.push('', '![BrierLM vs training FLOPs](brierlm-vs-flops.svg)', '');
   lines.push('## Curves (BrierLM at evaluation checkpoints)', '');

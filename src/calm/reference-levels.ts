@@ -133,6 +133,17 @@ export class ChunkDistribution {
     return (this.sorted = { order, cumulative });
   }
 
+  /** P_n(y): the probability that a draw's first `n` tokens (default all K) equal those of `truth`. */
+  prefixProbability(truth: ArrayLike<number>, n = this.K): number {
+    let hits = 0;
+    for (let i = 0; i < this.size; i++) {
+      let k = 0;
+      while (k < n && this.chunks[i * this.K + k] === truth[k]) k++;
+      if (k === n) hits += this.counts[i];
+    }
+    return hits / this.total;
+  }
+
   /** Σ_z P_n(z)² for n = 1..4: the collision probability of two draws' first n tokens. */
   private squares(): Float64Array {
     if (this.squareSums !== null) return this.squareSums;
@@ -175,6 +186,7 @@ function toDistribution(K: number, counts: Map<string, number>): ChunkDistributi
 export class ChunkTables {
   readonly unigram: ChunkDistribution;
   private readonly following: Map<string, Map<string, number>>;
+  private readonly unigramCounts: Map<string, number>;
   private readonly cache = new Map<string, ChunkDistribution>();
 
   private constructor(
@@ -183,7 +195,13 @@ export class ChunkTables {
     following: Map<string, Map<string, number>>,
   ) {
     this.unigram = toDistribution(K, unigram);
+    this.unigramCounts = unigram;
     this.following = following;
+  }
+
+  /** Whether `chunk` (K ids) occurs among the counted chunks. */
+  isKnown(chunk: ArrayLike<number>): boolean {
+    return this.unigramCounts.has(chunkKey(chunk));
   }
 
   /** Counts over chunks tokens[iK … iK+K−1] of `tokens` (a trailing partial chunk is dropped). */

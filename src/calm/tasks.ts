@@ -276,7 +276,7 @@ export function createCalmTask(o: CalmTaskOptions): TrainTask {
     evaluate() {
       const evalRng = new Rng(o.seed + 2); // the same noise every evaluation: comparable numbers
       const ids = idTensor(valid.ids, valid.count, length); // [Bv, T·K]
-      const out = model.loss(ids, autoencoder, evalRng, targetSamples, o.targets);
+      const out = model.loss(ids, autoencoder, evalRng, targetSamples, o.targets, 1); // α = 1 whatever the training exponent: comparable with the reference levels
       const validLoss = out.loss.item();
       const brier = evaluateCalmBrier(calmSampler(model, autoencoder, evalRng), brierValid.ids, length, { rng: evalRng });
       const result: Record<string, number> = { validLoss, validAttraction: out.attraction.item(), validRepulsion: out.repulsion.item(), brierLM: brier.brierLM };

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `calm` command-line tool: a table of subcommands, each loaded lazily (so `calm info` does not pay for
- * loading training code), each a module exporting `run(argv)` and a `help` string. Commands never import
+ * loading training code), each a module built by `defineCommand` (command.ts). Commands never import
  * each other: where one command hands some invocations to another module (`calm train --model calm`,
  * `calm generate` of a CALM run), its table entry routes them here.
  */
@@ -9,13 +9,9 @@ import { existsSync, realpathSync } from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { UsageError } from './args.js';
+import type { CommandModule } from './command.js';
 
-/** What a subcommand module provides. */
-export interface CommandModule {
-  /** One-paragraph description and option list (printed for `calm <command> --help`). */
-  readonly help: string;
-  run(argv: string[]): Promise<void>;
-}
+export type { CommandModule };
 
 interface CommandEntry {
   /** Module path relative to this file. */

@@ -1,12 +1,14 @@
 /**
  * What the commands share, written once: the options several commands take (backend, seed, quiet, run
- * folder, the training schedule and optimiser), parsing with `--help`, and the checks several commands make.
+ * folder, the training schedule and optimiser) and the checks several commands make. Parsing and `--help`
+ * are command.ts.
  * Defaults of run settings are quoted from the run modules (src/calm/runs, src/nn/train).
  */
+import * as fs from 'node:fs';
 import { LIMITS, OPTIMISER_DEFAULTS, evenHeadWidth, type RunControl } from '../nn/train/train-config.js';
 import type { Backend } from '../tensor/backend.js';
 import { useBackend } from '../tensor/select.js';
-import { parseArgs, UsageError, type OptionSpecs, type ParseResult } from './args.js';
+import { UsageError } from './args.js';
 
 /** The `--backend` choices, in the order `--help` lists them. */
 export const BACKENDS = ['cpu', 'auto', 'gpujs-webgpu', 'gpujs-webasm', 'gpujs-cpu'] as const;
@@ -24,6 +26,11 @@ export function seedOption(description: string, seed = 1) {
 /** `--quiet`. */
 export function quietOption(description = 'no progress bar') {
   return { type: 'boolean', description } as const;
+}
+
+/** `--seed` then `--backend`, as the commands that sample or evaluate take them. */
+export function seedAndBackendOptions(seedDescription: string, seed = 1) {
+  return { seed: seedOption(seedDescription, seed), backend: backendOption() } as const;
 }
 
 /** `--out`, `--resume` and `--backend` of a training command. */
@@ -50,8 +57,34 @@ export function backboneOptions(d: { dim: number; layers: number; heads: number;
   } as const;
 }
 
-/** The schedule, optimiser and cadence options of a training command, with that command's defaults. */
-export function trainingOptions(d: { lr: number; minLr: number; warmup: number; evalEvery: number; checkpointEvery: number }) {
+/** `--valid-fraction`. */
+function validFractionOption(validFraction: number) {
+  return { type: 'number', min: 0.001, max: 0.5, default: validFraction, description: 'held-out share of each novel (whole trailing chapters)' } as const;
+}
+
+/** A count of held-out blocks (or chunks) that an evaluation scores. */
+function heldOutCountOption(count: number, description: string) {
+  return { type: 'number', integer: true, min: 1, max: LIMITS.blocks, default: count, description } as const;
+}
+
+/** The defaults {@link trainingOptions} takes from a run module. */
+interface TrainingDefaults {
+  lr: number;
+  minLr: number;
+  warmup: number;
+  evalEvery: number;
+  checkpointEvery: number;
+  validFraction: number;
+  seed: number;
+}
+
+/**
+ * The closing options of every training command, with that command's defaults: schedule, optimiser and
+ * cadence; then its held-out counts (`heldOutCounts` names each with its wording, the default from `d`),
+ * `--valid-fraction`, `--seed` (in `seedDescription`'s words) and `--quiet`.
+ */
+export function trainingOptions<K extends string>(d: TrainingDefaults & Readonly<Record<NoInfer<K>, number>>, seedDescription: string, heldOutCounts: Readonly<Record<K, string>>) {
+  const counts = Object.fromEntries(Object.entries<string>(heldOutCounts).map(([key, description]) => [key, heldOutCountOption(d[key as K], description)]));
   return {
     lr: { type: 'number', above: 0, default: d.lr, description: 'peak learning rate' },
     minLr: { type: 'number', min: 0, default: d.minLr, description: 'final learning rate of the cosine schedule' },
@@ -62,20 +95,18 @@ export function trainingOptions(d: { lr: number; minLr: number; warmup: number; 
     onNonfinite: { type: 'string', choices: ['stop', 'skip'], default: OPTIMISER_DEFAULTS.onNonfinite, description: 'on a NaN or infinite loss or gradient norm: stop the run, or skip that update (stopping after 10 in a row)' },
     evalEvery: { type: 'number', integer: true, min: 1, max: LIMITS.steps, default: d.evalEvery, description: 'steps between held-out evaluations' },
     checkpointEvery: { type: 'number', integer: true, min: 1, max: LIMITS.steps, default: d.checkpointEvery, description: 'steps between checkpoints' },
+    ...(counts as Record<K, ReturnType<typeof heldOutCountOption>>),
+    validFraction: validFractionOption(d.validFraction),
+    seed: seedOption(seedDescription, d.seed),
+    quiet: quietOption(),
   } as const;
 }
 
-/** `--valid-fraction`. */
-export function validFractionOption(validFraction: number) {
-  return { type: 'number', min: 0.001, max: 0.5, default: validFraction, description: 'held-out share of each novel (whole trailing chapters)' } as const;
-}
-
-/** Parses `argv`; for `--help` prints `help` and returns null. */
-export function parseCommand<S extends OptionSpecs>(command: string, specs: S, help: string, argv: readonly string[]): ParseResult<S> | null {
-  const parsed = parseArgs(command, specs, argv);
-  if (!parsed.help) return parsed;
-  process.stdout.write(help);
-  return null;
+/** `--out` of a command that creates a folder: required, and refused when it exists (nothing is overwritten). */
+export function newFolder(command: string, out: string | undefined): string {
+  if (out === undefined) throw new UsageError(`${command}: --out DIR is required`);
+  if (fs.existsSync(out)) throw new UsageError(`${command}: ${out} exists; choose a new --out folder`);
+  return out;
 }
 
 /** Selects the backend, printing its notes on stderr. */
@@ -104,6 +135,16 @@ export function checkHeads(command: string, dim: number, heads: number): void {
 export const MAX_PROMPT_CHARS = 1_000_000;
 /** Most tokens one call generates. */
 export const MAX_NEW_TOKENS = 1_000_000;
+
+/** `--checkpoint`, `--prompt`, `--max-tokens` and `--max-context` of a generating command, in its wording. */
+export function generationOptions(describe: { checkpoint: string; prompt: string; maxTokens: string; maxContext: string }) {
+  return {
+    checkpoint: { type: 'string', description: describe.checkpoint },
+    prompt: { type: 'string', default: '', description: describe.prompt },
+    maxTokens: { type: 'number', integer: true, min: 0, max: MAX_NEW_TOKENS, default: 200, description: describe.maxTokens },
+    maxContext: { type: 'number', integer: true, min: 0, max: LIMITS.seq * 16, default: 0, description: describe.maxContext },
+  } as const;
+}
 
 /** Refuses prompts no model here could use (the context cap keeps only the last tokens of long ones). */
 export function checkPrompt(prompt: string): void {

@@ -54,3 +54,17 @@ export function layoutArb(values: fc.Arbitrary<number[]> = unitValuesArb, opts: 
     values,
   });
 }
+
+/**
+ * Arrays of `item` with a reordering of the same items: each item carries a sort key, and equal keys keep
+ * their order, so a failing case shrinks towards the identity and towards fewer items.
+ */
+export function shuffledArb<T>(item: fc.Arbitrary<T>, constraints: fc.ArrayConstraints = {}): fc.Arbitrary<{ items: T[]; shuffled: T[] }> {
+  return fc.array(fc.tuple(item, fc.nat(1000)), constraints).map((pairs) => ({
+    items: pairs.map(([x]) => x),
+    shuffled: pairs
+      .map(([x, key], i) => ({ x, key, i }))
+      .sort((a, b) => a.key - b.key || a.i - b.i)
+      .map((p) => p.x),
+  }));
+}

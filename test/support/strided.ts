@@ -5,7 +5,6 @@
  */
 import type { Backend, BackendBuffer, View } from '../../src/tensor/backend.js';
 import { allocTyped, type DType, type TypedArray } from '../../src/tensor/dtype.js';
-import { Rng } from '../../src/tensor/random.js';
 import { contiguousStrides, sizeOf, type Shape } from '../../src/tensor/shape.js';
 import { permutation, type LayoutChoice } from './arbitraries.js';
 import { ravel, unravel } from './reference.js';
@@ -34,30 +33,6 @@ export function viewOf(be: Backend, shape: Shape, layout: LayoutChoice, dtype: D
   const host = allocTyped(dtype, layout.offset + span + layout.padding);
   for (let i = 0; i < host.length; i++) host[i] = map(layout.values[i % layout.values.length]);
   return { view: { buffer: be.upload(host), shape, strides, offset: layout.offset }, host };
-}
-
-/**
- * A random view of `shape` on `be` drawn from `seed`: axes stored in a random order, some broadcast
- * (stride 0) when allowed, some stepped by 2, with a random offset; storage filled with values from `gen`.
- * (The fast-check suites use {@link viewOf} with generated layouts instead, so that failures shrink.)
- */
-export function makeView(
-  be: Backend, shape: Shape, dtype: DType, seed: number, gen: (r: Rng) => number,
-  opts: { broadcast?: boolean; contiguous?: boolean } = {},
-): Layout {
-  const r = new Rng(seed);
-  const plain = opts.contiguous === true || r.uniform() < 0.25;
-  const four = <T>(f: () => T): T[] => Array.from({ length: 4 }, f);
-  const layout: LayoutChoice = {
-    order: plain ? four(() => 0) : four(() => r.int(8)),
-    broadcast: four(() => !plain && opts.broadcast !== false && r.uniform() < 0.25),
-    steps: plain ? four(() => 1) : four(() => 1 + r.int(2)),
-    base: plain ? 1 : 1 + r.int(2),
-    offset: plain ? 0 : r.int(4),
-    padding: r.int(3),
-    values: Array.from({ length: 64 }, () => gen(r)),
-  };
-  return viewOf(be, shape, layout, dtype);
 }
 
 /** The view's elements in row-major order, read by the explicit stride formula. */
@@ -89,6 +64,3 @@ export function reduceRef(op: 'sum' | 'max' | 'min', values: number[], shape: Sh
   }
   return out;
 }
-
-export const normal = (r: Rng): number => r.normal();
-export const smallInt = (r: Rng): number => r.int(5) - 2;

@@ -41,6 +41,8 @@ export interface CalmRunOptions extends TrainFlags {
   headDim: number;
   noiseDim: number;
   init: string;
+  /** Exponent α of the training energy score (CALM.md §4.1); 1 is the reference's. */
+  energyExponent: number;
   samples: number;
   targetSamples: number;
   targets: string;
@@ -54,7 +56,7 @@ export interface CalmRunOptions extends TrainFlags {
 
 /** The defaults of `calm train --model calm` (the README's sweep; its `--help` prints them from here). */
 export const CALM_RUN_DEFAULTS = {
-  steps: 1600, batch: 16, chunks: 17, dim: 64, layers: 2, heads: 4, ffn: 0, headBlocks: 2, headDim: 0, noiseDim: 32, init: 'fan-in',
+  steps: 1600, batch: 16, chunks: 17, dim: 64, layers: 2, heads: 4, ffn: 0, headBlocks: 2, headDim: 0, noiseDim: 32, init: 'fan-in', energyExponent: 0.5,
   samples: 4, targetSamples: 16, targets: 'posterior', lr: 2e-3, minLr: 2e-4, warmup: 40, evalEvery: 100, checkpointEvery: 100,
   validBlocks: 64, brierBlocks: 256, validFraction: VALID_FRACTION, seed: 1,
 } as const;
@@ -94,6 +96,7 @@ export function calmRunConfig(o: CalmRunOptions, ae: AutoencoderConfig, aeRun: s
       vocabSize: ae.vocabSize, d: o.dim, ffn, layers: o.layers, heads: o.heads, K: ae.K, latent: ae.latent, headBlocks: o.headBlocks, noiseDim: o.noiseDim, nSamples: o.samples,
       ...(o.headDim > 0 ? { headDim: o.headDim } : {}),
       init: o.init === 'fan-in' ? 'fan-in' : o.init === 'reference' ? INIT_STD : widthAwareInitStd(o.dim),
+      ...(o.energyExponent !== 1 ? { energyExponent: o.energyExponent } : {}),
     },
     autoencoder: ae,
     autoencoderRun: path.resolve(aeRun),

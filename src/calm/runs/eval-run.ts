@@ -16,6 +16,7 @@ import { findCheckpoint } from '../../nn/train/trainer.js';
 import { UsageError } from '../../nn/usage-error.js';
 import { Rng } from '../../tensor/random.js';
 import { calmHeldOutReport, evaluateArBrier, transformerSampler, type BrierEvaluation, type EnergyEvaluation } from '../evaluate.js';
+import type { DrawQuality } from '../draw-quality.js';
 import type { ReferenceLevels } from '../reference-levels.js';
 import { evenBlocks } from '../tasks.js';
 import { loadCalmRun } from './calm-run.js';
@@ -33,6 +34,8 @@ export interface EvalRecord {
   referenceLevels?: ReferenceLevels;
   /** (unigram − model) / (unigram − bigram) on the energy loss. */
   gapClosed?: number;
+  /** CALM with K ≥ 4 only: decoded draws against the training chunks (draw-quality.ts). */
+  drawQuality?: DrawQuality;
   /** The run's tokenizer: BrierLM counts n-grams of these tokens, so only runs with the same tokenizer compare. */
   tokenizer: { kind: TokenizerKind; vocabSize: number };
   date: string;
@@ -64,7 +67,7 @@ export function evaluateRun(runDir: string, o: { split: string; blockSize: numbe
   const rng = new Rng(o.seed);
   const evalOptions = { rng, seed: o.seed, split: o.split };
   let evaluation: BrierEvaluation;
-  let calmExtras: Pick<EvalRecord, 'energy' | 'referenceLevels' | 'gapClosed'> = {};
+  let calmExtras: Pick<EvalRecord, 'energy' | 'referenceLevels' | 'gapClosed' | 'drawQuality'> = {};
   let tokenizer: Tokenizer;
   if (config.model === 'calm') {
     const { config: run, model, autoencoder, tokenizer: t } = loadCalmRun(runDir);
@@ -76,7 +79,7 @@ export function evaluateRun(runDir: string, o: { split: string; blockSize: numbe
     const held = evenBlocks(o.split === 'train' ? tokens.train : tokens.valid, blockSize, o.blocks);
     const report = calmHeldOutReport(model, autoencoder, held.ids, blockSize, { ...evalOptions, trainTokens: tokens.train, targetSamples: run.data.targetSamples, targets: run.data.targets });
     evaluation = report.brier;
-    calmExtras = { energy: report.energy, referenceLevels: report.referenceLevels, gapClosed: report.gapClosed };
+    calmExtras = { energy: report.energy, referenceLevels: report.referenceLevels, gapClosed: report.gapClosed, drawQuality: report.drawQuality };
   } else if (config.model === 'transformer') {
     const { config: run, tokenizer: t, model } = loadTransformerRun(runDir, 'calm eval');
     tokenizer = t;

@@ -24,9 +24,10 @@ import { Rng } from '../../tensor/random.js';
 import { describeBackend } from '../../tensor/select.js';
 import { defaultRegularisation, type Autoencoder } from '../autoencoder.js';
 import { backboneOf, CalmModel, type CalmConfig } from '../calm-model.js';
-import { calmSampler, evaluateArBrier, evaluateCalmBrier, evaluateCalmEnergy, formatCalmReport, formatEvaluation, transformerSampler, type BrierEvaluation } from '../evaluate.js';
+import { calmSampler, DRAW_QUALITY_DEFAULTS, evaluateArBrier, evaluateCalmBrier, evaluateCalmEnergy, formatCalmReport, formatEvaluation, transformerSampler, type BrierEvaluation } from '../evaluate.js';
 import { brierVsFlopsSvg, evaluationSteps, matchedSteps, resultsMarkdown, type CurvePoint, type ExperimentRow, type ReferenceRow } from '../experiment.js';
 import { countParams, flopsPerToken } from '../flops.js';
+import { drawQuality, formatDrawQuality, type DrawQuality } from '../draw-quality.js';
 import { generateCalm } from '../generate.js';
 import { ChunkTables, gapClosed, referenceLevels, type ReferenceLevels } from '../reference-levels.js';
 import { createCalmTask, evenBlocks } from '../tasks.js';
@@ -222,7 +223,8 @@ export async function runExperiment(o: Options, ks: readonly number[], backend: 
     const aeSpec = { family: 'autoencoder', config: aeConfig.autoencoder } as const;
     const aeTrainFlops = aeSteps * aeConfig.data.batchSize * K * flopsPerToken(aeSpec).train;
 
-    const calm: CalmConfig = { ...backbone, K, latent, headBlocks: 2, noiseDim: 32, nSamples: o.samples }; // init: the fan-in default (calm-model.ts)
+    const energyExponent: number = CALM_RUN_DEFAULTS.energyExponent; // the sweep's choice (README)
+    const calm: CalmConfig = { ...backbone, K, latent, headBlocks: 2, noiseDim: 32, nSamples: o.samples, ...(energyExponent !== 1 ? { energyExponent } : {}) }; // init: the fan-in default (calm-model.ts)
     const spec = { family: 'calm', config: calm } as const;
     const flops = flopsPerToken(spec, { contextPositions: o.block / K, autoencoder: aeConfig.autoencoder });
     const steps = matchedSteps(baselineSteps, baseFlops.train, flops.train); // CALM.md §8.3: same training FLOPs
@@ -245,7 +247,7 @@ export async function runExperiment(o: Options, ks: readonly number[], backend: 
     // (all K) at the curve points, so the trainer's evaluation is just the held-out energy loss.
     const validIds = evenBlocks(lm.valid, o.block, 8);
     const validTensor = new Tensor(NDArray.fromData(validIds.ids, [validIds.count, o.block], 'int32'));
-    const task: TrainTask = { ...base, evaluate: () => ({ validLoss: model.loss(validTensor, ae, new Rng(o.seed + 2), o.targetSamples).loss.item() }) };
+    const task: TrainTask = { ...base, evaluate: () => ({ validLoss: model.loss(validTensor, ae, new Rng(o.seed + 2), o.targetSamples, 'posterior', 1).loss.item() }) }; // α = 1: comparable across exponents
     log(`calm K=${K}: ${countParams(spec).toLocaleString('en')} parameters, ${steps} steps (train FLOPs/token ${flops.train.toExponential(2)} vs baseline ${baseFlops.train.toExponential(2)})`);
     const res = await trainWithCurve(
       task,
@@ -257,13 +259,18 @@ export async function runExperiment(o: Options, ks: readonly number[], backend: 
     // Energy loss on the evaluation blocks, and for K >= 4 the reference tables on the same positions.
     const energy = noGrad(() => evaluateCalmEnergy(model, ae, held.ids, o.block, { targetSamples: o.targetSamples, rng: new Rng(evalSeed) }));
     let gap: number | null = null;
+    let quality: DrawQuality | null = null;
     if (K >= 4) {
-      const levels = noGrad(() => referenceLevels(ChunkTables.fromTokens(lm.train, K), ae, held.ids, o.block, { nSamples: o.samples, targetSamples: o.targetSamples, rng: new Rng(evalSeed) }));
+      const tables = ChunkTables.fromTokens(lm.train, K);
+      const levels = noGrad(() => referenceLevels(tables, ae, held.ids, o.block, { nSamples: o.samples, targetSamples: o.targetSamples, rng: new Rng(evalSeed) }));
+      const { blocks, draws } = DRAW_QUALITY_DEFAULTS;
+      quality = drawQuality(calmSampler(model, ae, new Rng(evalSeed)), tables, held.ids.subarray(0, Math.min(blocks, held.count) * o.block), o.block, draws);
+      log(formatDrawQuality(quality));
       gap = gapClosed(energy.energyLoss, levels);
       if (references.length === 0) references.push(...referenceRows(levels, K));
       log(formatCalmReport({ energy, referenceLevels: levels, gapClosed: gap }).join('\n'));
     }
-    rows.push({ ...row(`CALM K=${K}`, 'calm', K, countParams(spec), countParams(aeSpec), steps, tokensPerStep, flops.train, aeTrainFlops, flops.inference, res, speed, aeRun.report, runDir), energyLoss: energy.energyLoss, gapClosed: gap });
+    rows.push({ ...row(`CALM K=${K}`, 'calm', K, countParams(spec), countParams(aeSpec), steps, tokensPerStep, flops.train, aeTrainFlops, flops.inference, res, speed, aeRun.report, runDir), energyLoss: energy.energyLoss, gapClosed: gap, drawQuality: quality });
     log(formatEvaluation(res.last).join('\n'));
   }
 

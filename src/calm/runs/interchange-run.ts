@@ -7,8 +7,9 @@ import * as path from 'node:path';
 import { Autoencoder } from '../autoencoder.js';
 import { CalmModel } from '../calm-model.js';
 import {
-  AE_TIED, autoencoderNameTable, calmNameTable, fromReferenceTensors, parseReferenceAutoencoderConfig, parseReferenceCalmConfig, readReferencePart,
-  referenceAutoencoderConfig, referenceCalmConfig, toReferenceTensors, writeReferencePart,
+  AE_ALIASES, CALM_AE_PREFIX, autoencoderNameTable, calmAliases, calmNameTable, embedAutoencoder, fromReferenceTensors, parseReferenceAutoencoderConfig,
+  parseReferenceCalmConfig, readReferencePart, referenceAutoencoderConfig, referenceCalmConfig, sameArray, splitEmbeddedAutoencoder, toReferenceTensors,
+  writeReferencePart,
 } from '../interchange.js';
 import { saveCheckpoint, type JsonValue } from '../../nn/checkpoint.js';
 import { ByteTokenizer } from '../../nn/data/tokenizer.js';
@@ -48,14 +49,18 @@ function defaultRunSettings(blockChunks: number): Record<string, unknown> {
 export function exportReference(runDir: string, outDir: string): void {
   const { config, model, autoencoder } = loadCalmRun(runDir);
   if (config.tokenizer !== 'byte') throw new Error(`calm export: ${path.join(runDir, 'config.json')} uses a '${config.tokenizer}' tokenizer; the reference layout is written for byte-level runs only (it carries no tokenizer.json)`);
+  const tokenizer = new ByteTokenizer();
+  const aeTensors = toReferenceTensors(autoencoder, autoencoderNameTable(config.autoencoder), AE_ALIASES);
+  const calmTable = calmNameTable(config.calm);
   publishFolder(outDir, (dir) => {
     writeReferencePart(dir, 'autoencoder', {
-      tensors: toReferenceTensors(autoencoder, autoencoderNameTable(config.autoencoder), AE_TIED),
-      config: referenceAutoencoderConfig(config.autoencoder, { tokenizer: 'byte', mask_id: new ByteTokenizer().mask }),
+      tensors: aeTensors,
+      config: referenceAutoencoderConfig(config.autoencoder, { tokenizer: 'byte', mask_id: tokenizer.mask }),
     });
     writeReferencePart(dir, 'calm', {
-      tensors: toReferenceTensors(model, calmNameTable(config.calm)),
-      config: referenceCalmConfig(config.calm, config as unknown as Record<string, unknown>, config.data.blockChunks),
+      // the reference's EnergyTransformer state_dict: its own tensors, the head again as mlp_generator.*, and the frozen AE as ae_model.*
+      tensors: { ...embedAutoencoder(aeTensors), ...toReferenceTensors(model, calmTable, calmAliases(calmTable)) },
+      config: referenceCalmConfig(config.calm, config as unknown as Record<string, unknown>, config.data.blockChunks, tokenizer),
     });
   });
 }
@@ -71,16 +76,28 @@ export function importReference(referenceDirArg: string, outDir: string): { para
   if (ae.extras !== null && ae.extras.mask_id !== tokenizer.mask) {
     throw new Error(`${aePart.configFile}: calm_ts.mask_id ${ae.extras.mask_id} differs from the byte tokenizer's MASK ${tokenizer.mask}`);
   }
+  const aeTable = autoencoderNameTable(ae.config);
+  const aeState = fromReferenceTensors(aePart.tensors, aeTable, aePart.weightsFile, AE_ALIASES);
   const autoencoder = new Autoencoder(ae.config, { rng: new Rng(0) }); // weights replaced below
-  autoencoder.loadStateDict(fromReferenceTensors(aePart.tensors, autoencoderNameTable(ae.config), aePart.weightsFile, AE_TIED));
+  autoencoder.loadStateDict(aeState);
 
   const calmPart = readReferencePart(referenceDirArg, 'calm');
   const calm = parseReferenceCalmConfig(calmPart.config, calmPart.configFile);
   if (calm.config.latent !== ae.config.latent || calm.config.K !== ae.config.K) {
     throw new Error(`${calmPart.configFile}: latent_size ${calm.config.latent} / patch_size ${calm.config.K} differ from the autoencoder's ${ae.config.latent} / ${ae.config.K}`);
   }
+  const { own, embedded } = splitEmbeddedAutoencoder(calmPart.tensors);
+  if (embedded !== null) {
+    // the reference's CALM checkpoint carries its frozen AE too; it must be the one in autoencoder/
+    const copy = fromReferenceTensors(embedded, aeTable, `${calmPart.weightsFile} (${CALM_AE_PREFIX}*)`, AE_ALIASES);
+    const differs = aeTable.find((r) => !sameArray(copy[r.ours], aeState[r.ours]));
+    if (differs !== undefined) {
+      throw new Error(`${calmPart.weightsFile}: '${CALM_AE_PREFIX}${differs.ref}' differs from '${differs.ref}' in ${aePart.weightsFile}; the CALM model's frozen autoencoder must be the one in autoencoder/`);
+    }
+  }
+  const calmTable = calmNameTable(calm.config);
   const model = new CalmModel(calm.config, { rng: new Rng(0) }); // weights replaced below
-  model.loadStateDict(fromReferenceTensors(calmPart.tensors, calmNameTable(calm.config), calmPart.weightsFile));
+  model.loadStateDict(fromReferenceTensors(own, calmTable, calmPart.weightsFile, calmAliases(calmTable)));
 
   // The reference fields decide the architecture; the calm-ts block (when present) restores the rest of the run.
   const raw = (calmPart.config as { max_position_embeddings?: unknown }).max_position_embeddings;

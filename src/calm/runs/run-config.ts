@@ -69,6 +69,7 @@ export const CalmRunSchema = v.object({
     nSamples: intIn(2, LIMITS.samples),
     headDim: v.optional(count(LIMITS.dim)),
     init: v.optional(v.union([numberIn(0, 10), v.literal('fan-in')])),
+    energyExponent: v.optional(v.pipe(v.number(), v.gtValue(0), v.ltValue(2))),
   }),
   autoencoder: AutoencoderSchema,
   autoencoderRun: v.string(),

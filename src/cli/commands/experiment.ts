@@ -9,37 +9,8 @@ import { AUTOENCODER_RECIPE as AE } from '../../calm/runs/autoencoder-run.js';
 import { runExperiment } from '../../calm/runs/experiment-run.js';
 import { LIMITS } from '../../nn/train/train-config.js';
 import { UsageError } from '../args.js';
-import { formatHelp } from '../help.js';
-import { backendOption, checkHeads, parseCommand, quietOption, seedOption, selectBackend } from '../options.js';
-
-export const specs = {
-  out: { type: 'string', default: 'results', description: 'output folder (RESULTS.md, results.json, brierlm-vs-flops.svg, runs/)' },
-  budget: { type: 'number', min: 0.01, default: 1, description: 'scales every step count (1: about an hour on 2 cores with the default --ks)' },
-  ks: { type: 'string', default: '4', description: 'chunk sizes K of the CALM models (comma-separated; 1,2,4,8 for the K ablation)' },
-  baselineSteps: { type: 'number', integer: true, min: 1, default: 1500, description: 'baseline optimiser steps at budget 1; CALM steps follow from matched FLOPs' },
-  aeSteps: { type: 'number', integer: true, min: 1, default: 1500, description: `autoencoder steps (of ${AE.batch} chunks, peak lr ${AE.lr.toExponential()}, as in the demo) at budget 1` },
-  dim: { type: 'number', integer: true, min: 8, default: 64, description: 'backbone width d (shared by CALM and the baseline)' },
-  layers: { type: 'number', integer: true, min: 1, default: 2, description: 'backbone layers' },
-  heads: { type: 'number', integer: true, min: 1, default: 4, description: 'attention heads' },
-  block: { type: 'number', integer: true, min: 8, default: 64, description: 'tokens per training and evaluation block (a multiple of every K)' },
-  batch: { type: 'number', integer: true, min: 1, default: 16, description: 'blocks per step (same tokens per step for every LM)' },
-  samples: { type: 'number', integer: true, min: 2, default: 4, description: 'energy-head samples N per position in training' },
-  targetSamples: { type: 'number', integer: true, min: 1, default: 16, description: 'AE posterior samples M per position' },
-  evalBlocks: { type: 'number', integer: true, min: 2, default: 1000, description: 'held-out blocks per BrierLM evaluation (fewer when the split is shorter)' },
-  evalPoints: { type: 'number', integer: true, min: 1, default: 3, description: 'BrierLM evaluations per run (the curve points)' },
-  genTokens: { type: 'number', integer: true, min: 8, default: 256, description: 'tokens generated per model for the speed measurement' },
-  tokenizer: { type: 'string', choices: ['byte', 'bpe'], default: 'byte', description: 'tokens of every model: bytes, or one BPE learned from the training split (BPE BrierLM is not comparable with byte BrierLM)' },
-  merges: { type: 'number', integer: true, min: 1, max: LIMITS.vocab - 260, default: 512, description: 'BPE merges (with --tokenizer bpe)' },
-  seed: seedOption('seed of weights, data order and samples'),
-  backend: backendOption(),
-  quiet: quietOption('no progress bars'),
-} as const;
-
-export const help = formatHelp(
-  'calm experiment',
-  'Train autoencoders and CALM models for each K and the baseline Transformer with the same backbone under matched training FLOPs, evaluate BrierLM on the held-out split, measure generation speed, and write RESULTS.md, results.json and brierlm-vs-flops.svg.',
-  specs,
-);
+import { defineCommand } from '../command.js';
+import { checkHeads, quietOption, seedAndBackendOptions, selectBackend } from '../options.js';
 
 function parseKs(text: string, block: number): number[] {
   const ks = text.split(',').map((s) => Number(s.trim()));
@@ -50,15 +21,37 @@ function parseKs(text: string, block: number): number[] {
   return ks;
 }
 
-export async function run(argv: string[]): Promise<void> {
-  const parsed = parseCommand('calm experiment', specs, help, argv);
-  if (parsed === null) return;
-  const o = parsed.options;
-  const ks = parseKs(o.ks, o.block);
-  checkHeads('calm experiment', o.dim, o.heads);
-  const backend = await selectBackend(o.backend);
-  const command = `node dist/src/cli/calm.js experiment${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`;
-  const { rows, wallSeconds } = await runExperiment(o, ks, backend, command);
-  process.stdout.write(`experiment finished in ${(wallSeconds / 60).toFixed(1)} min; see ${path.join(o.out, 'RESULTS.md')}\n`);
-  for (const r of rows) process.stdout.write(`${r.model.padEnd(12)} BrierLM ${r.brierLM.toFixed(2)}  train FLOPs ${r.trainFlops.toExponential(2)}  ${r.tokensPerSecond.toFixed(0)} tokens/s\n`);
-}
+export const { specs, help, run } = defineCommand({
+  name: 'calm experiment',
+  summary: 'Train autoencoders and CALM models for each K and the baseline Transformer with the same backbone under matched training FLOPs, evaluate BrierLM on the held-out split, measure generation speed, and write RESULTS.md, results.json and brierlm-vs-flops.svg.',
+  options: {
+    out: { type: 'string', default: 'results', description: 'output folder (RESULTS.md, results.json, brierlm-vs-flops.svg, runs/)' },
+    budget: { type: 'number', min: 0.01, default: 1, description: 'scales every step count (1: about an hour on 2 cores with the default --ks)' },
+    ks: { type: 'string', default: '4', description: 'chunk sizes K of the CALM models (comma-separated; 1,2,4,8 for the K ablation)' },
+    baselineSteps: { type: 'number', integer: true, min: 1, default: 1500, description: 'baseline optimiser steps at budget 1; CALM steps follow from matched FLOPs' },
+    aeSteps: { type: 'number', integer: true, min: 1, default: 1500, description: `autoencoder steps (of ${AE.batch} chunks, peak lr ${AE.lr.toExponential()}, as in the demo) at budget 1` },
+    dim: { type: 'number', integer: true, min: 8, default: 64, description: 'backbone width d (shared by CALM and the baseline)' },
+    layers: { type: 'number', integer: true, min: 1, default: 2, description: 'backbone layers' },
+    heads: { type: 'number', integer: true, min: 1, default: 4, description: 'attention heads' },
+    block: { type: 'number', integer: true, min: 8, default: 64, description: 'tokens per training and evaluation block (a multiple of every K)' },
+    batch: { type: 'number', integer: true, min: 1, default: 16, description: 'blocks per step (same tokens per step for every LM)' },
+    samples: { type: 'number', integer: true, min: 2, default: 4, description: 'energy-head samples N per position in training' },
+    targetSamples: { type: 'number', integer: true, min: 1, default: 16, description: 'AE posterior samples M per position' },
+    evalBlocks: { type: 'number', integer: true, min: 2, default: 1000, description: 'held-out blocks per BrierLM evaluation (fewer when the split is shorter)' },
+    evalPoints: { type: 'number', integer: true, min: 1, default: 3, description: 'BrierLM evaluations per run (the curve points)' },
+    genTokens: { type: 'number', integer: true, min: 8, default: 256, description: 'tokens generated per model for the speed measurement' },
+    tokenizer: { type: 'string', choices: ['byte', 'bpe'], default: 'byte', description: 'tokens of every model: bytes, or one BPE learned from the training split (BPE BrierLM is not comparable with byte BrierLM)' },
+    merges: { type: 'number', integer: true, min: 1, max: LIMITS.vocab - 260, default: 512, description: 'BPE merges (with --tokenizer bpe)' },
+    ...seedAndBackendOptions('seed of weights, data order and samples'),
+    quiet: quietOption('no progress bars'),
+  },
+  async run(o, { argv }) {
+    const ks = parseKs(o.ks, o.block);
+    checkHeads('calm experiment', o.dim, o.heads);
+    const backend = await selectBackend(o.backend);
+    const command = `node dist/src/cli/calm.js experiment${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`;
+    const { rows, wallSeconds } = await runExperiment(o, ks, backend, command);
+    process.stdout.write(`experiment finished in ${(wallSeconds / 60).toFixed(1)} min; see ${path.join(o.out, 'RESULTS.md')}\n`);
+    for (const r of rows) process.stdout.write(`${r.model.padEnd(12)} BrierLM ${r.brierLM.toFixed(2)}  train FLOPs ${r.trainFlops.toExponential(2)}  ${r.tokensPerSecond.toFixed(0)} tokens/s\n`);
+  },
+});

@@ -5,14 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeBackend } from '../../tensor/select.js';
-import { formatHelp } from '../help.js';
-import { backendOption, parseCommand, selectBackend } from '../options.js';
-
-export const specs = {
-  backend: backendOption('backend to describe'),
-} as const;
-
-export const help = formatHelp('calm info', 'Print the calm-ts version, the Node.js version and the compute backend.', specs);
+import { defineCommand } from '../command.js';
+import { backendOption, selectBackend } from '../options.js';
 
 /** The version in the nearest package.json above this module. */
 export function packageVersion(): string {
@@ -29,16 +23,19 @@ export function packageVersion(): string {
   }
 }
 
-export async function run(argv: string[]): Promise<void> {
-  const parsed = parseCommand('calm info', specs, help, argv);
-  if (parsed === null) return;
-  const backend = await selectBackend(parsed.options.backend);
-  const adapter = (backend as { adapter?: unknown }).adapter;
-  const lines = [
-    `calm-ts ${packageVersion()}`,
-    `Node.js ${process.version} (${process.platform} ${process.arch})`,
-    `backend: ${describeBackend(backend)}`,
-    `adapter: ${typeof adapter === 'string' ? adapter : 'none (host CPU)'}`,
-  ];
-  process.stdout.write(`${lines.join('\n')}\n`);
-}
+export const { specs, help, run } = defineCommand({
+  name: 'calm info',
+  summary: 'Print the calm-ts version, the Node.js version and the compute backend.',
+  options: { backend: backendOption('backend to describe') },
+  async run(o) {
+    const backend = await selectBackend(o.backend);
+    const adapter = (backend as { adapter?: unknown }).adapter;
+    const lines = [
+      `calm-ts ${packageVersion()}`,
+      `Node.js ${process.version} (${process.platform} ${process.arch})`,
+      `backend: ${describeBackend(backend)}`,
+      `adapter: ${typeof adapter === 'string' ? adapter : 'none (host CPU)'}`,
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  },
+});

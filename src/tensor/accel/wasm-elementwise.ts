@@ -16,7 +16,7 @@
  * different order than the reference, so they agree to float64 rounding before the final float32
  * rounding.
  */
-import { Code, HIGH_HALF, OP, SIMD, T, WASM_PAGE, wasmApi, wasmModule, type WasmFunction, type WasmMemory } from './wasm-emit.js';
+import { Code, HIGH_HALF, OP, SIMD, T, reserveBytes, wasmApi, wasmModule, type WasmFunction, type WasmMemory } from './wasm-emit.js';
 
 export type WasmBinaryOp = 'add' | 'sub' | 'mul' | 'div';
 export type WasmUnaryOp = 'neg' | 'abs' | 'sqrt';
@@ -333,16 +333,7 @@ export class WasmElementwise {
     const po = align(4 * rows * cols4 + PAD);
     this.reserve(po + 16 * rows + PAD);
     const h = this.heap32;
-    const fillValue = op === 'sum' ? 0 : -Infinity;
-    if (cols4 === cols && rowStride === cols) {
-      h.set(x.subarray(offset, offset + rows * cols), 0);
-    } else {
-      for (let r = 0; r < rows; r++) {
-        const s = offset + r * rowStride;
-        h.set(x.subarray(s, s + cols), r * cols4);
-        for (let j = cols; j < cols4; j++) h[r * cols4 + j] = fillValue;
-      }
-    }
+    this.stageRows(x, offset, rowStride, rows, cols, cols4, op === 'sum' ? 0 : -Infinity);
     if (cols4 === 0) {
       out.fill(0, 0, rows);
       return;
@@ -369,15 +360,7 @@ export class WasmElementwise {
     const po = align(4 * rows * cols4 + PAD);
     this.reserve(po + 4 * rows * cols4 + PAD);
     const h = this.heap32;
-    if (cols4 === cols && rowStride === cols) {
-      h.set(x.subarray(offset, offset + rows * cols), 0);
-    } else {
-      for (let r = 0; r < rows; r++) {
-        const s = offset + r * rowStride;
-        h.set(x.subarray(s, s + cols), r * cols4);
-        for (let j = cols; j < cols4; j++) h[r * cols4 + j] = -Infinity;
-      }
-    }
+    this.stageRows(x, offset, rowStride, rows, cols, cols4, -Infinity);
     this.fns.softmax(0, po, rows, cols4);
     const q = po / 4;
     if (cols4 === cols) out.set(h.subarray(q, q + rows * cols));
@@ -398,11 +381,22 @@ export class WasmElementwise {
     out.set(this.heap64.subarray(po / 8, po / 8 + outer * cols));
   }
 
+  /** Copies the rows to the heap from 0, each padded to `cols4` with `fill` (neutral for the row op). */
+  private stageRows(x: Float32Array, offset: number, rowStride: number, rows: number, cols: number, cols4: number, fill: number): void {
+    const h = this.heap32;
+    if (cols4 === cols && rowStride === cols) {
+      h.set(x.subarray(offset, offset + rows * cols), 0);
+      return;
+    }
+    for (let r = 0; r < rows; r++) {
+      const s = offset + r * rowStride;
+      h.set(x.subarray(s, s + cols), r * cols4);
+      h.fill(fill, r * cols4 + cols, (r + 1) * cols4);
+    }
+  }
+
   private reserve(bytes: number): void {
-    const have = this.memory.buffer.byteLength;
-    if (bytes <= have) return;
-    this.memory.grow(Math.ceil((bytes - have) / WASM_PAGE));
-    this.remap();
+    if (reserveBytes(this.memory, bytes)) this.remap();
   }
 
   /** Growing the memory detaches the old buffer, so the views are rebuilt. */

@@ -10,10 +10,10 @@ const SECTION = { type: 1, import: 2, function: 3, memory: 5, export: 7, code: 1
 const EXPORT = { func: 0x00, memory: 0x02 } as const;
 /** Core opcodes used. */
 export const OP = {
-  block: 0x02, loop: 0x03, end: 0x0b, br: 0x0c, brIf: 0x0d,
+  block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b, br: 0x0c, brIf: 0x0d,
   localGet: 0x20, localSet: 0x21, localTee: 0x22,
   f32Load: 0x2a, f32Store: 0x38,
-  i32Const: 0x41, i32Eqz: 0x45, i32GtU: 0x4b, i32LtU: 0x49, i32GeU: 0x4f, i32Add: 0x6a, i32Sub: 0x6b, i32Mul: 0x6c, i32Shl: 0x74,
+  i32Const: 0x41, i32Eqz: 0x45, i32GtU: 0x4b, i32LtU: 0x49, i32GeU: 0x4f, i32Add: 0x6a, i32Sub: 0x6b, i32Mul: 0x6c, i32And: 0x71, i32Shl: 0x74,
   f32Add: 0x92, f32Sub: 0x93, f32Mul: 0x94, f32Div: 0x95, f32Max: 0x97, f64Add: 0xa0, f32DemoteF64: 0xb6,
   select: 0x1b, simd: 0xfd,
 } as const;
@@ -24,7 +24,7 @@ export const SIMD = {
   f32x4ExtractLane: 0x1f, f64x2ExtractLane: 0x21, f32x4Lt: 0x43, f32x4Ge: 0x46, v128AndNot: 0x4f, v128Bitselect: 0x52,
   f32x4Nearest: 0x6a, i32x4Shl: 0xab, i32x4Add: 0xae, i32x4TruncSatF32x4S: 0xf8,
   f32x4Max: 0xe9,
-  f64x2PromoteLowF32x4: 0x5f,
+  f32x4DemoteF64x2Zero: 0x5e, f64x2PromoteLowF32x4: 0x5f,
   f32x4Abs: 0xe0, f32x4Neg: 0xe1, f32x4Sqrt: 0xe3,
   f32x4Add: 0xe4, f32x4Sub: 0xe5, f32x4Mul: 0xe6, f32x4Div: 0xe7,
   f64x2Add: 0xf0,
@@ -139,3 +139,14 @@ export function wasmApi(): WasmApi | undefined {
 }
 
 export const WASM_PAGE = 65536;
+
+/**
+ * Grows `memory` to hold at least `bytes`; returns whether it grew. Growing detaches the old buffer, so
+ * a caller that gets true must rebuild its typed-array views.
+ */
+export function reserveBytes(memory: WasmMemory, bytes: number): boolean {
+  const have = memory.buffer.byteLength;
+  if (bytes <= have) return false;
+  memory.grow(Math.ceil((bytes - have) / WASM_PAGE));
+  return true;
+}

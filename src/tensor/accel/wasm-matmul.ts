@@ -3,27 +3,28 @@
  *
  * Node runs wasm with 128-bit SIMD natively, so instead of shipping a toolchain we emit the bytes of
  * a tiny module here: one function `gemm` whose MR x NR micro-kernel keeps MR*NR/4 `f32x4`
- * accumulators in locals over the k loop (V8 keeps them in xmm registers). JS packs A into MR-row
- * panels and B into NR-column panels (full k, zero-padded edges) in the module's linear memory,
- * straight from strided views; wasm multiplies panel by panel, k-blocked by KC so a B micro-panel
- * stays in L1, accumulating into a zeroed, padded row-major C that JS copies out clipped.
+ * accumulators in locals over the k loop (V8 keeps them in xmm registers). B is packed into
+ * NR-column panels over the full k (by a small wasm function from a plain copy when B is row-major,
+ * else by JS); A is read in place from a plain copy when it is row-major and contiguous (the kernel
+ * takes A's row and k-step strides), else packed into MR-row panels (by wasm when A is a
+ * contiguous transposed matrix, else by JS). Each tile runs over the whole of k, so its partial sums stay in
+ * registers and in a 256-byte scratch (L1), and wasm writes the float32 result straight into a
+ * padded row-major C that JS copies out with a memcpy.
  *
- * Products are summed in float32 within a k block and the blocks in float64 (see emitGemmModule);
+ * Products are summed in float32 within a k block of KC and the blocks in float64 (see emitGemmModule);
  * float64 products stay on the exact JS kernel.
  * `CALM_CPU_MATMUL=js|wasm` picks the float32 kernel (default: wasm when SIMD validates).
  */
 import { envSetting } from '../env.js';
 import type { MatrixOperand } from '../cpu/matmul.js';
-import { Code, HIGH_HALF, OP, SIMD, T, WASM_PAGE as PAGE, wasmApi, wasmModule, type WasmMemory } from './wasm-emit.js';
+import { Code, HIGH_HALF, OP, SIMD, T, reserveBytes, WASM_PAGE, wasmApi, wasmModule, type WasmMemory } from './wasm-emit.js';
 import { threadCount, WasmPool } from './pool.js';
 
-/** Micro-kernel tile: rows per A panel, columns per B panel (a multiple of 4), and the k block. */
+/** Micro-kernel tile: rows per A panel, columns per B panel (a multiple of 4), and the accuracy k block. */
 export interface GemmTile {
   readonly mr: number;
   readonly nr: number;
   readonly kc: number;
-  /** A panels per row block: the block's kc x (mb*mr) slice of A stays in L1/L2 across B panels. */
-  readonly mb: number;
 }
 /**
  * The tile the fast path uses. MR x NR = 4 x 8: 8 accumulators + 2 B vectors + 1 A splat fit the
@@ -31,109 +32,193 @@ export interface GemmTile {
  * partial sums of 32 terms keep the error well inside the tests' float32 tolerances (KC = 256 is
  * ~15% faster but breaks the 1e-6 tolerance of cpu-backend.test's k = 300 product).
  */
-export const WASM_GEMM_TILE: GemmTile = { mr: 4, nr: 8, kc: 32, mb: 16 };
-const MR = WASM_GEMM_TILE.mr;
-const NR = WASM_GEMM_TILE.nr;
+export const WASM_GEMM_TILE: GemmTile = { mr: 4, nr: 8, kc: 32 };
 /** Linear memory beyond this is refused (the caller falls back to the JS kernel). */
 const MAX_BYTES = 1 << 30;
-const MAX_PAGES = MAX_BYTES / 65536;
+const MAX_PAGES = MAX_BYTES / WASM_PAGE;
+/** Bytes of A a row block may span (mb = this / (MR·k·4) panels): it stays in L2 while B panels pass over it. */
+const A_BLOCK_BYTES = 128 * 1024;
+
+/** The gemm function's i32 parameters, in order. */
+const GEMM_PARAMS = ['a', 'aPanel', 'aRow', 'aStep', 'b', 'c', 'mPanels', 'nPanels', 'k', 'mb', 'scratch'] as const;
 
 /**
- * Emits the module: exports `memory` and `gemm(a, b, c, mPanels, nPanels, k)`, which adds A·B
- * into C, where A holds mPanels float32 panels of mr rows, B nPanels float32 panels of nr columns,
- * both in k blocks of kc (see packA/packB: each block's panels are contiguous, so a block of A
- * panels is one contiguous run of memory), and C is a row-major float64 (mPanels*mr) x (nPanels*nr)
- * matrix, at the given byte addresses. Requires k >= 1.
+ * Emits the module: exports `memory` and `gemm(a, aPanel, aRow, aStep, b, c, mPanels, nPanels, k,
+ * mb, scratch)` (byte addresses and byte strides), which writes C = A·B where
+ * - A's row r of panel i, k step p is the float32 at a + i·aPanel + r·aRow + p·aStep (so one kernel
+ *   reads a packed panel, a row-major A or a transposed one in place);
+ * - B holds nPanels packed panels of nr columns over the full k: element (p, c) of panel j at
+ *   b + (j·k + p)·nr·4 + 4c;
+ * - C is a row-major float32 (mPanels·mr) x (nPanels·nr) matrix at c;
+ * - scratch is mr·nr·8 bytes of this call's own (float64 partial sums).
+ * Requires k >= 1.
  *
- * Loops: k blocks of kc, B panels, A panels, then the micro-kernel over the block's k steps. The
- * tile is summed in float32 within a k block and added to C in float64, so rounding error grows like
- * (kc + k/kc)·eps rather than k·eps (blocked summation) for ~3% of the time.
+ * Loops: row blocks of mb A panels, B panels, the block's A panels, then the tile over all of k in
+ * blocks of kc. Each k block is summed in float32 in registers and added to the tile's float64 sums
+ * (rounding error grows like (kc + k/kc)·eps rather than k·eps: blocked summation); the float64
+ * sums are rounded to float32 once, into C. A tile with k <= kc stores its registers directly.
  */
 /** With `sharedMaxPages` the module imports a shared memory of that maximum (for the thread pool). */
 export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE, sharedMaxPages?: number): Uint8Array {
-  const { mr, nr, kc, mb } = tile;
-  if (mr < 1 || nr < 4 || nr % 4 !== 0 || kc < 1 || mb < 1) {
-    throw new Error(`emitGemmModule: bad tile mr=${mr} nr=${nr} kc=${kc} mb=${mb}`);
+  const { mr, nr, kc } = tile;
+  if (mr < 1 || nr < 4 || nr % 4 !== 0 || kc < 1) {
+    throw new Error(`emitGemmModule: bad tile mr=${mr} nr=${nr} kc=${kc}`);
   }
   const nv = nr / 4;
-  // Locals: 6 i32 params, then i32 scratch, then v128 accumulators / B vectors / A splat.
-  const [A, B, C, M_PANELS, N_PANELS, K] = [0, 1, 2, 3, 4, 5];
-  const [PC, KCUR, JP, IP, AP, BP, CROW, P, LDC, A_BLOCK, B_BLOCK, IB, IEND] = [6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
-  const I32_LOCALS = 13;
-  const ACC0 = 6 + I32_LOCALS;
+  const [A, A_PANEL, A_ROW, A_STEP, B, C, M_PANELS, N_PANELS, K, MB, SCRATCH] = GEMM_PARAMS.map((_, i) => i);
+  let next = GEMM_PARAMS.length;
+  const local = (): number => next++;
+  const [JP, IP, IB, IEND, AP, BP, CP, CR, P, KLEFT, KCUR, FIRST, LDC, B_PANEL, B_TILE] = Array.from({ length: 15 }, local);
+  // ROW[r] = r·aRow, so row r of the tile is read at AP + ROW[r].
+  const ROW = Array.from({ length: mr }, (_, r) => (r === 0 ? -1 : local()));
+  const I32_LOCALS = next - GEMM_PARAMS.length;
+  const ACC0 = next;
   const acc = (r: number, v: number): number => ACC0 + r * nv + v;
   const BV0 = ACC0 + mr * nv;
   const AV = BV0 + nv;
   const V128_LOCALS = mr * nv + nv + 1;
+  /** Byte offset of the float64 pair (r, v, half) in the scratch. */
+  const scratchAt = (r: number, v: number, half: number): number => 32 * (r * nv + v) + 16 * half;
 
   const c = new Code();
-  // ldc (bytes per C row), bytes per A panel, bytes per B panel.
-  c.get(N_PANELS).i32(nr * 8).op(OP.i32Mul).set(LDC);
-  c.i32(0).set(PC);
-  c.op(OP.loop, T.void); // k blocks
+  const loopWhileLess = (counter: number, limit: number): void => {
+    c.get(counter).i32(1).op(OP.i32Add).tee(counter).get(limit).op(OP.i32LtU).op(OP.brIf, 0);
+  };
+  c.get(N_PANELS).i32(nr * 4).op(OP.i32Mul).set(LDC);
+  c.get(K).i32(nr * 4).op(OP.i32Mul).set(B_PANEL);
+  for (let r = 1; r < mr; r++) c.get(A_ROW).i32(r).op(OP.i32Mul).set(ROW[r]);
+  c.i32(0).set(IB);
+  c.op(OP.loop, T.void); // row blocks of mb A panels
   {
-    // kc = min(kc, k - pc): select(kc, k - pc, k - pc > kc)
-    c.i32(kc).get(K).get(PC).op(OP.i32Sub).tee(KCUR).get(KCUR).i32(kc).op(OP.i32GtU).op(OP.select).set(KCUR);
-    // This k block's packed panels: aBlock = a + pc*mPanels*mr*4, bBlock = b + pc*nPanels*nr*4.
-    c.get(A).get(PC).get(M_PANELS).op(OP.i32Mul).i32(mr * 4).op(OP.i32Mul).op(OP.i32Add).set(A_BLOCK);
-    c.get(B).get(PC).get(N_PANELS).op(OP.i32Mul).i32(nr * 4).op(OP.i32Mul).op(OP.i32Add).set(B_BLOCK);
-    c.i32(0).set(IB);
-    c.op(OP.loop, T.void); // blocks of mb A panels
-    {
     // iEnd = min(ib + mb, mPanels)
-    c.get(M_PANELS).get(IB).i32(mb).op(OP.i32Add).tee(IEND).get(IEND).get(M_PANELS).op(OP.i32GtU).op(OP.select).set(IEND);
+    c.get(M_PANELS).get(IB).get(MB).op(OP.i32Add).tee(IEND).get(IEND).get(M_PANELS).op(OP.i32GtU).op(OP.select).set(IEND);
     c.i32(0).set(JP);
     c.op(OP.loop, T.void); // B panels
     {
+      c.get(B).get(JP).get(B_PANEL).op(OP.i32Mul).op(OP.i32Add).set(B_TILE);
       c.get(IB).set(IP);
-      c.op(OP.loop, T.void); // A panels of this block
+      c.op(OP.loop, T.void); // A panels of this block: one mr x nr tile of C each
       {
-        // ap = aBlock + ip*kc*mr*4;  bp = bBlock + jp*kc*nr*4;  cp = c + ip*mr*ldc + jp*nr*8
-        c.get(A_BLOCK).get(IP).get(KCUR).op(OP.i32Mul).i32(mr * 4).op(OP.i32Mul).op(OP.i32Add).set(AP);
-        c.get(B_BLOCK).get(JP).get(KCUR).op(OP.i32Mul).i32(nr * 4).op(OP.i32Mul).op(OP.i32Add).set(BP);
+        c.get(A).get(IP).get(A_PANEL).op(OP.i32Mul).op(OP.i32Add).set(AP);
+        c.get(B_TILE).set(BP);
+        // cp = c + ip*mr*ldc + jp*nr*4
         c.get(C).get(IP).i32(mr).op(OP.i32Mul).get(LDC).op(OP.i32Mul).op(OP.i32Add)
-          .get(JP).i32(nr * 8).op(OP.i32Mul).op(OP.i32Add).set(CROW);
-        for (let i = 0; i < mr * nv; i++) c.zero().set(ACC0 + i);
-        c.get(KCUR).set(P);
-        c.op(OP.loop, T.void); // the micro-kernel: one rank-1 update per k step
+          .get(JP).i32(nr * 4).op(OP.i32Mul).op(OP.i32Add).set(CP);
+        c.get(K).set(KLEFT);
+        c.i32(1).set(FIRST);
+        c.op(OP.block, T.void); // $done
+        c.op(OP.loop, T.void); // k blocks of kc
         {
-          for (let v = 0; v < nv; v++) c.get(BP).simd(SIMD.v128Load, 4, 16 * v).set(BV0 + v);
-          for (let r = 0; r < mr; r++) {
-            c.get(AP).simd(SIMD.load32Splat, 2, 4 * r).set(AV);
-            for (let v = 0; v < nv; v++) {
-              c.get(acc(r, v)).get(AV).get(BV0 + v).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(acc(r, v));
+          // kcur = min(kc, kLeft)
+          c.i32(kc).get(KLEFT).get(KLEFT).i32(kc).op(OP.i32GtU).op(OP.select).tee(KCUR).set(P);
+          for (let i = 0; i < mr * nv; i++) c.zero().set(ACC0 + i);
+          c.op(OP.loop, T.void); // the micro-kernel: one rank-1 update per k step
+          {
+            for (let v = 0; v < nv; v++) c.get(BP).simd(SIMD.v128Load, 4, 16 * v).set(BV0 + v);
+            for (let r = 0; r < mr; r++) {
+              c.get(AP);
+              if (r > 0) c.get(ROW[r]).op(OP.i32Add);
+              c.simd(SIMD.load32Splat, 2, 0).set(AV);
+              for (let v = 0; v < nv; v++) {
+                c.get(acc(r, v)).get(AV).get(BV0 + v).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(acc(r, v));
+              }
             }
+            c.get(AP).get(A_STEP).op(OP.i32Add).set(AP);
+            c.addTo(BP, nr * 4);
+            c.get(P).i32(1).op(OP.i32Sub).tee(P).op(OP.brIf, 0);
           }
-          c.addTo(AP, mr * 4).addTo(BP, nr * 4);
-          c.get(P).i32(1).op(OP.i32Sub).tee(P).op(OP.brIf, 0);
+          c.op(OP.end);
+          c.get(KLEFT).get(KCUR).op(OP.i32Sub).set(KLEFT);
+          // The only block (k <= kc): its float32 sums are the result.
+          c.get(FIRST).get(KLEFT).op(OP.i32Eqz).op(OP.i32And).op(OP.if, T.void);
+          {
+            c.get(CP).set(CR);
+            for (let r = 0; r < mr; r++) {
+              for (let v = 0; v < nv; v++) c.get(CR).get(acc(r, v)).simd(SIMD.v128Store, 4, 16 * v);
+              if (r + 1 < mr) c.get(CR).get(LDC).op(OP.i32Add).set(CR);
+            }
+            c.op(OP.br, 2); // out of $done
+          }
+          c.op(OP.end);
+          // scratch (float64) = or += this block's float32 sums, each f32x4 widened to two f64x2.
+          const widened = (r: number, v: number, half: number): void => {
+            c.get(acc(r, v));
+            if (half === 1) c.get(acc(r, v)).simd(SIMD.i8x16Shuffle).op(...HIGH_HALF);
+            c.simd(SIMD.f64x2PromoteLowF32x4);
+          };
+          c.get(FIRST).op(OP.if, T.void);
+          for (let r = 0; r < mr; r++) for (let v = 0; v < nv; v++) for (const half of [0, 1]) {
+            c.get(SCRATCH);
+            widened(r, v, half);
+            c.simd(SIMD.v128Store, 4, scratchAt(r, v, half));
+          }
+          c.op(OP.else);
+          for (let r = 0; r < mr; r++) for (let v = 0; v < nv; v++) for (const half of [0, 1]) {
+            c.get(SCRATCH).get(SCRATCH).simd(SIMD.v128Load, 4, scratchAt(r, v, half));
+            widened(r, v, half);
+            c.simd(SIMD.f64x2Add).simd(SIMD.v128Store, 4, scratchAt(r, v, half));
+          }
+          c.op(OP.end);
+          c.i32(0).set(FIRST);
+          c.get(KLEFT).op(OP.brIf, 0);
         }
-        c.op(OP.end);
-        // C (float64) += this k block's float32 partial sums, each f32x4 widened to two f64x2.
+        c.op(OP.end); // k blocks
+        // C = the float64 sums rounded to float32 (two demoted halves joined by a shuffle).
+        c.get(CP).set(CR);
         for (let r = 0; r < mr; r++) {
           for (let v = 0; v < nv; v++) {
-            for (const half of [0, 1]) {
-              const offset = 32 * v + 16 * half;
-              c.get(CROW).get(CROW).simd(SIMD.v128Load, 4, offset).get(acc(r, v));
-              if (half === 1) c.get(acc(r, v)).simd(SIMD.i8x16Shuffle).op(...HIGH_HALF);
-              c.simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).simd(SIMD.v128Store, 4, offset);
-            }
+            c.get(CR);
+            c.get(SCRATCH).simd(SIMD.v128Load, 4, scratchAt(r, v, 0)).simd(SIMD.f32x4DemoteF64x2Zero);
+            c.get(SCRATCH).simd(SIMD.v128Load, 4, scratchAt(r, v, 1)).simd(SIMD.f32x4DemoteF64x2Zero);
+            c.simd(SIMD.i8x16Shuffle).op(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+            c.simd(SIMD.v128Store, 4, 16 * v);
           }
-          if (r < mr - 1) c.get(CROW).get(LDC).op(OP.i32Add).set(CROW);
+          if (r + 1 < mr) c.get(CR).get(LDC).op(OP.i32Add).set(CR);
         }
-        c.get(IP).i32(1).op(OP.i32Add).tee(IP).get(IEND).op(OP.i32LtU).op(OP.brIf, 0);
+        c.op(OP.end); // $done
+        loopWhileLess(IP, IEND);
       }
       c.op(OP.end);
-      c.get(JP).i32(1).op(OP.i32Add).tee(JP).get(N_PANELS).op(OP.i32LtU).op(OP.brIf, 0);
+      loopWhileLess(JP, N_PANELS);
     }
     c.op(OP.end);
     c.get(IEND).tee(IB).get(M_PANELS).op(OP.i32LtU).op(OP.brIf, 0);
-    }
-    c.op(OP.end);
-    c.get(PC).i32(kc).op(OP.i32Add).tee(PC).get(K).op(OP.i32LtU).op(OP.brIf, 0);
   }
   c.op(OP.end);
 
-  return wasmModule([{ name: 'gemm', params: 6, locals: [[I32_LOCALS, T.i32], [V128_LOCALS, T.v128]], code: c }], sharedMaxPages);
+  const gemm = { name: 'gemm', params: GEMM_PARAMS.length, locals: [[I32_LOCALS, T.i32], [V128_LOCALS, T.v128]] as [number, number][], code: c };
+  return wasmModule([gemm, emitPanelCopy('packA', mr), emitPanelCopy('packB', nr)], sharedMaxPages);
+}
+
+/**
+ * `name(src, srcStep, dst, panels, k)`: copies `panels` panels of `width` consecutive floats per k
+ * step (panel i, step p at src + 4·width·i + p·srcStep) into the packed layout the gemm reads (panel
+ * i, step p at dst + 4·width·(i·k + p)): A's panels from a transposed A, B's from a row-major B.
+ * `width` a multiple of 4 (or 4 for A's mr = 4 rows); whole vectors are copied, so a last panel
+ * past the matrix's edge copies whatever follows it (the caller leaves zeros there).
+ */
+function emitPanelCopy(name: string, width: number): { name: string; params: number; locals: [number, number][]; code: Code } {
+  const [SRC, SRC_STEP, DST, PANELS, K] = [0, 1, 2, 3, 4];
+  const [I, S, P] = [5, 6, 7];
+  const vectors = Math.ceil(width / 4);
+  const c = new Code();
+  c.i32(0).set(I);
+  c.op(OP.loop, T.void);
+  {
+    c.get(SRC).get(I).i32(4 * width).op(OP.i32Mul).op(OP.i32Add).set(S);
+    c.get(K).set(P);
+    c.op(OP.loop, T.void);
+    {
+      for (let v = 0; v < vectors; v++) c.get(DST).get(S).simd(SIMD.v128Load, 0, 16 * v).simd(SIMD.v128Store, 0, 16 * v);
+      c.get(S).get(SRC_STEP).op(OP.i32Add).set(S);
+      c.addTo(DST, 4 * width);
+      c.get(P).i32(1).op(OP.i32Sub).tee(P).op(OP.brIf, 0);
+    }
+    c.op(OP.end);
+    c.get(I).i32(1).op(OP.i32Add).tee(I).get(PANELS).op(OP.i32LtU).op(OP.brIf, 0);
+  }
+  c.op(OP.end);
+  return { name, params: 5, locals: [[3, T.i32]], code: c };
 }
 
 // ---------------------------------------------------------------- running it
@@ -187,18 +272,19 @@ export class WasmMatmul {
   private readonly memory: WasmMemory;
   private readonly pool: WasmPool;
   private heap32 = new Float32Array(0);
-  private heap64 = new Float64Array(0);
-  private readonly kc: number;
+  private readonly tile: GemmTile;
+  private readonly mb: number | undefined;
 
   /**
-   * `kc`, `mb` override the k block and row block (for tests and tuning; mr x nr stay 4 x 8);
-   * `threads` the pool size (default: CALM_THREADS or the machine's cores).
+   * `kc`, `mr` override the accuracy k block and the tile's rows, `mb` the A panels per row block
+   * (default: what fits A_BLOCK_BYTES) (for tests and tuning); `threads` the pool size (default:
+   * CALM_THREADS or the machine's cores).
    */
-  constructor(options: { readonly kc?: number; readonly mb?: number; readonly threads?: number } = {}) {
+  constructor(options: { readonly kc?: number; readonly mb?: number; readonly mr?: number; readonly threads?: number } = {}) {
     if (!wasmSimdAvailable()) throw new Error('WasmMatmul: WebAssembly SIMD is not available');
-    const tile = { ...WASM_GEMM_TILE, ...(options.kc === undefined ? {} : { kc: options.kc }), ...(options.mb === undefined ? {} : { mb: options.mb }) };
-    this.kc = tile.kc;
-    this.pool = new WasmPool(emitGemmModule(tile, MAX_PAGES), ['gemm'], options.threads ?? threadCount(), MAX_PAGES);
+    this.tile = { ...WASM_GEMM_TILE, ...(options.kc === undefined ? {} : { kc: options.kc }), ...(options.mr === undefined ? {} : { mr: options.mr }) };
+    this.mb = options.mb;
+    this.pool = new WasmPool(emitGemmModule(this.tile, MAX_PAGES), ['gemm', 'packA', 'packB'], options.threads ?? threadCount(), MAX_PAGES);
     this.memory = this.pool.memory;
     this.remap();
   }
@@ -210,8 +296,8 @@ export class WasmMatmul {
 
   /**
    * out[outOffset + i*n + j] = sum_p A[i, p] * B[p, j] for an m x k by k x n float32 product into a
-   * contiguous row-major block. Returns false (doing nothing) if the packed operands would need
-   * more than 1 GiB of linear memory; the caller then uses the JS kernel.
+   * contiguous row-major block. Returns false (doing nothing) if the operands would need more than
+   * 1 GiB of linear memory; the caller then uses the JS kernel.
    */
   matmul(a: MatrixOperand, b: MatrixOperand, m: number, n: number, k: number, out: Float32Array, outOffset: number): boolean {
     if (m === 0 || n === 0) return true;
@@ -219,127 +305,142 @@ export class WasmMatmul {
       out.fill(0, outOffset, outOffset + m * n);
       return true;
     }
+    const { mr: MR, nr: NR } = this.tile;
     const mPanels = Math.ceil(m / MR);
     const nPanels = Math.ceil(n / NR);
     const ldc = nPanels * NR;
+    // How the kernel reads A (byte strides): in place from a plain copy when A is row-major and
+    // contiguous; else packed into panels: by wasm from a plain copy when A is a contiguous
+    // transposed matrix (xᵀ of a weight gradient), else by JS. (A transposed A read in place, k
+    // steps of m floats apart, was slower than packing it: each k step touches a new cache line.)
+    const layout = a.colStride === 1 && a.rowStride === k ? 'rows' : a.rowStride === 1 && a.colStride === m && MR === 4 ? 'columns' : 'packed';
+    const [aPanel, aRow, aStep] = layout === 'rows' ? [4 * MR * k, 4 * k, 4] : [4 * MR * k, 4, 4 * MR];
+    // B: packed by wasm from a plain copy when row-major and contiguous, else by JS.
+    const bRows = b.colStride === 1 && b.rowStride === n && NR % 4 === 0;
     // Row-panel ranges, one per thread. Every C entry is computed the same way whichever range
     // holds it (the same k blocks, in the same order), so the split never changes the result.
     const parts = m * n * k < PARALLEL_MIN_MACS ? 1 : Math.min(this.pool.threads, mPanels);
     const ranges = Array.from({ length: parts }, (_, i) => [Math.floor((i * mPanels) / parts), Math.floor(((i + 1) * mPanels) / parts)]);
-    // Byte layout: each range's packed A, packed B (float32), then each range's C (float64), on 64-byte boundaries.
-    let at = 0;
-    const aAt = ranges.map(([p0, p1]) => {
-      const here = at;
-      at = roundUp(at + 4 * (p1 - p0) * MR * k, 64);
-      return here;
-    });
-    const bBytes = at;
-    at = roundUp(at + 4 * nPanels * NR * k, 64);
-    const cAt = ranges.map(([p0, p1]) => {
-      const here = at;
-      at += 8 * (p1 - p0) * MR * ldc;
-      return here;
-    });
-    const endBytes = at;
+    // Byte layout on 64-byte boundaries: A (its last panel's missing rows zero), packed B, C
+    // (float32, padded to whole tiles),
+    // then a float64 scratch tile per range.
+    const aFloats = mPanels * MR * k;
+    const bAt = roundUp(4 * aFloats, 64);
+    const cAt = roundUp(bAt + 4 * nPanels * NR * k, 64);
+    const scratchAt = roundUp(cAt + 4 * mPanels * MR * ldc, 64);
+    const scratchBytes = 8 * MR * NR;
+    // Plain copies of a transposed A and a row-major B for the wasm packers, each followed by a
+    // panel's width of zeros (what a last, partial panel copies past the matrix's edge).
+    const aCopyAt = roundUp(scratchAt + parts * scratchBytes, 64);
+    const bCopyAt = roundUp(aCopyAt + (layout === 'columns' ? 4 * (m * k + MR) : 0), 64);
+    const endBytes = bCopyAt + (bRows ? 4 * (k * n + NR) : 0);
     if (endBytes > MAX_BYTES) return false;
     this.reserve(endBytes);
-    ranges.forEach(([p0, p1], i) => {
-      const rows = Math.min(m, p1 * MR) - p0 * MR;
-      packA({ ...a, offset: a.offset + p0 * MR * a.rowStride }, rows, k, this.kc, this.heap32, aAt[i] / 4);
-    });
-    packB(b, k, n, this.kc, this.heap32, bBytes / 4);
-    const c = this.heap64;
-    c.fill(0, cAt[0] / 8, endBytes / 8);
-    this.pool.run(0, ranges.map(([p0, p1], i) => [aAt[i], bBytes, cAt[i], p1 - p0, nPanels, k]));
-    ranges.forEach(([p0, p1], i) => {
-      const c0 = cAt[i] / 8;
-      const r0 = p0 * MR;
-      const rows = Math.min(m, p1 * MR) - r0;
-      const o = outOffset + r0 * n;
-      if (ldc === n) out.set(c.subarray(c0, c0 + rows * n), o);
-      else for (let r = 0; r < rows; r++) out.set(c.subarray(c0 + r * ldc, c0 + r * ldc + n), o + r * n);
-    });
+    const heap = this.heap32;
+    if (layout === 'packed') packA(a, m, k, MR, heap, 0);
+    else if (layout === 'columns') {
+      heap.set(a.data.subarray(a.offset, a.offset + m * k), aCopyAt / 4);
+      heap.fill(0, aCopyAt / 4 + m * k, aCopyAt / 4 + m * k + MR);
+      this.pool.run(1, [[aCopyAt, 4 * m, 0, mPanels, k]]);
+    } else {
+      heap.set(a.data.subarray(a.offset, a.offset + m * k), 0);
+      heap.fill(0, m * k, aFloats);
+    }
+    if (bRows) {
+      heap.set(b.data.subarray(b.offset, b.offset + k * n), bCopyAt / 4);
+      heap.fill(0, bCopyAt / 4 + k * n, bCopyAt / 4 + k * n + NR);
+      this.pool.run(2, [[bCopyAt, 4 * n, bAt, nPanels, k]]);
+    } else packB(b, k, n, NR, heap, bAt / 4);
+    const mb = this.mb ?? Math.max(1, Math.floor(A_BLOCK_BYTES / (4 * MR * k)));
+    this.pool.run(0, ranges.map(([p0, p1], i) => [p0 * aPanel, aPanel, aRow, aStep, bAt, cAt + 4 * p0 * MR * ldc, p1 - p0, nPanels, k, mb, scratchAt + i * scratchBytes]));
+    const c0 = cAt / 4;
+    if (ldc === n) out.set(heap.subarray(c0, c0 + m * n), outOffset);
+    else for (let r = 0; r < m; r++) out.set(heap.subarray(c0 + r * ldc, c0 + r * ldc + n), outOffset + r * n);
     return true;
   }
 
   private reserve(bytes: number): void {
-    const have = this.memory.buffer.byteLength;
-    if (bytes <= have) return;
-    this.memory.grow(Math.ceil((bytes - have) / PAGE));
-    this.remap();
+    if (reserveBytes(this.memory, bytes)) this.remap();
   }
 
-  /** Growing the memory detaches the old buffer, so the views are rebuilt. */
+  /** Growing the memory detaches the old buffer, so the view is rebuilt. */
   private remap(): void {
     this.heap32 = new Float32Array(this.memory.buffer);
-    this.heap64 = new Float64Array(this.memory.buffer);
   }
 }
 
+// packA and packB here and in cpu/matmul.ts stay four loops, each unrolled for its panel width and array
+// type: one width-generic packer measured ~2.8x slower (packing a 512 x 512 B: 0.25 vs 0.70 ms).
 /**
- * Packs A (m x k) into MR-row panels, k block by k block: block b (k range [p0, p0 + kc)) starts
- * at p0 * mPanels * MR and holds its panels one after another, element (r, p) of panel i at
- * [(i*kc + p - p0)*MR + r]; rows past m are zero.
+ * Packs A (m x k) into panels of mr rows over the full k: element (r, p) of panel i at
+ * base + (i*k + p)*mr + r; rows past m are zero.
  */
-function packA(a: MatrixOperand, m: number, k: number, kcMax: number, dst: Float32Array, base: number): void {
+function packA(a: MatrixOperand, m: number, k: number, mr: number, dst: Float32Array, base: number): void {
   const { data, offset, rowStride, colStride } = a;
   let d = base;
-  for (let p0 = 0; p0 < k; p0 += kcMax) {
-    const p1 = Math.min(k, p0 + kcMax);
-    for (let i0 = 0; i0 < m; i0 += MR) {
-      const rows = Math.min(MR, m - i0);
-      let s = offset + i0 * rowStride + p0 * colStride;
-      if (rows === MR) {
-        const r1 = rowStride, r2 = 2 * rowStride, r3 = 3 * rowStride;
-        for (let p = p0; p < p1; p++) {
-          dst[d] = data[s];
-          dst[d + 1] = data[s + r1];
-          dst[d + 2] = data[s + r2];
-          dst[d + 3] = data[s + r3];
-          d += MR;
-          s += colStride;
-        }
-      } else {
-        for (let p = p0; p < p1; p++) {
-          for (let r = 0; r < MR; r++) dst[d + r] = r < rows ? data[s + r * rowStride] : 0;
-          d += MR;
-          s += colStride;
-        }
+  for (let i0 = 0; i0 < m; i0 += mr) {
+    const rows = Math.min(mr, m - i0);
+    let s = offset + i0 * rowStride;
+    if (rows === 4 && mr === 4) {
+      const r1 = rowStride, r2 = 2 * rowStride, r3 = 3 * rowStride;
+      for (let p = 0; p < k; p++) {
+        dst[d] = data[s];
+        dst[d + 1] = data[s + r1];
+        dst[d + 2] = data[s + r2];
+        dst[d + 3] = data[s + r3];
+        d += 4;
+        s += colStride;
+      }
+    } else {
+      for (let p = 0; p < k; p++) {
+        for (let r = 0; r < mr; r++) dst[d + r] = r < rows ? data[s + r * rowStride] : 0;
+        d += mr;
+        s += colStride;
       }
     }
   }
 }
 
-/** Packs B (k x n) into NR-column panels in k blocks, laid out like packA's; columns past n are zero. */
-function packB(b: MatrixOperand, k: number, n: number, kcMax: number, dst: Float32Array, base: number): void {
+/** Packs B (k x n) into panels of nr columns over the full k, laid out like packA's; columns past n are zero. */
+function packB(b: MatrixOperand, k: number, n: number, nr: number, dst: Float32Array, base: number): void {
   const { data, offset, rowStride, colStride } = b;
   let d = base;
-  for (let p0 = 0; p0 < k; p0 += kcMax) {
-    const p1 = Math.min(k, p0 + kcMax);
-    for (let j0 = 0; j0 < n; j0 += NR) {
-      const cols = Math.min(NR, n - j0);
-      let s = offset + p0 * rowStride + j0 * colStride;
-      if (cols === NR) {
-        const c1 = colStride, c2 = 2 * colStride, c3 = 3 * colStride, c4 = 4 * colStride;
-        const c5 = 5 * colStride, c6 = 6 * colStride, c7 = 7 * colStride;
-        for (let p = p0; p < p1; p++) {
-          dst[d] = data[s];
-          dst[d + 1] = data[s + c1];
-          dst[d + 2] = data[s + c2];
-          dst[d + 3] = data[s + c3];
-          dst[d + 4] = data[s + c4];
-          dst[d + 5] = data[s + c5];
-          dst[d + 6] = data[s + c6];
-          dst[d + 7] = data[s + c7];
-          d += NR;
-          s += rowStride;
-        }
-      } else {
-        for (let p = p0; p < p1; p++) {
-          for (let c = 0; c < NR; c++) dst[d + c] = c < cols ? data[s + c * colStride] : 0;
-          d += NR;
-          s += rowStride;
-        }
+  for (let j0 = 0; j0 < n; j0 += nr) {
+    const cols = Math.min(nr, n - j0);
+    let s = offset + j0 * colStride;
+    if (cols === 8 && nr === 8 && colStride === 1) {
+      for (let p = 0; p < k; p++) {
+        dst[d] = data[s];
+        dst[d + 1] = data[s + 1];
+        dst[d + 2] = data[s + 2];
+        dst[d + 3] = data[s + 3];
+        dst[d + 4] = data[s + 4];
+        dst[d + 5] = data[s + 5];
+        dst[d + 6] = data[s + 6];
+        dst[d + 7] = data[s + 7];
+        d += 8;
+        s += rowStride;
+      }
+    } else if (cols === 8 && nr === 8) {
+      const c1 = colStride, c2 = 2 * colStride, c3 = 3 * colStride, c4 = 4 * colStride;
+      const c5 = 5 * colStride, c6 = 6 * colStride, c7 = 7 * colStride;
+      for (let p = 0; p < k; p++) {
+        dst[d] = data[s];
+        dst[d + 1] = data[s + c1];
+        dst[d + 2] = data[s + c2];
+        dst[d + 3] = data[s + c3];
+        dst[d + 4] = data[s + c4];
+        dst[d + 5] = data[s + c5];
+        dst[d + 6] = data[s + c6];
+        dst[d + 7] = data[s + c7];
+        d += 8;
+        s += rowStride;
+      }
+    } else {
+      for (let p = 0; p < k; p++) {
+        for (let c = 0; c < nr; c++) dst[d + c] = c < cols ? data[s + c * colStride] : 0;
+        d += nr;
+        s += rowStride;
       }
     }
   }

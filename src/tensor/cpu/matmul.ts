@@ -46,6 +46,8 @@ export class MatmulWorkspace {
   }
 }
 
+// packA and packB are unrolled for their panel width and Float64Array, not shared with
+// accel/wasm-matmul.ts's packers (or each other): see the note there.
 /** Packs rows [i0, i0+mc) and k range [p0, p0+kc) of A into MR-row panels: dst[(panel*kc + p)*MR + r]. */
 function packA(a: MatrixOperand, i0: number, mc: number, p0: number, kc: number, dst: Float64Array): void {
   const { data, offset, rowStride, colStride } = a;

@@ -5,17 +5,13 @@
  * worker (`browser-worker.ts`) and sleeps with Atomics.wait until the reply is in shared memory
  * (`browser-channel.ts`). So the page never freezes and the gpu.js kernels may be async (WebGPU).
  *
- * The buffer bookkeeping below mirrors `backend.ts` (whose transport is Node's worker_threads);
- * the two should share one class once the transports are behind a common interface there.
+ * The buffer bookkeeping, upload/read/dispose and the `run` message are `worker-backend.ts`, shared with
+ * `backend.ts` (whose transport is Node's worker_threads); this file is the browser transport.
  */
-import type { Backend, BackendBuffer, View } from '../backend.js';
-import type { DType, TypedArray } from '../dtype.js';
-import { dtypeOfTyped } from '../dtype.js';
-import { MAX_EXACT_ELEMENTS, opEntry, type OpAttrs, type OpName } from '../ops/index.js';
-import { sizeOf } from '../shape.js';
 import { createChannelBuffers, DATA_LENGTH, GROW, OK, readText, SEQ, TEXT_LENGTH, type ChannelBuffers } from './browser-channel.js';
 import type { SetupMessage } from './browser-worker.js';
-import type { EngineStats, Envelope, Request, WireView } from './protocol.js';
+import { describeRequest, type EngineStats, type Envelope, type Request } from './protocol.js';
+import { WorkerBackend } from './worker-backend.js';
 
 /** How long a request may take before the gpu worker is presumed dead. */
 const REQUEST_TIMEOUT_MS = 600_000;
@@ -27,22 +23,9 @@ export interface WebWorkerLike {
   terminate(): void;
 }
 
-class BrowserBuffer implements BackendBuffer {
-  disposed = false;
-  constructor(
-    readonly backend: string,
-    readonly size: number,
-    readonly dtype: DType,
-    readonly id: number,
-  ) {}
-}
-
-export class BrowserGpujsBackend implements Backend {
+export class BrowserGpujsBackend extends WorkerBackend {
   readonly name: string;
-  private nextId = 1;
-  private live = 0;
   private seq = 0;
-  private closed = false;
   private readonly ctrl: Int32Array;
   private data: Float32Array;
 
@@ -53,6 +36,7 @@ export class BrowserGpujsBackend implements Backend {
     private readonly worker: WebWorkerLike,
     private readonly buffers: ChannelBuffers,
   ) {
+    super();
     this.name = `gpujs-${mode}`;
     this.ctrl = new Int32Array(buffers.ctrl);
     this.data = new Float32Array(buffers.data);
@@ -107,8 +91,8 @@ export class BrowserGpujsBackend implements Backend {
   }
 
   /** Posts one request and blocks until its reply; data replies larger than the buffer grow it once. */
-  private request(req: Request): { data?: Float32Array; json?: unknown } {
-    const what = req.kind === 'run' ? req.op : req.kind;
+  protected override request(req: Request): { data?: Float32Array; json?: unknown } {
+    const what = describeRequest(req);
     if (this.closed) throw new Error(`${this.name}: backend is closed (request ${what})`);
     const seq = this.nextSeq();
     const envelope: Envelope = { seq, req };
@@ -130,64 +114,5 @@ export class BrowserGpujsBackend implements Backend {
     }
     const n = this.ctrl[DATA_LENGTH];
     return { json, data: n >= 0 ? this.data.slice(0, n) : undefined };
-  }
-
-  // ---- memory (as in backend.ts) ----
-
-  private wire(op: string, v: View): WireView {
-    const b = v.buffer;
-    if (!(b instanceof BrowserBuffer) || b.backend !== this.name) throw new TypeError(`${this.name} ${op}: buffer belongs to backend '${b.backend}'`);
-    if (b.disposed) throw new Error(`${this.name} ${op}: buffer ${b.id} was disposed`);
-    return { id: b.id, size: b.size, dtype: b.dtype, shape: v.shape, strides: v.strides, offset: v.offset };
-  }
-
-  private produce(size: number, dtype: DType, build: (out: number) => Request): BrowserBuffer {
-    const id = this.nextId++;
-    this.request(build(id));
-    this.live++;
-    return new BrowserBuffer(this.name, size, dtype, id);
-  }
-
-  allocate(size: number, dtype: DType): BackendBuffer {
-    return this.run('fill', [], { size, value: 0, dtype });
-  }
-
-  upload(data: TypedArray): BackendBuffer {
-    const dtype = dtypeOfTyped(data);
-    if (data.length > MAX_EXACT_ELEMENTS) throw new RangeError(`${this.name} upload: ${data.length} elements is more than 2^24 (float32 indexing would not be exact)`);
-    if (dtype === 'int32') {
-      for (let i = 0; i < data.length; i++) {
-        if (Math.abs(data[i]) > MAX_EXACT_ELEMENTS) throw new RangeError(`${this.name} upload: int32 value ${data[i]} at ${i} is not exact in float32 device storage (|v| > 2^24)`);
-      }
-    }
-    const f32 = data instanceof Float32Array ? data : Float32Array.from(data);
-    return this.produce(data.length, dtype, (out) => ({ kind: 'upload', out, data: f32 }));
-  }
-
-  read(view: View): TypedArray {
-    const data = this.request({ kind: 'read', x: this.wire('read', view) }).data ?? new Float32Array(0);
-    const dtype = view.buffer.dtype;
-    if (dtype === 'float32') return data;
-    return dtype === 'int32' ? Int32Array.from(data) : Float64Array.from(data);
-  }
-
-  dispose(buffer: BackendBuffer): void {
-    if (!(buffer instanceof BrowserBuffer) || buffer.disposed) return;
-    buffer.disposed = true;
-    this.live--;
-    if (this.closed) return;
-    this.request({ kind: 'dispose', id: buffer.id });
-  }
-
-  liveBuffers(): number {
-    return this.live;
-  }
-
-  run<K extends OpName>(op: K, inputs: readonly View[], attrs: OpAttrs<K>): BackendBuffer {
-    const entry = opEntry(op);
-    const shape = entry.outShape(inputs.map((v) => v.shape), attrs);
-    const dtype = entry.outDType(inputs.map((v) => v.buffer.dtype), attrs);
-    const wire = inputs.map((v) => this.wire(op, v));
-    return this.produce(sizeOf(shape), dtype, (out) => ({ kind: 'run', op, out, dtype, inputs: wire, attrs }));
   }
 }

@@ -46,3 +46,8 @@ export type Reply = { readonly seq: number } & (
   | { readonly ok: true; readonly data?: Float32Array; readonly stats?: EngineStats }
   | { readonly ok: false; readonly name: string; readonly message: string }
 );
+
+/** A request's name for error messages: the op for `run`, the kind otherwise. */
+export function describeRequest(req: Request): string {
+  return req.kind === 'run' ? req.op : req.kind;
+}

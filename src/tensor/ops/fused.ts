@@ -32,6 +32,28 @@ const softmaxNormKernel = function (this: KernelThis, x: Float32Array, mx: Float
 };
 
 /** Softmax over the last axis of a float view (max-subtracted, so large inputs do not overflow). */
+/**
+ * The reference softmax over rows of `len` (row r of `src` starts at offset + r * rowStride; `out` is
+ * contiguous, n = rows * len). `e` (len + 1 cells, of the output's dtype) holds one row of exp and then the
+ * row sum, so each intermediate is rounded to the dtype as a stored one would be. The float32
+ * acceleration (accel/index.ts) runs this same loop on strided rows.
+ */
+export function softmaxRowsLoop(src: TypedArray, offset: number, rowStride: number, n: number, len: number, out: TypedArray, e: TypedArray): TypedArray {
+  for (let base = 0, s = offset; base < n; base += len, s += rowStride) {
+    let mx = -Infinity;
+    for (let j = 0; j < len; j++) mx = Math.max(mx, src[s + j]);
+    for (let j = 0; j < len; j++) e[j] = src[s + j] - mx;
+    let sum = 0;
+    for (let j = 0; j < len; j++) {
+      e[j] = Math.exp(e[j]);
+      sum += e[j];
+    }
+    e[len] = sum;
+    for (let j = 0; j < len; j++) out[base + j] = e[j] / e[len];
+  }
+  return out;
+}
+
 export const softmaxRows: OpEntry<NoAttrs> = {
   outShape: ([shape]) => shape,
   outDType: ([dtype]) => dtype,
@@ -41,22 +63,7 @@ export const softmaxRows: OpEntry<NoAttrs> = {
   cpu([x]) {
     const n = sizeOf(x.shape);
     const len = x.shape[x.shape.length - 1];
-    const src = materialize(x.data, x);
-    const out = allocTyped(x.dtype, n);
-    const e = allocTyped(x.dtype, len + 1); // one row of exp, then the row sum in the last cell
-    for (let base = 0; base < n; base += len) {
-      let mx = -Infinity;
-      for (let j = 0; j < len; j++) mx = Math.max(mx, src[base + j]);
-      for (let j = 0; j < len; j++) e[j] = src[base + j] - mx;
-      let sum = 0;
-      for (let j = 0; j < len; j++) {
-        e[j] = Math.exp(e[j]);
-        sum += e[j];
-      }
-      e[len] = sum;
-      for (let j = 0; j < len; j++) out[base + j] = e[j] / e[len];
-    }
-    return out;
+    return softmaxRowsLoop(materialize(x.data, x), 0, len, n, len, allocTyped(x.dtype, n), allocTyped(x.dtype, len + 1));
   },
 
   // Three launches: row max, row sum of exp, then one normalising pass.
