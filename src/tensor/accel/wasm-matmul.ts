@@ -408,20 +408,7 @@ function packB(b: MatrixOperand, k: number, n: number, nr: number, dst: Float32A
   for (let j0 = 0; j0 < n; j0 += nr) {
     const cols = Math.min(nr, n - j0);
     let s = offset + j0 * colStride;
-    if (cols === 8 && nr === 8 && colStride === 1) {
-      for (let p = 0; p < k; p++) {
-        dst[d] = data[s];
-        dst[d + 1] = data[s + 1];
-        dst[d + 2] = data[s + 2];
-        dst[d + 3] = data[s + 3];
-        dst[d + 4] = data[s + 4];
-        dst[d + 5] = data[s + 5];
-        dst[d + 6] = data[s + 6];
-        dst[d + 7] = data[s + 7];
-        d += 8;
-        s += rowStride;
-      }
-    } else if (cols === 8 && nr === 8) {
+    if (cols === 8 && nr === 8) {
       const c1 = colStride, c2 = 2 * colStride, c3 = 3 * colStride, c4 = 4 * colStride;
       const c5 = 5 * colStride, c6 = 6 * colStride, c7 = 7 * colStride;
       for (let p = 0; p < k; p++) {
