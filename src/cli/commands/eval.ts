@@ -29,7 +29,7 @@ export const { specs, help, run } = defineCommand({
     const record = evaluateRun(runDir, o);
     writeJsonAtomic(path.join(runDir, 'eval.json'), record as unknown as JsonValue);
     const { energy, referenceLevels, gapClosed } = record;
-    const extras = energy === undefined ? [] : formatCalmReport({ energy, referenceLevels, gapClosed });
+    const extras = energy === undefined ? [] : formatCalmReport({ energy, referenceLevels, gapClosed, drawQuality: record.drawQuality });
     process.stdout.write(`${[...formatEvaluation(record.evaluation), ...extras].join('\n')}\n`);
     if (record.tokenizer.kind === 'bpe') process.stdout.write(`tokens: BPE, V = ${record.tokenizer.vocabSize}; Brier-n counts n-grams of BPE tokens, so this BrierLM is not comparable with byte-level BrierLM\n`);
     process.stdout.write(`checkpoint step ${record.step ?? 'unknown'}; written to ${path.join(runDir, 'eval.json')}\n`);
