@@ -369,36 +369,15 @@ export class WasmMatmul {
   }
 }
 
-// packA and packB here and in cpu/matmul.ts stay four loops, each unrolled for its panel width and array
-// type: one width-generic packer measured ~2.8x slower (packing a 512 x 512 B: 0.25 vs 0.70 ms).
+// packB here and in cpu/matmul.ts stay loops unrolled for their panel width and array type: one
+// width-generic packer measured ~2.8x slower (packing a 512 x 512 B: 0.25 vs 0.70 ms).
 /**
- * Packs A (m x k) into panels of mr rows over the full k: element (r, p) of panel i at
- * base + (i*k + p)*mr + r; rows past m are zero.
+ * Packs A (m x k) into panels of mr rows over the full k (element (r, p) of panel i at
+ * base + (i*k + p)*mr + r; rows past m zero): packB of Aᵀ. Only the fallback for A layouts the wasm
+ * paths do not take (strided views).
  */
 function packA(a: MatrixOperand, m: number, k: number, mr: number, dst: Float32Array, base: number): void {
-  const { data, offset, rowStride, colStride } = a;
-  let d = base;
-  for (let i0 = 0; i0 < m; i0 += mr) {
-    const rows = Math.min(mr, m - i0);
-    let s = offset + i0 * rowStride;
-    if (rows === 4 && mr === 4) {
-      const r1 = rowStride, r2 = 2 * rowStride, r3 = 3 * rowStride;
-      for (let p = 0; p < k; p++) {
-        dst[d] = data[s];
-        dst[d + 1] = data[s + r1];
-        dst[d + 2] = data[s + r2];
-        dst[d + 3] = data[s + r3];
-        d += 4;
-        s += colStride;
-      }
-    } else {
-      for (let p = 0; p < k; p++) {
-        for (let r = 0; r < mr; r++) dst[d + r] = r < rows ? data[s + r * rowStride] : 0;
-        d += mr;
-        s += colStride;
-      }
-    }
-  }
+  packB({ ...a, rowStride: a.colStride, colStride: a.rowStride }, k, m, mr, dst, base);
 }
 
 /** Packs B (k x n) into panels of nr columns over the full k, laid out like packA's; columns past n are zero. */
