@@ -271,7 +271,7 @@ describe('draw quality (draw-quality.ts)', () => {
   const unseen = [1, 9, 9, 9];
   // One evaluation block A B (one position: previous A, true next chunk B); four draws B, B, C, unseen.
   const sampler = { K, teacherForcedBatch: (_blocks: Int32Array, _size: number, count: number) => { assert.equal(count, 4); return Int32Array.from([B, B, C, unseen].flat()); } };
-  const q = drawQuality(sampler, tables, Int32Array.from([A, B].flat()), 2 * K, 4);
+  const q = drawQuality(sampler, tables, Int32Array.from([A, B].flat()), 2 * K, { blocks: 50, draws: 4 });
 
   test('counts known chunks, distinct chunks and hits by hand', () => {
     assert.equal(q.positions, 1);
@@ -284,7 +284,7 @@ describe('draw quality (draw-quality.ts)', () => {
   });
 
   test('refuses mismatched K and partial blocks', () => {
-    assert.throws(() => drawQuality({ ...sampler, K: 2 }, tables, Int32Array.from([A, B].flat()), 8, 4), /K = 4.*K is 2/);
-    assert.throws(() => drawQuality(sampler, tables, Int32Array.from([A, B].flat()).subarray(1), 8, 4), /not whole blocks/);
+    assert.throws(() => drawQuality({ ...sampler, K: 2 }, tables, Int32Array.from([A, B].flat()), 8, { blocks: 50, draws: 4 }), /K = 4.*K is 2/);
+    assert.throws(() => drawQuality(sampler, tables, Int32Array.from([A, B].flat()).subarray(1), 8, { blocks: 50, draws: 4 }), /not whole blocks/);
   });
 });

@@ -34,17 +34,26 @@ export interface DrawQuality {
   readonly bigramTrueFirstToken: number;
 }
 
+/** Blocks and draws per position that the reports use (`calm eval`, the demo, the experiment). */
+export const DRAW_QUALITY_DEFAULTS = { blocks: 50, draws: 32 } as const;
+
 /**
- * Scores `draws` teacher-forced draws per chunk position t = 1 … T−1 of the whole blocks `ids` of
- * `blockSize` tokens (K ≥ 1; the sampler must offer the batched teacher-forced form).
+ * Scores `draws` teacher-forced draws per chunk position t = 1 … T−1 of the first `blocks` of the whole
+ * blocks `ids` of `blockSize` tokens (K ≥ 1; the sampler must offer the batched teacher-forced form).
  */
-export function drawQuality(sampler: BatchedDraws, tables: ChunkTables, ids: Int32Array, blockSize: number, draws: number): DrawQuality {
+export function drawQuality(
+  sampler: BatchedDraws,
+  tables: ChunkTables,
+  ids: Int32Array,
+  blockSize: number,
+  { blocks: maxBlocks, draws }: { blocks: number; draws: number } = DRAW_QUALITY_DEFAULTS,
+): DrawQuality {
   const K = sampler.K;
   const T = blockSize / K;
-  const blocks = ids.length / blockSize;
+  const blocks = Math.min(maxBlocks, Math.floor(ids.length / blockSize));
   if (sampler.teacherForcedBatch === undefined) throw new TypeError('drawQuality: the sampler has no batched teacher-forced draws');
   if (tables.K !== K) throw new RangeError(`drawQuality: the tables count chunks of K = ${tables.K}, the model's K is ${K}`);
-  if (!Number.isInteger(T) || T < 2 || !Number.isInteger(blocks) || blocks < 1) throw new RangeError(`drawQuality: ${ids.length} ids are not whole blocks of ${blockSize} tokens with at least 2 chunks of K = ${K}`);
+  if (!Number.isInteger(T) || T < 2 || ids.length % blockSize !== 0 || blocks < 1) throw new RangeError(`drawQuality: ${ids.length} ids are not whole blocks of ${blockSize} tokens with at least 2 chunks of K = ${K}`);
   if (!Number.isInteger(draws) || draws < 1) throw new RangeError(`drawQuality: draws must be a positive integer, got ${draws}`);
   let positions = 0;
   const sums = { known: 0, distinct: 0, trueChunk: 0, trueFirst: 0, bigramChunk: 0, bigramFirst: 0 };
@@ -70,9 +79,9 @@ export function drawQuality(sampler: BatchedDraws, tables: ChunkTables, ids: Int
           if (k >= 1) sums.trueFirst++;
         }
         sums.distinct += seen.size;
-        const bigram = tables.bigram(prev);
-        sums.bigramChunk += bigram.prefixProbability(truth);
-        sums.bigramFirst += bigram.prefixProbability(truth, 1);
+        const bigram = tables.bigram(prev).prefixProbabilities(truth); // P_1 … P_K of the true chunk
+        sums.bigramChunk += bigram[K - 1];
+        sums.bigramFirst += bigram[0];
         positions++;
       }
     }

@@ -315,9 +315,6 @@ export interface CalmHeldOutReport {
   readonly drawQuality?: DrawQuality;
 }
 
-/** Blocks and draws per position of the draw-quality statistics in {@link calmHeldOutReport}. */
-export const DRAW_QUALITY_DEFAULTS = { blocks: 50, draws: 32 } as const;
-
 /**
  * Scores a CALM on held-out blocks `ids` of `blockSize` tokens: BrierLM (CALM.md §6.2/§6.3), the energy
  * loss (§4.2), and, for K ≥ 4, the chunk-unigram and chunk-bigram tables of `trainTokens` on the same
@@ -336,9 +333,7 @@ export function calmHeldOutReport(
   const tables = o.tables ?? ChunkTables.fromTokens(o.trainTokens, model.config.K);
   const levels = referenceLevels(tables, autoencoder, ids, blockSize, { nSamples: model.config.nSamples, targetSamples: o.targetSamples, targets: o.targets, rng: o.rng });
   // Last, so that the numbers above do not depend on whether it runs.
-  const { blocks, draws } = DRAW_QUALITY_DEFAULTS;
-  const first = ids.subarray(0, Math.min(blocks, ids.length / blockSize) * blockSize);
-  const quality = drawQuality(calmSampler(model, autoencoder, o.rng), tables, first, blockSize, draws);
+  const quality = drawQuality(calmSampler(model, autoencoder, o.rng), tables, ids, blockSize);
   return { brier, energy, referenceLevels: levels, gapClosed: gapClosed(energy.energyLoss, levels), drawQuality: quality };
 }
 

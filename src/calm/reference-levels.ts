@@ -62,17 +62,27 @@ export class ChunkDistribution {
   exactBrier(truth: ArrayLike<number>): Float64Array {
     if (this.K < BRIER_ORDERS) throw new RangeError(`ChunkDistribution.exactBrier: chunk-aligned Brier-1..${BRIER_ORDERS} needs K >= ${BRIER_ORDERS}, got K = ${this.K}`);
     const squares = this.squares();
-    const hits = this.size > SCAN_LIMIT ? this.prefixCountsSorted(truth) : this.prefixCountsScan(truth); // P_n(y) · total
+    const hits = this.prefixCounts(truth); // P_n(y) · total
     const out = new Float64Array(BRIER_ORDERS);
     for (let n = 0; n < BRIER_ORDERS; n++) out[n] = (2 * hits[n]) / this.total - squares[n];
     return out;
   }
 
-  /** hits[k]: total count of the chunks whose first k + 1 tokens equal truth's, by one pass over all chunks. */
+  /** P_1(y) … P_K(y): the probability that a draw's first n tokens equal those of `truth` (K ids), n = 1 … K. */
+  prefixProbabilities(truth: ArrayLike<number>): Float64Array {
+    return this.prefixCounts(truth).map((hits) => hits / this.total);
+  }
+
+  /** hits[k]: total count of the chunks whose first k + 1 tokens equal truth's, k = 0 … K − 1. */
+  private prefixCounts(truth: ArrayLike<number>): Float64Array {
+    return this.size > SCAN_LIMIT ? this.prefixCountsSorted(truth) : this.prefixCountsScan(truth);
+  }
+
+  /** {@link prefixCounts} by one pass over all chunks. */
   private prefixCountsScan(truth: ArrayLike<number>): Float64Array {
-    const hits = new Float64Array(BRIER_ORDERS);
+    const hits = new Float64Array(this.K);
     for (let i = 0; i < this.size; i++) {
-      for (let k = 0; k < BRIER_ORDERS; k++) {
+      for (let k = 0; k < this.K; k++) {
         if (this.chunks[i * this.K + k] !== truth[k]) break;
         hits[k] += this.counts[i];
       }
@@ -81,7 +91,7 @@ export class ChunkDistribution {
   }
 
   /**
-   * The same counts by binary search over the chunks sorted by their first four tokens: a BPE vocabulary has
+   * The same counts by binary search over the chunks sorted by their tokens: a BPE vocabulary has
    * hundreds of thousands of distinct chunks, where a pass per position would dominate `calm eval`. Counts
    * are integers, so both ways give identical sums.
    */
@@ -89,10 +99,10 @@ export class ChunkDistribution {
     const { order, cumulative } = this.sortedIndex();
     const K = this.K;
     const token = (rank: number, k: number): number => this.chunks[order[rank] * K + k];
-    const hits = new Float64Array(BRIER_ORDERS);
+    const hits = new Float64Array(K);
     let lo = 0;
     let hi = this.size;
-    for (let k = 0; k < BRIER_ORDERS && lo < hi; k++) {
+    for (let k = 0; k < K && lo < hi; k++) {
       // Inside [lo, hi) the first k tokens equal truth's, so token k is sorted: narrow to truth[k].
       const y = truth[k];
       let a = lo;
@@ -116,13 +126,13 @@ export class ChunkDistribution {
     return hits;
   }
 
-  /** Chunk indices in lexicographic order of their first four tokens, and the running sum of their counts. */
+  /** Chunk indices in lexicographic order of their tokens, and the running sum of their counts. */
   private sortedIndex(): { order: Int32Array; cumulative: Float64Array } {
     if (this.sorted !== null) return this.sorted;
     const K = this.K;
     const order = Int32Array.from({ length: this.size }, (_, i) => i);
     order.sort((a, b) => {
-      for (let k = 0; k < BRIER_ORDERS; k++) {
+      for (let k = 0; k < K; k++) {
         const d = this.chunks[a * K + k] - this.chunks[b * K + k];
         if (d !== 0) return d;
       }
@@ -131,17 +141,6 @@ export class ChunkDistribution {
     const cumulative = new Float64Array(this.size + 1);
     for (let r = 0; r < this.size; r++) cumulative[r + 1] = cumulative[r] + this.counts[order[r]];
     return (this.sorted = { order, cumulative });
-  }
-
-  /** P_n(y): the probability that a draw's first `n` tokens (default all K) equal those of `truth`. */
-  prefixProbability(truth: ArrayLike<number>, n = this.K): number {
-    let hits = 0;
-    for (let i = 0; i < this.size; i++) {
-      let k = 0;
-      while (k < n && this.chunks[i * this.K + k] === truth[k]) k++;
-      if (k === n) hits += this.counts[i];
-    }
-    return hits / this.total;
   }
 
   /** Σ_z P_n(z)² for n = 1..4: the collision probability of two draws' first n tokens. */

@@ -24,7 +24,7 @@ import { Rng } from '../../tensor/random.js';
 import { describeBackend } from '../../tensor/select.js';
 import { defaultRegularisation, type Autoencoder } from '../autoencoder.js';
 import { backboneOf, CalmModel, type CalmConfig } from '../calm-model.js';
-import { calmSampler, DRAW_QUALITY_DEFAULTS, evaluateArBrier, evaluateCalmBrier, evaluateCalmEnergy, formatCalmReport, formatEvaluation, transformerSampler, type BrierEvaluation } from '../evaluate.js';
+import { calmSampler, evaluateArBrier, evaluateCalmBrier, evaluateCalmEnergy, formatCalmReport, formatEvaluation, transformerSampler, type BrierEvaluation } from '../evaluate.js';
 import { brierVsFlopsSvg, evaluationSteps, matchedSteps, resultsMarkdown, type CurvePoint, type ExperimentRow, type ReferenceRow } from '../experiment.js';
 import { countParams, flopsPerToken } from '../flops.js';
 import { drawQuality, formatDrawQuality, type DrawQuality } from '../draw-quality.js';
@@ -263,8 +263,7 @@ export async function runExperiment(o: Options, ks: readonly number[], backend: 
     if (K >= 4) {
       const tables = ChunkTables.fromTokens(lm.train, K);
       const levels = noGrad(() => referenceLevels(tables, ae, held.ids, o.block, { nSamples: o.samples, targetSamples: o.targetSamples, rng: new Rng(evalSeed) }));
-      const { blocks, draws } = DRAW_QUALITY_DEFAULTS;
-      quality = drawQuality(calmSampler(model, ae, new Rng(evalSeed)), tables, held.ids.subarray(0, Math.min(blocks, held.count) * o.block), o.block, draws);
+      quality = drawQuality(calmSampler(model, ae, new Rng(evalSeed)), tables, held.ids, o.block);
       log(formatDrawQuality(quality));
       gap = gapClosed(energy.energyLoss, levels);
       if (references.length === 0) references.push(...referenceRows(levels, K));
