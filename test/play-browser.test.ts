@@ -112,24 +112,28 @@ describe('playground in headless Chromium (WebGL2)', { skip }, () => {
     return page;
   }
 
-  test('every op on WebGL2 agrees with the CPU reference', { timeout: 300_000 }, async () => {
-    const page = await open('backend=webgl2&opcheck=1');
+  /** Opens the page with `?backend=webgl2&<check>=1` and returns the check's per-case results (playState[check]). */
+  async function webgl2Check(check: 'opcheck' | 'gradcheck', timeout: number): Promise<{ op: string; label: string; ok: boolean; detail: string }[]> {
+    const page = await open(`backend=webgl2&${check}=1`);
     assert.equal(await page.evaluate('window.playState.backend'), 'gpujs-webgl2');
-    await page.waitForFunction('window.playState.opcheck !== null || window.playState.error !== null', null, { timeout: 240_000 });
-    const results = await page.evaluate<{ op: string; label: string; ok: boolean; detail: string }[] | null>('window.playState.opcheck');
+    await page.waitForFunction(`window.playState.${check} !== null || window.playState.error !== null`, null, { timeout });
+    const results = await page.evaluate<{ op: string; label: string; ok: boolean; detail: string }[] | null>(`window.playState.${check}`);
     assert.ok(results !== null, String(await page.evaluate('window.playState.error')));
+    return results;
+  }
+
+  const failures = (results: { op: string; label: string; ok: boolean; detail: string }[]): string[] => results.filter((r) => !r.ok).map((r) => `${r.op} (${r.label}): ${r.detail}`);
+
+  test('every op on WebGL2 agrees with the CPU reference', { timeout: 300_000 }, async () => {
+    const results = await webgl2Check('opcheck', 240_000);
     assert.deepEqual(allOps().filter((op) => !results.some((r) => r.op === op)), [], 'every op ran');
-    assert.deepEqual(results.filter((r) => !r.ok).map((r) => `${r.op} (${r.label}): ${r.detail}`), []);
+    assert.deepEqual(failures(results), []);
   });
 
   test('every gradient case on WebGL2 agrees with the CPU float64 reference', { timeout: 300_000 }, async () => {
-    const page = await open('backend=webgl2&gradcheck=1');
-    assert.equal(await page.evaluate('window.playState.backend'), 'gpujs-webgl2');
-    await page.waitForFunction('window.playState.gradcheck !== null || window.playState.error !== null', null, { timeout: 280_000 });
-    const results = await page.evaluate<{ op: string; label: string; ok: boolean; detail: string }[] | null>('window.playState.gradcheck');
-    assert.ok(results !== null, String(await page.evaluate('window.playState.error')));
+    const results = await webgl2Check('gradcheck', 280_000);
     assert.ok(results.length > 100, `${results.length} cases`);
-    assert.deepEqual(results.filter((r) => !r.ok).map((r) => `${r.op} (${r.label}): ${r.detail}`), []);
+    assert.deepEqual(failures(results), []);
   });
 
   test('picks WebGL2, trains 50 autoencoder steps with a falling loss, reconstructs, screenshots', { timeout: 600_000 }, async () => {
