@@ -115,6 +115,9 @@ export function nnCompositeCases(): GradcheckCase[] {
   cases.push({ op: 'rmsNorm', label: 'fused, transposed x [4, 3], no gain, eps 0.1', inputs: [rand([3, 4])], fn: (x) => fused.rmsNorm(x.transpose(), null, 0.1) });
   cases.push({ op: 'layerNorm', label: 'fused, x [3, 5], w [5], b [5]', inputs: [rand([3, 5]), rand([5]), rand([5])], fn: (x, w, b) => fused.layerNorm(x, w, b) });
   cases.push({ op: 'layerNorm', label: 'fused, x [2, 1, 4] view, no gain or bias', inputs: [rand([2, 4, 1])], fn: (x) => fused.layerNorm(x.permute([0, 2, 1]), null, null) });
+  const tables = ropeTables(0, 5, 4, { dtype: 'float64' });
+  const [cos3, sin3] = [tables.cos.sliceAxis(0, 2, 5), tables.sin.sliceAxis(0, 2, 5)]; // positions 2..4
+  cases.push({ op: 'rope', label: 'fused, x a permuted [2, 3, 4] view, tables of positions 2-4', inputs: [rand([3, 2, 4])], fn: (x) => fused.rope(x.permute([1, 0, 2]), cos3, sin3) });
   cases.push({ op: 'softmaxCrossEntropy', label: 'fused, [4, 5] targets [1, -1, 4, 0] (row 1 ignored)', inputs: [rand([4, 5], -2, 2)], fn: (x) => fused.softmaxCrossEntropy(x, ints([1, -1, 4, 0])) });
   return cases;
 }

@@ -10,7 +10,8 @@ import { grad, Tensor } from '../src/autograd/index.js';
 import * as fused from '../src/autograd/fused.js';
 import { Rng } from '../src/tensor/random.js';
 import { NDArray } from '../src/tensor/ndarray.js';
-import { crossEntropy } from '../src/nn/functional.js';
+import fc from 'fast-check';
+import { crossEntropy, ropeTables } from '../src/nn/functional.js';
 import type { Shape } from '../src/tensor/shape.js';
 
 const composed = {
@@ -108,5 +109,68 @@ describe('fused ops against their compositions', () => {
   test('siluMul of different shapes takes the composed path', () => {
     const [a, b] = inputs([[3, 4], [4]], 'float32', 5);
     assert.deepEqual(fused.siluMul(a, b).toTypedArray(), composed.siluMul(a, b).toTypedArray());
+  });
+});
+
+/** The composition the fused rope replaces (what nn's applyRope ran before): split, mul, sub/add, concat. */
+function composedRope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
+  const [x1, x2] = x.split(2, -1);
+  return Tensor.concat([x1.mul(cos).sub(x2.mul(sin)), x2.mul(cos).add(x1.mul(sin))], -1);
+}
+
+/** Equal element by element, including the sign of zero (Object.is), so "bit for bit" means it. */
+function sameBits(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) assert.ok(Object.is(got[i], want[i]), `${what}[${i}]: ${got[i]} vs ${want[i]}`);
+}
+
+describe('fused rope against the composed rotation', () => {
+  // x is made as [B, T, H, hd] and permuted to [B, H, T, hd], as attention does, so the input is a strided view;
+  // the tables are a slice at an offset (startPos > 0), as a KV-cached step takes them.
+  const cases = fc.record({
+    b: fc.integer({ min: 0, max: 2 }), h: fc.integer({ min: 1, max: 3 }), t: fc.integer({ min: 1, max: 5 }),
+    half: fc.integer({ min: 1, max: 6 }), start: fc.integer({ min: 0, max: 4 }), seed: fc.integer({ min: 1, max: 1e6 }),
+    dtype: fc.constantFrom('float32' as const, 'float64' as const), zeros: fc.boolean(),
+  });
+  test('forward and gradient equal the composition bit for bit (float32 and float64, views, sizes 0 and 1)', () => {
+    fc.assert(
+      fc.property(cases, ({ b, h, t, half, start, seed, dtype, zeros }) => {
+        const rng = new Rng(seed);
+        const hd = 2 * half;
+        const tables = ropeTables(0, start + t, hd, { dtype });
+        const cos = tables.cos.sliceAxis(0, start, start + t), sin = tables.sin.sliceAxis(0, start, start + t);
+        const x = Tensor.randn([b, t, h, hd], rng, { dtype }).requireGrad();
+        const g = Tensor.randn([b, h, t, hd], rng, { dtype });
+        // Zero gradients (and so products of either sign of zero) where `zeros`: the sign rules must agree too.
+        const gv = zeros ? g.mul(Tensor.rand([b, h, t, hd], rng, { dtype }).gt(0.5).cast(dtype)) : g;
+        const yf = fused.rope(x.permute([0, 2, 1, 3]), cos, sin);
+        const yc = composedRope(x.permute([0, 2, 1, 3]), cos, sin);
+        sameBits(yf.toTypedArray(), yc.toTypedArray(), 'forward');
+        const [gf] = grad(yf, [x], { gradOutputs: [gv] });
+        const [gc] = grad(yc, [x], { gradOutputs: [gv] });
+        sameBits(gf!.toTypedArray(), gc!.toTypedArray(), 'gradient');
+      }),
+      { seed: 11, numRuns: 60 },
+    );
+  });
+
+  test('second derivatives (createGraph) and table gradients take the composed path', () => {
+    const rng = new Rng(12);
+    const { cos, sin } = ropeTables(0, 3, 4, { dtype: 'float64' });
+    const x = Tensor.randn([2, 3, 4], rng, { dtype: 'float64' }).requireGrad();
+    const seed = Tensor.randn([2, 3, 4], rng, { dtype: 'float64' });
+    const [gx] = grad(fused.rope(x, cos, sin), [x], { gradOutputs: [seed], createGraph: true });
+    const [gxc] = grad(composedRope(x, cos, sin), [x], { gradOutputs: [seed], createGraph: true });
+    close(gx!.toTypedArray() as Float64Array, gxc!.toTypedArray() as Float64Array, 1e-15, 'createGraph gradient');
+    const c = cos.detach().requireGrad();
+    const [gcos] = grad(fused.rope(x, c, sin).mul(seed).sum(), [c]);
+    const [gcosc] = grad(composedRope(x, c, sin).mul(seed).sum(), [c]);
+    close(gcos!.toTypedArray() as Float64Array, gcosc!.toTypedArray() as Float64Array, 1e-15, 'table gradient');
+  });
+
+  test('bad input names the op and the shapes', () => {
+    const { cos, sin } = ropeTables(0, 3, 4);
+    assert.throws(() => fused.rope(Tensor.zeros([2, 3, 6]), cos, sin), /rope: x float32 \[2, 3, 6\], cos float32 \[3, 2\].*expected x \[\.\.\., T, hd\]/);
+    assert.throws(() => fused.rope(Tensor.zeros([2, 3, 4], 'float64'), cos, sin), /rope: x float64 .*one dtype/);
   });
 });

@@ -115,3 +115,22 @@ function composedCrossEntropyRows(x: Tensor, targets: Tensor): Tensor {
   const rows = z.exp().sum(1).log().sub(z.reshape([n * v]).gather(new Tensor(NDArray.fromData(index, [n], 'int32', x.data.backend))));
   return rows.mul(new Tensor(NDArray.fromData(keep, [n], x.dtype, x.data.backend)));
 }
+
+/** The composed rotation (for createGraph, and for tables that need gradients). */
+function composedRope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
+  const [x1, x2] = x.split(2, -1); // [..., T, hd/2] each
+  return Tensor.concat([x1.mul(cos).sub(x2.mul(sin)), x2.mul(cos).add(x1.mul(sin))], -1); // [..., T, hd]
+}
+
+/**
+ * Rotary position embedding of x [..., T, hd] with constant tables cos, sin [T, hd/2] (rotate-half
+ * convention, CALM.md §3.2): [x1 cos − x2 sin, x2 cos + x1 sin]. One pass forward and one backward
+ * (the inverse rotation of g), where the composition runs ten ops each way; the same numbers bit for
+ * bit in float32. Tables that require gradients take the composed path.
+ */
+export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
+  if (cos.requiresGrad || sin.requiresGrad) return composedRope(x, cos, sin);
+  return Tensor.fused('rope', K.rope(x.data, cos.data, sin.data), [x], (g) =>
+    isGradEnabled() ? composedVjp((v) => composedRope(v, cos, sin), [x], g) : [new Tensor(K.rope(g.data, cos.data, sin.data, true))],
+  );
+}

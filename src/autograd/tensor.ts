@@ -31,7 +31,7 @@ export const DIFFERENTIABLE_OPS = [
   'where', 'sum', 'max', 'min', 'matmul',
   'reshape', 'permute', 'expand', 'slice', 'unslice', 'gather', 'scatterAdd', 'concat', 'cast', 'contiguous',
   // Fused ops (src/autograd/fused.ts): one kernel forward, one backward, instead of a chain of primitives.
-  'silu', 'siluMul', 'softmaxRows', 'rmsNorm', 'layerNorm', 'softmaxCrossEntropy',
+  'silu', 'siluMul', 'softmaxRows', 'rmsNorm', 'layerNorm', 'softmaxCrossEntropy', 'rope',
 ] as const;
 
 export type DifferentiableOp = (typeof DIFFERENTIABLE_OPS)[number];

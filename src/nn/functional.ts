@@ -147,10 +147,7 @@ export function applyRope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
   if (cos.rank !== 2 || cos.shape[0] !== t || cos.shape[1] * 2 !== hd) {
     throw new RangeError(`applyRope: tables ${fmtShape(cos.shape)} do not fit input ${fmtShape(x.shape)} (expected [${t}, ${hd / 2}])`);
   }
-  const [x1, x2] = x.split(2, -1); // [..., T, hd/2] each
-  const first = x1.mul(cos).sub(x2.mul(sin)); // [..., T, hd/2]
-  const second = x2.mul(cos).add(x1.mul(sin)); // [..., T, hd/2]
-  return Tensor.concat([first, second], -1); // [..., T, hd]
+  return fused.rope(x, cos, sin); // [..., T, hd], one kernel each way (src/autograd/fused.ts)
 }
 
 /**

@@ -10,7 +10,7 @@
  */
 import { isFloat } from './dtype.js';
 import { NDArray } from './ndarray.js';
-import { broadcastShapes, fmtShape } from './shape.js';
+import { broadcastShapes, fmtShape, shapesEqual } from './shape.js';
 
 /** Softmax over the last axis (max-subtracted, so large inputs do not overflow). */
 export function softmaxRows(x: NDArray): NDArray {
@@ -75,4 +75,20 @@ export function softmaxCrossEntropy(logits: NDArray, targets: NDArray): { loss: 
 /** The gradient of {@link softmaxCrossEntropy}'s row losses for their gradient g [N]: [N, V]. */
 export function softmaxCrossEntropyBackward(probs: NDArray, targets: NDArray, g: NDArray): NDArray {
   return NDArray.fromBuffer(probs.backend, probs.backend.run('softmaxCrossEntropyBackward', [probs.view, targets.view, g.view], {}), probs.shape);
+}
+
+/**
+ * Rotary position embedding of x [..., T, hd] with tables cos, sin [T, hd/2] in one pass
+ * (rotate-half convention, CALM.md §3.2); `inverse` rotates the other way (the backward).
+ * Same numbers as the composed mul/sub/add/concat chain (see the `rope` entry of ops/fused.ts).
+ */
+export function rope(x: NDArray, cos: NDArray, sin: NDArray, inverse = false): NDArray {
+  const what = () => `rope: x ${x.dtype} ${fmtShape(x.shape)}, cos ${cos.dtype} ${fmtShape(cos.shape)}, sin ${sin.dtype} ${fmtShape(sin.shape)}`;
+  if (x.backend !== cos.backend || x.backend !== sin.backend) throw new Error(`${what()}: arrays live on different backends`);
+  if (!isFloat(x.dtype) || cos.dtype !== x.dtype || sin.dtype !== x.dtype) throw new TypeError(`${what()}: needs float arrays of one dtype`);
+  const t = x.shape[x.rank - 2], hd = x.shape[x.rank - 1];
+  if (x.rank < 2 || hd % 2 !== 0 || cos.rank !== 2 || cos.shape[0] !== t || 2 * cos.shape[1] !== hd || !shapesEqual(cos.shape, sin.shape)) {
+    throw new RangeError(`${what()}: expected x [..., T, hd] with hd even and tables [T, hd/2]`);
+  }
+  return NDArray.fromBuffer(x.backend, x.backend.run('rope', [x.view, cos.view, sin.view], { inverse }), x.shape);
 }

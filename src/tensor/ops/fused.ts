@@ -7,7 +7,7 @@
  */
 import { allocTyped, type TypedArray } from '../dtype.js';
 import { contiguousStrides, sizeOf } from '../shape.js';
-import { forEachRow, materialize } from '../cpu/strided.js';
+import { forEachRow, materialize, RowWalker } from '../cpu/strided.js';
 import { elementwise } from './elementwise.js';
 import { floorDiv, flatIndex } from './kernel-rules.js';
 import { rowMaxKernel } from './reduce.js';
@@ -353,3 +353,66 @@ export const softmaxCrossEntropyBackward: OpEntry<NoAttrs> = {
   },
   gpujs: (gpu, inputs, attrs) => onHost('softmaxCrossEntropyBackward', softmaxCrossEntropyBackward)(gpu, inputs, attrs),
 };
+
+/** Attributes of {@link rope}: `inverse` rotates by −angle (the backward, which is the transpose). */
+export interface RopeAttrs {
+  readonly inverse: boolean;
+}
+
+/**
+ * Rotary position embedding in one pass (rotate-half convention, CALM.md §3.2): inputs x [..., T, hd]
+ * (any strides), cos and sin [T, hd/2]; with x = [x1, x2] split in halves,
+ * forward  y = [x1·cos − x2·sin, x2·cos + x1·sin],
+ * inverse  y = [x1·cos + x2·sin, x2·cos − x1·sin]  (the backward: the rotation's transpose).
+ * In float32 every product and sum is rounded as the composed version's stored intermediates are,
+ * so the forward equals `applyRope`'s chain of mul/sub/add/concat bit for bit, and the inverse equals
+ * the gradient that chain's backward rules accumulate (its `+ 0` is theirs too: adding the two
+ * halves' zero-padded gradients turns −0 into +0).
+ */
+export const rope: OpEntry<RopeAttrs> = {
+  outShape: ([x]) => x,
+  outDType: ([dtype]) => dtype,
+  cpu([x, cos, sin], { inverse }) {
+    const n = sizeOf(x.shape);
+    const out = allocTyped(x.dtype, n);
+    if (n === 0) return out;
+    const hd = x.shape[x.shape.length - 1];
+    const t = x.shape[x.shape.length - 2];
+    const rows = new RowWalker(x.shape, [x.strides], [x.offset]); // one row per position: hd values
+    const sign = inverse ? -1 : 1;
+    const zero = inverse ? 0 : -0; // −0 + v = v for every v, so the forward adds nothing
+    const rotate = x.dtype === 'float32' ? ropeRowF32 : ropeRowF64;
+    for (let row = 0, o = 0; row < rows.rows; row++, rows.next(), o += hd) {
+      const p = row % t;
+      rotate(x.data, rows.pos[0], rows.step[0], hd / 2, cos.data, cos.offset + p * cos.strides[0], cos.strides[1],
+        sin.data, sin.offset + p * sin.strides[0], sin.strides[1], sign, zero, out, o);
+    }
+    return out;
+  },
+  gpujs: (gpu, inputs, attrs) => onHost('rope', rope)(gpu, inputs, attrs),
+};
+
+/**
+ * One position of {@link rope}: the hd/2 pairs (x_i, x_{i + hd/2}) starting at x[p1] (step `step`),
+ * with the table rows at cos[c] and sin[s]. Float32: every product and sum rounded as a stored
+ * intermediate is. Two functions rather than one with a rounding parameter, so each stays
+ * monomorphic (one array type, Math.fround inlined): the shared version ran about 10x slower.
+ */
+function ropeRowF32(x: TypedArray, p1: number, step: number, half: number, cos: TypedArray, c: number, cs: number,
+  sin: TypedArray, s: number, ss: number, sign: number, zero: number, out: TypedArray, o: number): void {
+  for (let i = 0, p = p1, q = p1 + half * step; i < half; i++, p += step, q += step, c += cs, s += ss) {
+    const a = x[p], b = x[q], cv = cos[c], sv = sign * sin[s];
+    out[o + i] = Math.fround(Math.fround(a * cv) - Math.fround(b * sv)) + zero;
+    out[o + half + i] = Math.fround(Math.fround(b * cv) + Math.fround(a * sv)) + zero;
+  }
+}
+
+/** {@link ropeRowF32} without rounding (float64). */
+function ropeRowF64(x: TypedArray, p1: number, step: number, half: number, cos: TypedArray, c: number, cs: number,
+  sin: TypedArray, s: number, ss: number, sign: number, zero: number, out: TypedArray, o: number): void {
+  for (let i = 0, p = p1, q = p1 + half * step; i < half; i++, p += step, q += step, c += cs, s += ss) {
+    const a = x[p], b = x[q], cv = cos[c], sv = sign * sin[s];
+    out[o + i] = a * cv - b * sv + zero;
+    out[o + half + i] = b * cv + a * sv + zero;
+  }
+}

@@ -14,14 +14,14 @@
  * | reduce.ts     | reduce (sum, max, min, argmax, argmin)                    |
  * | matmul.ts     | matmul                                                    |
  * | indexing.ts   | gather, scatterAdd                                        |
- * | fused.ts      | softmaxRows, siluMul, siluBackward, siluMulBackward, normRows(Backward), softmaxCrossEntropy(Backward) |
+ * | fused.ts      | softmaxRows, siluMul, siluBackward, siluMulBackward, normRows(Backward), softmaxCrossEntropy(Backward), rope |
  *
  * Adding a unary or binary primitive is one entry in its file plus its differentiable method and
  * backward rule in `src/autograd/tensor.ts`; the gradient check and the backend test suite pick the
  * entry up from the table.
  */
 import { BINARY } from './binary.js';
-import { normRows, normRowsBackward, siluBackward, siluMul, siluMulBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward, softmaxRows } from './fused.js';
+import { normRows, normRowsBackward, rope, siluBackward, siluMul, siluMulBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward, softmaxRows } from './fused.js';
 import { gather, scatterAdd } from './indexing.js';
 import { cast, concat, copy, fill, unslice, where } from './layout.js';
 import { matmul } from './matmul.js';
@@ -50,6 +50,7 @@ export const OPS = {
   normRowsBackward,
   softmaxCrossEntropy,
   softmaxCrossEntropyBackward,
+  rope,
 };
 
 export type OpName = keyof typeof OPS;
@@ -67,7 +68,7 @@ export { UNARY, UNARY_OPS, type UnaryOp, type UnaryEntry } from './unary.js';
 export { BINARY, BINARY_OPS, ARITH_OPS, COMPARE_OPS, type BinaryOp, type BinaryEntry } from './binary.js';
 export type { ReduceOp, ReduceAttrs } from './reduce.js';
 export type { FillAttrs, UnsliceAttrs } from './layout.js';
-export type { NormAttrs } from './fused.js';
+export type { NormAttrs, RopeAttrs } from './fused.js';
 export type { ScatterAddAttrs } from './indexing.js';
 export { MAX_EXACT_ELEMENTS, MAX_RANK } from './kernel-rules.js';
 export type { CpuView, GpuRunner, Handle, KernelFn, KernelThis, LaunchOptions, OpEntry, WireView } from './types.js';
