@@ -10,6 +10,7 @@ import { grad, Tensor } from '../src/autograd/index.js';
 import * as fused from '../src/autograd/fused.js';
 import { Rng } from '../src/tensor/random.js';
 import { NDArray } from '../src/tensor/ndarray.js';
+import { rope as ropeKernel } from '../src/tensor/fused.js';
 import fc from 'fast-check';
 import { crossEntropy, ropeTables } from '../src/nn/functional.js';
 import type { Shape } from '../src/tensor/shape.js';
@@ -168,9 +169,10 @@ describe('fused rope against the composed rotation', () => {
     close(gcos!.toTypedArray() as Float64Array, gcosc!.toTypedArray() as Float64Array, 1e-15, 'table gradient');
   });
 
-  test('bad input names the op and the shapes', () => {
+  test('bad input names the op, the shapes and the dtypes', () => {
     const { cos, sin } = ropeTables(0, 3, 4);
     assert.throws(() => fused.rope(Tensor.zeros([2, 3, 6]), cos, sin), /rope: x float32 \[2, 3, 6\], cos float32 \[3, 2\].*expected x \[\.\.\., T, hd\]/);
-    assert.throws(() => fused.rope(Tensor.zeros([2, 3, 4], 'float64'), cos, sin), /rope: x float64 .*one dtype/);
+    assert.throws(() => fused.rope(Tensor.zeros([2, 3, 4], 'float64'), cos, sin), /rope: x float64 \[2, 3, 4\], cos float32 \[3, 2\], sin float32 \[3, 2\]: dtypes differ/);
+    assert.throws(() => ropeKernel(NDArray.zeros([2, 3, 4], 'int32'), cos.data, sin.data), /rope: x int32 .*needs float arrays/);
   });
 });

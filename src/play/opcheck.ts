@@ -9,7 +9,7 @@ import { UNARY, UNARY_OPS } from '../tensor/ops/unary.js';
 import { BINARY_OPS } from '../tensor/ops/binary.js';
 import type { Backend } from '../tensor/backend.js';
 import { cpuBackend } from '../tensor/device.js';
-import { normRows, normRowsBackward, siluBackward, siluMul, siluMulBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward, softmaxRows } from '../tensor/fused.js';
+import { normRows, normRowsBackward, rope, siluBackward, siluMul, siluMulBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward, softmaxRows } from '../tensor/fused.js';
 import { memoryScope } from '../tensor/memory.js';
 import { NDArray } from '../tensor/ndarray.js';
 import { Rng } from '../tensor/random.js';
@@ -86,6 +86,11 @@ function cases(): Case[] {
     { op: 'softmaxCrossEntropyBackward', label: 'probs [5, 7], targets, g [5]', build: (a) => {
       const { probs } = softmaxCrossEntropy(a([5, 7], -3, 3), a([5], 0, 7, true).cast('int32'));
       return softmaxCrossEntropyBackward(probs, a([5], 0, 7, true).cast('int32'), a([5]));
+    } },
+    { op: 'rope', label: 'x a permuted [2, 2, 3, 6] view, tables [3, 3], and the inverse', build: (a) => {
+      const x = a([2, 3, 2, 6]).permute([0, 2, 1, 3]);
+      const cos = a([3, 3]), sin = a([3, 3]);
+      return NDArray.concat([rope(x, cos, sin), rope(x, cos, sin, true)], 0);
     } },
   );
   return list;

@@ -85,7 +85,8 @@ export function softmaxCrossEntropyBackward(probs: NDArray, targets: NDArray, g:
 export function rope(x: NDArray, cos: NDArray, sin: NDArray, inverse = false): NDArray {
   const what = () => `rope: x ${x.dtype} ${fmtShape(x.shape)}, cos ${cos.dtype} ${fmtShape(cos.shape)}, sin ${sin.dtype} ${fmtShape(sin.shape)}`;
   if (x.backend !== cos.backend || x.backend !== sin.backend) throw new Error(`${what()}: arrays live on different backends`);
-  if (!isFloat(x.dtype) || cos.dtype !== x.dtype || sin.dtype !== x.dtype) throw new TypeError(`${what()}: needs float arrays of one dtype`);
+  if (!isFloat(x.dtype)) throw new TypeError(`${what()}: needs float arrays`);
+  if (cos.dtype !== x.dtype || sin.dtype !== x.dtype) throw new TypeError(`${what()}: dtypes differ; cast the tables explicitly`);
   const t = x.shape[x.rank - 2], hd = x.shape[x.rank - 1];
   if (x.rank < 2 || hd % 2 !== 0 || cos.rank !== 2 || cos.shape[0] !== t || 2 * cos.shape[1] !== hd || !shapesEqual(cos.shape, sin.shape)) {
     throw new RangeError(`${what()}: expected x [..., T, hd] with hd even and tables [T, hd/2]`);
