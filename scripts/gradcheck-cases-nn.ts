@@ -118,6 +118,7 @@ export function nnCompositeCases(): GradcheckCase[] {
   const tables = ropeTables(0, 5, 4, { dtype: 'float64' });
   const [cos3, sin3] = [tables.cos.sliceAxis(0, 2, 5), tables.sin.sliceAxis(0, 2, 5)]; // positions 2..4
   cases.push({ op: 'rope', label: 'fused, x a permuted [2, 3, 4] view, tables of positions 2-4', inputs: [rand([3, 2, 4])], fn: (x) => fused.rope(x.permute([1, 0, 2]), cos3, sin3) });
+  cases.push({ op: 'causalAttention', label: 'fused, q [2, 3, 4] (a permuted view), k and v [2, 5, 4] (2 cached keys)', inputs: [rand([3, 2, 4]), rand([2, 5, 4]), rand([2, 5, 4])], fn: (q, k, v) => fused.causalAttention(q.permute([1, 0, 2]), k, v) });
   cases.push({ op: 'softmaxCrossEntropy', label: 'fused, [4, 5] targets [1, -1, 4, 0] (row 1 ignored)', inputs: [rand([4, 5], -2, 2)], fn: (x) => fused.softmaxCrossEntropy(x, ints([1, -1, 4, 0])) });
   return cases;
 }

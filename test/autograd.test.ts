@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DIFFERENTIABLE_OPS, grad, gradcheck, noGrad, Tensor } from '../src/autograd/index.js';
 import { allCases } from '../scripts/gradcheck-cases.js';
+import { profile } from '../src/tensor/profile.js';
+import { Rng } from '../src/tensor/random.js';
 
 const f64 = { dtype: 'float64' as const };
 
@@ -98,5 +100,44 @@ describe('backward', () => {
 
   test('int tensors cannot require gradients', () => {
     assert.throws(() => Tensor.fromData([1], [1], { dtype: 'int32', requiresGrad: true }), /only float tensors/);
+  });
+});
+
+describe('inputs that need no gradient cost no backward work', () => {
+  // The engine passes each rule which inputs require gradients (PyTorch's needs_input_grad); a rule
+  // must not run the kernels of the others. Counted with the op profiler, phase 'backward'.
+  const backwardCalls = (fn: () => void): Map<string, number> => {
+    const { report } = profile(fn);
+    const calls = new Map<string, number>();
+    for (const s of report.stats) if (s.phase === 'backward') calls.set(s.op, (calls.get(s.op) ?? 0) + s.calls);
+    return calls;
+  };
+  const rng = new Rng(21);
+  const x = Tensor.randn([3, 4], rng).requireGrad();
+  const constant = Tensor.randn([3, 4], rng);
+  const weight = Tensor.randn([4, 5], rng);
+  const cases: [string, () => Tensor, string, number][] = [
+    ['mul by a constant', () => x.mul(constant), 'mul', 1],
+    ['matmul with a constant weight', () => x.matmul(weight), 'matmul', 1],
+    ['constant @ x', () => weight.transpose().matmul(x.transpose()), 'matmul', 1],
+    ['x - constant (no negation)', () => x.sub(constant), 'neg', 0],
+    ['x / constant', () => x.div(constant), 'div', 1],
+    ['x ** constant (no log of x)', () => x.pow(constant.abs()), 'log', 0],
+    ['where(mask, x, constant)', () => Tensor.where(constant.gt(0), x, constant), 'where', 1],
+    ['maximum(x, constant) (no weight for the constant)', () => x.maximum(constant), 'neg', 0],
+  ];
+  for (const [label, build, op, expected] of cases) {
+    test(label, () => {
+      const out = build();
+      const calls = backwardCalls(() => out.sum().backward());
+      assert.equal(calls.get(op) ?? 0, expected, `${op} backward calls`);
+      x.grad = null;
+    });
+  }
+  test('both operands requiring gradients still get both', () => {
+    const y = Tensor.randn([3, 4], rng).requireGrad();
+    const [gx, gy] = grad(x.mul(y).sum(), [x, y]);
+    assert.deepEqual(gx!.toTypedArray(), y.toTypedArray());
+    assert.deepEqual(gy!.toTypedArray(), x.toTypedArray());
   });
 });

@@ -176,3 +176,52 @@ describe('fused rope against the composed rotation', () => {
     assert.throws(() => ropeKernel(NDArray.zeros([2, 3, 4], 'int32'), cos.data, sin.data), /rope: x int32 .*needs float arrays/);
   });
 });
+
+describe('fused causal attention against the composed chain', () => {
+  /** What nn's causalAttention ran before: scale, scores, additive mask, softmax, values. */
+  function composedAttention(q: Tensor, k: Tensor, v: Tensor): Tensor {
+    const [t, hd] = q.shape.slice(-2);
+    const s = k.shape[k.rank - 2];
+    let scores = q.mul(1 / Math.sqrt(hd)).matmul(k.transpose());
+    if (t > 1) scores = scores.add(new Tensor(fused.causalBias(t, s, q.data)));
+    return fused.softmaxLast(scores).matmul(v);
+  }
+  const cases = fc.record({
+    b: fc.integer({ min: 0, max: 2 }), h: fc.integer({ min: 1, max: 3 }), t: fc.integer({ min: 1, max: 6 }),
+    past: fc.integer({ min: 0, max: 3 }), hd: fc.integer({ min: 1, max: 9 }), seed: fc.integer({ min: 1, max: 1e6 }),
+    dtype: fc.constantFrom('float32' as const, 'float64' as const), frozen: fc.constantFrom(-1, 0, 1, 2),
+  });
+  test('forward and gradients equal the composition bit for bit (float32 and float64, cached keys, sizes 0 and 1)', () => {
+    fc.assert(
+      fc.property(cases, ({ b, h, t, past, hd, seed, dtype, frozen }) => {
+        const rng = new Rng(seed);
+        const s = t + past;
+        // q arrives as a permuted view, as attention makes it; `frozen` leaves one input without gradient.
+        const inputs = [Tensor.randn([b, t, h, hd], rng, { dtype }).permute([0, 2, 1, 3]), Tensor.randn([b, h, s, hd], rng, { dtype }), Tensor.randn([b, h, s, hd], rng, { dtype })];
+        const leaves = inputs.map((x, i) => (i === frozen ? x : x.detach().requireGrad()));
+        const g = Tensor.randn([b, h, t, hd], rng, { dtype });
+        const yf = fused.causalAttention(leaves[0], leaves[1], leaves[2]);
+        const yc = composedAttention(leaves[0], leaves[1], leaves[2]);
+        sameBits(yf.toTypedArray(), yc.toTypedArray(), 'forward');
+        const wanted = leaves.filter((x) => x.requiresGrad);
+        const gf = grad(yf, wanted, { gradOutputs: [g] });
+        const gc = grad(yc, wanted, { gradOutputs: [g] });
+        gf.forEach((gi, i) => sameBits(gi!.toTypedArray(), gc[i]!.toTypedArray(), `gradient ${i}`));
+      }),
+      { seed: 17, numRuns: 60 },
+    );
+  });
+
+  test('second derivatives (createGraph) equal the composition, float64', () => {
+    const rng = new Rng(18);
+    const [q, k, v] = [[2, 3, 4], [2, 5, 4], [2, 5, 3]].map((shape) => Tensor.randn(shape, rng, { dtype: 'float64' }).requireGrad());
+    const seed = Tensor.randn([2, 3, 3], rng, { dtype: 'float64' });
+    const second = (fn: (a: Tensor, b: Tensor, c: Tensor) => Tensor): (Tensor | null)[] => {
+      const gs = grad(fn(q, k, v), [q, k, v], { gradOutputs: [seed], createGraph: true });
+      return grad(gs.reduce((acc: Tensor, gi) => acc.add(gi!.mul(gi!).sum()), Tensor.scalar(0, 'float64')), [q, k, v]);
+    };
+    const hf = second(fused.causalAttention);
+    const hc = second(composedAttention);
+    hf.forEach((hi, i) => close(hi!.toTypedArray() as Float64Array, hc[i]!.toTypedArray() as Float64Array, 1e-12, `second ${i}`));
+  });
+});

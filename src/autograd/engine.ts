@@ -21,7 +21,7 @@ export interface GraphNode<T extends GraphNode<T>> {
   readonly size: number;
   grad: T | null;
   /** The op that produced the node, its inputs and its vector-Jacobian product. */
-  readonly gradFn: { readonly op: string; readonly inputs: readonly T[]; backward(g: T): readonly (T | null)[] } | null;
+  readonly gradFn: { readonly op: string; readonly inputs: readonly T[]; backward(g: T, needs: readonly boolean[]): readonly (T | null)[] } | null;
   add(other: T): T;
   detach(): T;
   /** Ones of the node's shape, dtype and backend: the default seed of a scalar output. */
@@ -97,7 +97,8 @@ function propagateInOrder<T extends GraphNode<T>>(order: readonly T[], grads: Ma
       const fn = node.gradFn;
       const g = grads.get(node);
       if (fn === null || g === undefined) continue;
-      const inputGrads = fn.backward(g);
+      // Only inputs that require gradients get one (the check below); rules skip the others' work.
+      const inputGrads = fn.backward(g, fn.inputs.map((input) => input.requiresGrad));
       fn.inputs.forEach((input, i) => {
         const gi = inputGrads[i];
         if (gi === null || gi === undefined || !input.requiresGrad) return;

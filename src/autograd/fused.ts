@@ -134,3 +134,47 @@ export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
     isGradEnabled() ? composedVjp((v) => composedRope(v, cos, sin), [x], g) : [new Tensor(K.rope(g.data, cos.data, sin.data, true))],
   );
 }
+
+/** Additive causal mask [T, S]: 0 where query i (at position S − T + i) may see key j, −∞ elsewhere. */
+export function causalBias(t: number, s: number, like: NDArray): NDArray {
+  const data = like.dtype === 'float64' ? new Float64Array(t * s) : new Float32Array(t * s);
+  const past = s - t;
+  for (let i = 0; i < t; i++) for (let j = past + i + 1; j < s; j++) data[i * s + j] = -Infinity;
+  return NDArray.fromData(data, [t, s], like.dtype, like.backend);
+}
+
+/** The composed attention (for createGraph): scale q, scores, mask, softmax, weighted values. */
+function composedAttention(q: Tensor, k: Tensor, v: Tensor): Tensor {
+  const [t, hd] = q.shape.slice(-2);
+  const s = k.shape[k.rank - 2];
+  let scores = q.mul(1 / Math.sqrt(hd)).matmul(k.transpose()); // [..., T, S]
+  if (t > 1) scores = scores.add(new Tensor(causalBias(t, s, q.data)));
+  return softmaxLast(scores).matmul(v); // [..., T, hd]
+}
+
+/**
+ * Causal scaled dot-product attention as one differentiable op (CALM.md §3.2): q [..., T, hd] attends
+ * to k, v [..., S, hd], the T queries being the last T of S positions. Forward: scores = (q/√hd) kᵀ,
+ * masked, softmax over keys (P), out = P v. Backward from the saved P, in one rule:
+ * dV = Pᵀ g, dP = g vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dq = dS k / √hd, dk = dSᵀ (q/√hd).
+ * The same kernels as the composition in the same order, so the same numbers bit for bit; what it saves
+ * is the graph: one node instead of eight, and no gradient for the mask or the scale.
+ */
+export function causalAttention(q: Tensor, k: Tensor, v: Tensor): Tensor {
+  const [t, hd] = q.shape.slice(-2);
+  const s = k.shape[k.rank - 2];
+  const qs = q.data.mul(1 / Math.sqrt(hd)); // [..., T, hd] (scaling q is cheaper than scaling the scores)
+  let scores = qs.matmul(k.data.transpose()); // [..., T, S]
+  if (t > 1) scores = scores.add(causalBias(t, s, q.data));
+  const p = K.softmaxRows(scores); // [..., T, S]
+  return Tensor.fused('causalAttention', p.matmul(v.data), [q, k, v], (g, needs) => {
+    if (isGradEnabled()) return composedVjp(composedAttention, [q, k, v], g);
+    const dv = needs[2] ? new Tensor(p.transpose().matmul(g.data)) : null; // [..., S, hd]
+    if (!needs[0] && !needs[1]) return [null, null, dv];
+    const gy = g.data.matmul(v.data.transpose()).mul(p); // dP ⊙ P   [..., T, S]
+    const ds = gy.sub(p.mul(gy.sum(-1, true))); // softmax backward (softmaxLast's rule)
+    const dq = needs[0] ? new Tensor(ds.matmul(k.data).mul(1 / Math.sqrt(hd))) : null; // [..., T, hd]
+    const dk = needs[1] ? new Tensor(qs.transpose().matmul(ds).transpose()) : null; // [..., S, hd]
+    return [dq, dk, dv];
+  });
+}

@@ -31,7 +31,7 @@ export const DIFFERENTIABLE_OPS = [
   'where', 'sum', 'max', 'min', 'matmul',
   'reshape', 'permute', 'expand', 'slice', 'unslice', 'gather', 'scatterAdd', 'concat', 'cast', 'contiguous',
   // Fused ops (src/autograd/fused.ts): one kernel forward, one backward, instead of a chain of primitives.
-  'silu', 'siluMul', 'softmaxRows', 'rmsNorm', 'layerNorm', 'softmaxCrossEntropy', 'rope',
+  'silu', 'siluMul', 'softmaxRows', 'rmsNorm', 'layerNorm', 'softmaxCrossEntropy', 'rope', 'causalAttention',
 ] as const;
 
 export type DifferentiableOp = (typeof DIFFERENTIABLE_OPS)[number];
@@ -40,8 +40,12 @@ export type DifferentiableOp = (typeof DIFFERENTIABLE_OPS)[number];
 export interface GradFn {
   readonly op: DifferentiableOp;
   readonly inputs: readonly Tensor[];
-  /** Gradients for each input given the gradient of the output (null = no gradient). */
-  backward(gradOutput: Tensor): readonly (Tensor | null)[];
+  /**
+   * Gradients for each input given the gradient of the output (null = no gradient). `needs[i]` is
+   * whether input i wants one (PyTorch's needs_input_grad): rules skip the work for the others,
+   * such as the product with a constant mask or the gradient of a frozen weight.
+   */
+  backward(gradOutput: Tensor, needs: readonly boolean[]): readonly (Tensor | null)[];
 }
 
 /** A tensor or a plain number (taken as a scalar of the other operand's dtype). */
@@ -213,7 +217,7 @@ export class Tensor {
     op: DifferentiableOp,
     data: NDArray,
     inputs: readonly Tensor[],
-    backward: (g: Tensor) => readonly (Tensor | null)[],
+    backward: (g: Tensor, needs: readonly boolean[]) => readonly (Tensor | null)[],
   ): Tensor {
     const needsGrad = isGradEnabled() && isFloat(data.dtype) && inputs.some((t) => t.requiresGrad);
     const out = new Tensor(data, needsGrad);
@@ -225,7 +229,7 @@ export class Tensor {
    * Records a fused op (src/autograd/fused.ts): its forward value, computed by the caller in one
    * kernel, and its backward rule.
    */
-  static fused(op: DifferentiableOp, data: NDArray, inputs: readonly Tensor[], backward: (g: Tensor) => readonly (Tensor | null)[]): Tensor {
+  static fused(op: DifferentiableOp, data: NDArray, inputs: readonly Tensor[], backward: (g: Tensor, needs: readonly boolean[]) => readonly (Tensor | null)[]): Tensor {
     return Tensor.record(op, data, inputs, backward);
   }
 
@@ -318,17 +322,17 @@ export class Tensor {
 
   sub(other: Operand): Tensor {
     const [a, b] = this.broadcastPair('sub', other);
-    return Tensor.record('sub', a.data.sub(b.data), [a, b], (g) => [g, g.neg()]);
+    return Tensor.record('sub', a.data.sub(b.data), [a, b], (g, needs) => [g, needs[1] ? g.neg() : null]);
   }
 
   mul(other: Operand): Tensor {
     const [a, b] = this.broadcastPair('mul', other);
-    return Tensor.record('mul', a.data.mul(b.data), [a, b], (g) => [g.mul(b), g.mul(a)]);
+    return Tensor.record('mul', a.data.mul(b.data), [a, b], (g, needs) => [needs[0] ? g.mul(b) : null, needs[1] ? g.mul(a) : null]);
   }
 
   div(other: Operand): Tensor {
     const [a, b] = this.broadcastPair('div', other);
-    return Tensor.record('div', a.data.div(b.data), [a, b], (g) => [g.div(b), g.mul(a).div(b.mul(b)).neg()]);
+    return Tensor.record('div', a.data.div(b.data), [a, b], (g, needs) => [needs[0] ? g.div(b) : null, needs[1] ? g.mul(a).div(b.mul(b)).neg() : null]);
   }
 
   /**
@@ -337,10 +341,12 @@ export class Tensor {
    */
   pow(other: Operand): Tensor {
     const [a, b] = this.broadcastPair('pow', other);
-    const out: Tensor = Tensor.record('pow', a.data.pow(b.data), [a, b], (g) => {
+    const out: Tensor = Tensor.record('pow', a.data.pow(b.data), [a, b], (g, needs) => {
+      const ga = needs[0] ? g.mul(b).mul(a.pow(b.sub(1))) : null;
+      if (!needs[1]) return [ga, null];
       const positive = new Tensor(a.data.gt(0));
       const safeLog = Tensor.where(positive, a, 1).log();
-      return [g.mul(b).mul(a.pow(b.sub(1))), Tensor.where(positive, g.mul(out).mul(safeLog), 0)];
+      return [ga, Tensor.where(positive, g.mul(out).mul(safeLog), 0)];
     });
     return out;
   }
@@ -357,10 +363,10 @@ export class Tensor {
 
   private extremum(op: 'maximum' | 'minimum', other: Operand): Tensor {
     const [a, b] = this.broadcastPair(op, other);
-    return Tensor.record(op, a.data.binary(op, b.data), [a, b], (g) => {
+    return Tensor.record(op, a.data.binary(op, b.data), [a, b], (g, needs) => {
       const wins = op === 'maximum' ? a.data.gt(b.data) : a.data.lt(b.data);
       const weightA = new Tensor(wins.add(a.data.eq(b.data).mul(0.5)));
-      return [g.mul(weightA), g.mul(weightA.neg().add(1))];
+      return [needs[0] ? g.mul(weightA) : null, needs[1] ? g.mul(weightA.neg().add(1)) : null];
     });
   }
 
@@ -387,9 +393,9 @@ export class Tensor {
     const c = cond.data.broadcastTo(shape);
     const x = ta.broadcastTo(shape);
     const y = tb.broadcastTo(shape);
-    return Tensor.record('where', NDArray.where(c, x.data, y.data), [x, y], (g) => {
+    return Tensor.record('where', NDArray.where(c, x.data, y.data), [x, y], (g, needs) => {
       const mask = new Tensor(c);
-      return [Tensor.where(mask, g, 0), Tensor.where(mask, 0, g)];
+      return [needs[0] ? Tensor.where(mask, g, 0) : null, needs[1] ? Tensor.where(mask, 0, g) : null];
     });
   }
 
@@ -466,9 +472,9 @@ export class Tensor {
     const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
     const ab = a.broadcastTo([...batch, m, k]);
     const bb = b.broadcastTo([...batch, k, n]);
-    let out = Tensor.record('matmul', ab.data.matmul(bb.data), [ab, bb], (g) => [
-      g.matmul(bb.transpose()),
-      ab.transpose().matmul(g),
+    let out = Tensor.record('matmul', ab.data.matmul(bb.data), [ab, bb], (g, needs) => [
+      needs[0] ? g.matmul(bb.transpose()) : null,
+      needs[1] ? ab.transpose().matmul(g) : null,
     ]);
     if (this.rank === 1) out = out.squeeze(-2);
     if (other.rank === 1) out = out.squeeze(-1);

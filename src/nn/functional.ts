@@ -157,18 +157,10 @@ export function applyRope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
  */
 export function causalAttention(q: Tensor, k: Tensor, v: Tensor): Tensor {
   const t = q.shape[q.rank - 2];
-  const hd = q.shape[q.rank - 1];
   const s = k.shape[k.rank - 2];
   if (s < t) throw new RangeError(`causalAttention: ${t} queries but only ${s} keys (q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)})`);
-  let scores = q.mul(1 / Math.sqrt(hd)).matmul(k.transpose()); // [B, H, T, S] (scaling q is cheaper than scaling scores)
-  if (t > 1) scores = scores.add(causalBias(t, s, q.dtype === 'float64' ? 'float64' : 'float32', q.data)); // [B, H, T, S]
-  return softmax(scores, -1).matmul(v); // [B, H, T, hd]
-}
-
-/** Additive mask [T, S]: 0 where query i (at position S - T + i) may see key j, -inf elsewhere. */
-function causalBias(t: number, s: number, dtype: 'float32' | 'float64', like: NDArray): Tensor {
-  const data = dtype === 'float64' ? new Float64Array(t * s) : new Float32Array(t * s);
-  const past = s - t;
-  for (let i = 0; i < t; i++) for (let j = past + i + 1; j < s; j++) data[i * s + j] = -Infinity;
-  return new Tensor(NDArray.fromData(data, [t, s], dtype, like.backend));
+  if (q.rank < 2 || k.rank !== q.rank || v.rank !== q.rank || k.shape[k.rank - 1] !== q.shape[q.rank - 1] || v.shape[v.rank - 2] !== s) {
+    throw new RangeError(`causalAttention: expected q [..., T, hd], k [..., S, hd], v [..., S, hd_v], got q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}`);
+  }
+  return fused.causalAttention(q, k, v); // [B, H, T, hd], one op with one backward (src/autograd/fused.ts)
 }
