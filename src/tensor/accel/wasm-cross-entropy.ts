@@ -3,12 +3,14 @@
  * each row's max, exp(x − max) and their sum in float64 in the reference's order, p = e / sum rounded
  * to float32. The reference's Math.exp is V8's port of fdlibm's __ieee754_exp; `emitExp` writes the
  * same algorithm (same constants, same operations in the same order, so the same bits: test/accel.test
- * compares it with Math.exp on millions of inputs). The per-row log (N calls) stays in JS.
+ * compares it with Math.exp on millions of inputs). Rows run two lanes at a time (emitExpX2: every branch
+ * computed and picked by masks), an odd last element through the scalar code. The per-row log (N
+ * calls) stays in JS.
  *
  * Rows are independent, so large inputs are split over the worker pool (pool.ts) in fixed row ranges;
  * the result does not depend on the split.
  */
-import { Code, OP, T, reserveBytes, WASM_PAGE, wasmModule, type WasmFunction } from './wasm-emit.js';
+import { Code, OP, sleb, T, reserveBytes, WASM_PAGE, wasmModule, type WasmFunction } from './wasm-emit.js';
 import { threadCount, WasmPool } from './pool.js';
 
 /** Opcodes this module needs beyond wasm-emit's OP. */
@@ -139,6 +141,91 @@ export function emitExp(c: Code, x: number, r: number, f: number, k: number): vo
   c.op(OP.end); // $done
 }
 
+/** SIMD opcodes (after 0xfd) for the two-lane exp. */
+const V = {
+  load: 0x00, load64Splat: 0x0a, store: 0x0b, f64x2Splat: 0x14, f64x2Extract: 0x21, bitselect: 0x52,
+  f64x2Eq: 0x47, f64x2Ne: 0x48, f64x2Lt: 0x49, f64x2Gt: 0x4a, f64x2Ge: 0x4c,
+  f64x2PromoteLowF32x4: 0x5f, f64x2Trunc: 0x7a, i64x2ExtendLowI32x4S: 0xc7, i64x2Shl: 0xcb, i64x2Add: 0xce,
+  f64x2Abs: 0xec, f64x2Add: 0xf0, f64x2Sub: 0xf1, f64x2Mul: 0xf2, f64x2Div: 0xf3, i32x4TruncSatF64x2SZero: 0xfc,
+} as const;
+
+/** v128 locals emitExpX2 uses (besides x and the result). */
+export const EXP_V128_TEMPS = 8;
+
+/**
+ * Appends `r = exp(x)` on both f64 lanes of v128 locals, without branches: every case of emitExp is
+ * computed and picked by masks. With k = 0 for |x| < T_HALF and k = ±1 below T_ONEHALF, the general
+ * reduction hi = x − k·ln2HI, lo = k·ln2LO gives exactly the values of fdlibm's special branches
+ * (x − 0 = x, x − 1·ln2HI = x − ln2HI), so one reduction serves all three. `v` is the first of
+ * EXP_V128_TEMPS v128 locals.
+ */
+export function emitExpX2(c: Code, x: number, r: number, v: number): void {
+  const [AX, KF, HI, LO, XR, CC, Y, M] = Array.from({ length: 8 }, (_, i) => v + i);
+  const splat = (value: number): void => { f64(c, value); c.simd(V.f64x2Splat); };
+  const sel = (onTrue: () => void, onFalse: () => void, mask: () => void): void => { onTrue(); onFalse(); mask(); c.simd(V.bitselect); };
+  c.get(x).simd(V.f64x2Abs).set(AX);
+  // k: trunc(invln2·x ± 0.5), ±1 below T_ONEHALF, 0 below T_HALF (as doubles)
+  sel(() => splat(-0.5), () => splat(0.5), () => { c.get(x); splat(0); c.simd(V.f64x2Lt); });
+  splat(INV_LN2); c.get(x).simd(V.f64x2Mul);
+  c.simd(V.f64x2Add).simd(V.f64x2Trunc).set(KF);
+  sel(() => { sel(() => splat(-1), () => splat(1), () => { c.get(x); splat(0); c.simd(V.f64x2Lt); }); }, () => c.get(KF), () => { c.get(AX); splat(T_ONEHALF); c.simd(V.f64x2Lt); });
+  c.set(KF);
+  sel(() => splat(0), () => c.get(KF), () => { c.get(AX); splat(T_HALF); c.simd(V.f64x2Lt); });
+  c.set(KF);
+  c.get(x).get(KF); splat(LN2_HI); c.simd(V.f64x2Mul).simd(V.f64x2Sub).set(HI);
+  c.get(KF); splat(LN2_LO); c.simd(V.f64x2Mul).set(LO);
+  c.get(HI).get(LO).simd(V.f64x2Sub).set(XR);
+  // t = xr² (in M), c = xr − t·(P1 + t·(P2 + t·(P3 + t·(P4 + t·P5))))
+  c.get(XR).get(XR).simd(V.f64x2Mul).set(M);
+  c.get(XR).get(M); splat(P1); c.get(M); splat(P2); c.get(M); splat(P3); c.get(M); splat(P4); c.get(M); splat(P5);
+  for (let i = 0; i < 4; i++) c.simd(V.f64x2Mul).simd(V.f64x2Add);
+  c.simd(V.f64x2Mul).simd(V.f64x2Sub).set(CC);
+  // y = 1 − ((lo − (xr·c) / (2 − c)) − hi)
+  splat(1); c.get(LO).get(XR).get(CC).simd(V.f64x2Mul); splat(2); c.get(CC).simd(V.f64x2Sub).simd(V.f64x2Div).simd(V.f64x2Sub).get(HI).simd(V.f64x2Sub).simd(V.f64x2Sub).set(Y);
+  // 2^(k + bias − 1023): (k + bias) << 52 in each i64 lane
+  const pow2 = (bias: number): void => {
+    c.get(KF).simd(V.i32x4TruncSatF64x2SZero).simd(V.i64x2ExtendLowI32x4S);
+    c.op(F.i64Const, ...sleb(bias)).simd(0x12 /* i64x2.splat */).simd(V.i64x2Add);
+    c.i32(52).simd(V.i64x2Shl);
+  };
+  // k ≥ −1021: y·2^k (k = 1024: y·2·2^1023); below: y·2^(k+1000)·2^−1000; k = 0: 1 − ((xr·c)/(c − 2) − xr)
+  sel(() => { c.get(Y); splat(2); c.simd(V.f64x2Mul); splat(TWO_1023); c.simd(V.f64x2Mul); },
+    () => { c.get(Y); pow2(1023); c.simd(V.f64x2Mul); },
+    () => { c.get(KF); splat(1024); c.simd(V.f64x2Eq); });
+  c.set(M);
+  sel(() => c.get(M), () => { c.get(Y); pow2(2023); c.simd(V.f64x2Mul); splat(TWO_M1000); c.simd(V.f64x2Mul); }, () => { c.get(KF); splat(-1021); c.simd(V.f64x2Ge); });
+  c.set(M);
+  sel(() => { splat(1); c.get(XR).get(CC).simd(V.f64x2Mul).get(CC); splat(2); c.simd(V.f64x2Sub).simd(V.f64x2Div).get(XR).simd(V.f64x2Sub).simd(V.f64x2Sub); },
+    () => c.get(M), () => { c.get(KF); splat(0); c.simd(V.f64x2Eq); });
+  c.set(M);
+  // The early returns, last first: tiny, x = 1, under- and overflow, NaN.
+  sel(() => { splat(1); c.get(x).simd(V.f64x2Add); }, () => c.get(M), () => { c.get(AX); splat(T_TINY); c.simd(V.f64x2Lt); });
+  c.set(M);
+  sel(() => splat(2.718281828459045), () => c.get(M), () => { c.get(x); splat(1); c.simd(V.f64x2Eq); });
+  c.set(M);
+  sel(() => splat(0), () => c.get(M), () => { c.get(x); splat(U_THRESHOLD); c.simd(V.f64x2Lt); });
+  c.set(M);
+  sel(() => splat(Infinity), () => c.get(M), () => { c.get(x); splat(O_THRESHOLD); c.simd(V.f64x2Gt); });
+  c.set(M);
+  sel(() => c.get(x).get(x).simd(V.f64x2Add), () => c.get(M), () => c.get(x).get(x).simd(V.f64x2Ne));
+  c.set(r);
+}
+
+/** `exp2(src, dst, n)`: emitExpX2 over n (even) float64. */
+function emitExpArrayX2(): WasmFunction {
+  const [SRC, DST, N, X, R, VT] = [0, 1, 2, 3, 4, 5];
+  const c = new Code();
+  c.get(N).op(OP.i32Eqz, OP.if, T.void, F.ret, OP.end);
+  c.op(OP.loop, T.void);
+  c.get(SRC).simd(V.load, 4, 0).set(X);
+  emitExpX2(c, X, R, VT);
+  c.get(DST).get(R).simd(V.store, 4, 0);
+  c.addTo(SRC, 16).addTo(DST, 16);
+  c.get(N).i32(2).op(OP.i32Sub).tee(N).op(OP.brIf, 0);
+  c.op(OP.end);
+  return { name: 'exp2', params: 3, locals: [[2 + EXP_V128_TEMPS, T.v128]], code: c };
+}
+
 /** `exp(src, dst, n)`: dst[i] = exp(src[i]) over n float64 (for the test against Math.exp). */
 function emitExpArray(): WasmFunction {
   const [SRC, DST, N, X, R, FT, K] = [0, 1, 2, 3, 4, 5, 5 + EXP_F64_TEMPS];
@@ -161,19 +248,20 @@ function emitExpArray(): WasmFunction {
  * stats[2r], stats[2r + 1] = max, sum (float64). Requires v ≥ 1.
  */
 function emitRows(): WasmFunction {
-  const [XA, TA, STATS, SCRATCH, R0, R1, V] = [0, 1, 2, 3, 4, 5, 6];
+  const [XA, TA, STATS, SCRATCH, R0, R1, V_] = [0, 1, 2, 3, 4, 5, 6];
+  const [MXV, XV, EV, VT] = [16 + EXP_F64_TEMPS, 17 + EXP_F64_TEMPS, 18 + EXP_F64_TEMPS, 19 + EXP_F64_TEMPS];
   const [ROW, J, P, S, K] = [7, 8, 9, 10, 11];
   const [MX, SUM, X, E, FT] = [12, 13, 14, 15, 16];
   const c = new Code();
   c.get(R0).get(R1).op(F.i32GeS, OP.if, T.void, F.ret, OP.end);
-  c.get(XA).get(R0).get(V).op(OP.i32Mul).i32(4).op(OP.i32Mul, OP.i32Add).set(ROW);
+  c.get(XA).get(R0).get(V_).op(OP.i32Mul).i32(4).op(OP.i32Mul, OP.i32Add).set(ROW);
   c.op(OP.loop, T.void); // rows
   {
     c.op(OP.block, T.void); // $next row
     // Ignored row: zeros.
     c.get(TA).get(R0).i32(4).op(OP.i32Mul, OP.i32Add).op(F.i32Load, 2, 0).i32(0).op(F.i32LtS, OP.if, T.void);
     {
-      c.get(ROW).set(P).get(V).set(J);
+      c.get(ROW).set(P).get(V_).set(J);
       c.op(OP.loop, T.void);
       c.get(P).i32(0).op(F.i32Store, 2, 0); // +0's bits
       c.addTo(P, 4).get(J).i32(1).op(OP.i32Sub).tee(J).op(OP.brIf, 0);
@@ -183,23 +271,34 @@ function emitRows(): WasmFunction {
     c.op(OP.end);
     // mx = max over the row (NaN-propagating, +0 over −0, like Math.max)
     f64(c, -Infinity).set(MX);
-    c.get(ROW).set(P).get(V).set(J);
+    c.get(ROW).set(P).get(V_).set(J);
     c.op(OP.loop, T.void);
     c.get(MX).get(P).op(OP.f32Load, 2, 0, F.f64PromoteF32, F.f64Max).set(MX);
     c.addTo(P, 4).get(J).i32(1).op(OP.i32Sub).tee(J).op(OP.brIf, 0);
     c.op(OP.end);
-    // e = exp(x − mx) to the scratch, summed in order
+    // e = exp(x − mx) to the scratch, summed in order: two lanes at a time, then an odd last one
     f64(c, 0).set(SUM);
-    c.get(ROW).set(P).get(SCRATCH).set(S).get(V).set(J);
+    c.get(MX).simd(V.f64x2Splat).set(MXV);
+    c.get(ROW).set(P).get(SCRATCH).set(S).get(V_).set(J);
+    c.op(OP.block, T.void);
     c.op(OP.loop, T.void);
+    c.get(J).i32(2).op(F.i32LtS, OP.brIf, 1);
+    c.get(P).simd(V.load64Splat, 3, 0).simd(V.f64x2PromoteLowF32x4).get(MXV).simd(V.f64x2Sub).set(XV);
+    emitExpX2(c, XV, EV, VT);
+    c.get(S).get(EV).simd(V.store, 3, 0);
+    c.get(SUM).get(EV).simd(V.f64x2Extract, 0).op(F.f64Add).get(EV).simd(V.f64x2Extract, 1).op(F.f64Add).set(SUM);
+    c.addTo(P, 8).addTo(S, 16).get(J).i32(2).op(OP.i32Sub).set(J);
+    c.op(OP.br, 0);
+    c.op(OP.end);
+    c.op(OP.end);
+    c.get(J).op(OP.if, T.void);
     c.get(P).op(OP.f32Load, 2, 0, F.f64PromoteF32).get(MX).op(F.f64Sub).set(X);
     emitExp(c, X, E, FT, K);
     c.get(S).get(E).op(F.f64Store, 3, 0);
     c.get(SUM).get(E).op(F.f64Add).set(SUM);
-    c.addTo(P, 4).addTo(S, 8).get(J).i32(1).op(OP.i32Sub).tee(J).op(OP.brIf, 0);
     c.op(OP.end);
     // p = e / sum, rounded to float32, over the logits
-    c.get(ROW).set(P).get(SCRATCH).set(S).get(V).set(J);
+    c.get(ROW).set(P).get(SCRATCH).set(S).get(V_).set(J);
     c.op(OP.loop, T.void);
     c.get(P).get(S).op(F.f64Load, 3, 0).get(SUM).op(F.f64Div, F.f32DemoteF64, F.f32Store, 2, 0);
     c.addTo(P, 4).addTo(S, 8).get(J).i32(1).op(OP.i32Sub).tee(J).op(OP.brIf, 0);
@@ -207,16 +306,16 @@ function emitRows(): WasmFunction {
     c.get(STATS).get(R0).i32(16).op(OP.i32Mul, OP.i32Add).tee(P).get(MX).op(F.f64Store, 3, 0);
     c.get(P).get(SUM).op(F.f64Store, 3, 8);
     c.op(OP.end); // $next
-    c.get(ROW).get(V).i32(4).op(OP.i32Mul, OP.i32Add).set(ROW);
+    c.get(ROW).get(V_).i32(4).op(OP.i32Mul, OP.i32Add).set(ROW);
     c.get(R0).i32(1).op(OP.i32Add).tee(R0).get(R1).op(F.i32LtS, OP.brIf, 0);
   }
   c.op(OP.end);
-  return { name: 'rows', params: 7, locals: [[5, T.i32], [4 + EXP_F64_TEMPS, T.f64]], code: c };
+  return { name: 'rows', params: 7, locals: [[5, T.i32], [4 + EXP_F64_TEMPS, T.f64], [3 + EXP_V128_TEMPS, T.v128]], code: c };
 }
 
 /** The module: `rows` and `exp` (see above), over memory imported shared with `sharedMaxPages`, else its own. */
 export function emitCrossEntropyModule(sharedMaxPages?: number): Uint8Array {
-  return wasmModule([emitRows(), emitExpArray()], sharedMaxPages);
+  return wasmModule([emitRows(), emitExpArray(), emitExpArrayX2()], sharedMaxPages);
 }
 
 const MAX_BYTES = 1 << 30;
@@ -232,7 +331,7 @@ export class WasmCrossEntropy {
   private heapF64 = new Float64Array(0);
 
   constructor(threads: number = threadCount()) {
-    this.pool = new WasmPool(emitCrossEntropyModule(MAX_PAGES), ['rows', 'exp'], threads, MAX_PAGES);
+    this.pool = new WasmPool(emitCrossEntropyModule(MAX_PAGES), ['rows', 'exp', 'exp2'], threads, MAX_PAGES);
     this.remap();
   }
 
@@ -270,6 +369,15 @@ export class WasmCrossEntropy {
     if (reserveBytes(this.pool.memory, bytes)) this.remap();
     this.heapF64.set(src, 0);
     this.pool.run(1, [[0, 8 * src.length, src.length]]);
+    return this.heapF64.slice(src.length, 2 * src.length);
+  }
+
+  /** exp by the two-lane code (src.length even). */
+  exp2(src: Float64Array): Float64Array {
+    const bytes = 16 * src.length;
+    if (reserveBytes(this.pool.memory, bytes)) this.remap();
+    this.heapF64.set(src, 0);
+    this.pool.run(2, [[0, 8 * src.length, src.length]]);
     return this.heapF64.slice(src.length, 2 * src.length);
   }
 
