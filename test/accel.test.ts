@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { CPU_ACCEL, WASM_MIN, binaryGrid } from '../src/tensor/accel/index.js';
 import { emitElementwiseModule } from '../src/tensor/accel/wasm-elementwise.js';
+import { CE_PARALLEL_MIN, WasmCrossEntropy } from '../src/tensor/accel/wasm-cross-entropy.js';
 import { wasmApi } from '../src/tensor/accel/wasm-emit.js';
 import { OPS, type CpuView } from '../src/tensor/ops/index.js';
 import { Rng } from '../src/tensor/random.js';
@@ -238,6 +239,99 @@ describe('cpu accelerations against their op-table entries', () => {
       }),
       { numRuns: 100 },
     );
+  });
+
+  /** Targets [n] (int32, `stride` apart) in [0, v), about a fifth of them negative (ignored rows). */
+  function targets(n: number, v: number, seed: number, stride = 1): CpuView {
+    const r = new Rng(seed);
+    const data = new Int32Array(Math.max(1, n * stride)).fill(-7);
+    for (let i = 0; i < n; i++) data[i * stride] = r.uniform() < 0.2 ? -1 - r.int(3) : r.int(v);
+    return { data, dtype: 'int32', shape: [n], strides: [stride], offset: 0 };
+  }
+
+  test('softmaxCrossEntropy (wasm): bit-identical, with ignored rows, equal rows and extreme logits', () => {
+    const extremes = [0, -0, 1e30, -1e30, 88, -104, Infinity, -Infinity, Number.NaN, 3.4e38];
+    fc.assert(
+      fc.property(fc.constantFrom(1, 2, 3, 17, 300), fc.constantFrom(1, 2, 5, 64, 256, 300), seedArb, fc.constantFrom('normal', 'wide', 'extreme'), (n, v, seed, kind) => {
+        const r = new Rng(seed + 1);
+        const x = view([n, v], 'contiguous', seed, kind === 'normal' ? normal : kind === 'wide' ? (q) => 40 * q.normal() : (q) => q.uniform() < 0.3 ? extremes[q.int(extremes.length)] : 5 * q.normal());
+        const data = x.data as Float32Array;
+        // A row of equal values, a row of −∞ and one of a single +∞ among finite values.
+        if (n >= 3) {
+          data.fill(r.normal(), 0, v);
+          data.fill(-Infinity, v, 2 * v);
+          data[2 * v + r.int(v)] = Infinity;
+        }
+        const t = targets(n, v, seed + 2, 1 + (seed % 2));
+        sameBits('softmaxCrossEntropy', CPU_ACCEL.softmaxCrossEntropy([x, t], {} as never), OPS.softmaxCrossEntropy.cpu([x, t], {}));
+      }),
+      { numRuns: 120 },
+    );
+    // Beyond the thread split's threshold (rows over the pool's threads).
+    const [n, v] = [1024, 256];
+    assert.ok(n * v >= CE_PARALLEL_MIN);
+    const x = view([n, v], 'contiguous', 5, (q) => 4 * q.normal());
+    const t = targets(n, v, 6);
+    sameBits('softmaxCrossEntropy 1024 x 256', CPU_ACCEL.softmaxCrossEntropy([x, t], {} as never), OPS.softmaxCrossEntropy.cpu([x, t], {}));
+    // Not covered: strided logits, a target past the row.
+    assert.equal(CPU_ACCEL.softmaxCrossEntropy([view([4, 8], 'stepped', 1, normal), targets(4, 8, 2)], {} as never), null);
+    const past: CpuView = { data: Int32Array.of(0, 8), dtype: 'int32', shape: [2], strides: [1], offset: 0 };
+    assert.equal(CPU_ACCEL.softmaxCrossEntropy([view([2, 8], 'contiguous', 1, normal), past], {} as never), null);
+  });
+
+  test('the wasm exp (scalar and two-lane) is Math.exp bit for bit (2 million inputs)', () => {
+    const kernel = new WasmCrossEntropy(1);
+    const r = new Rng(11);
+    const ranges: [number, number][] = [[-60, 0], [-750, 750], [-2, 2], [-1e-6, 1e-6], [-0.7, 0.7], [-745.2, -707]];
+    const each = 330_000;
+    const src = new Float64Array(ranges.length * each);
+    ranges.forEach(([lo, hi], k) => {
+      for (let i = 0; i < each; i++) src[k * each + i] = lo + (hi - lo) * r.uniform();
+    });
+    // Differences of float32 values (the kernel's x − max) and fdlibm's branch edges.
+    for (let i = 0; i < 100_000; i++) src[i] = Math.fround(8 * r.normal()) - Math.fround(8 * r.normal() + 10);
+    const edges = [Number.NaN, Infinity, -Infinity, 0, -0, 1, -1, 0.5, -0.5, 709.78, 709.79, -745.13, -745.14, 1e-300, -1e-300, 5e-324,
+      0.34657359027997264, 1.0397207708399179, -0.34657359027997264, -1.0397207708399179, 7.09782712893383973096e+02, -7.45133219101941108420e+02, 2 ** -28, -(2 ** -28), -708.3964185322641, -708.4];
+    src.set(edges, 100_000);
+    const want = src.map(Math.exp);
+    // The scalar code (an odd row's last element) and the two-lane code (the rest).
+    for (const [name, got] of [['scalar', kernel.exp(src)], ['two-lane', kernel.exp2(src)]] as const) {
+      for (let i = 0; i < src.length; i++) {
+        if (!Object.is(got[i], want[i])) assert.fail(`${name} exp(${src[i]}): ${got[i]} vs Math.exp ${want[i]}`);
+      }
+    }
+  });
+
+  test('softmaxCrossEntropyBackward: bit-identical (ignored rows, broadcast and strided g)', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(0, 1, 3, 17, 64), fc.constantFrom(1, 2, 5, 256), seedArb, fc.boolean(), (n, v, seed, scalarG) => {
+        const p = view([n, v], 'contiguous', seed, (q) => q.uniform());
+        const t = targets(n, v, seed + 1, 1 + (seed % 2));
+        const g = scalarG ? view([n], 'scalar', seed + 2, normal) : view([n], 'stepped', seed + 2, normal);
+        sameBits('softmaxCrossEntropyBackward', CPU_ACCEL.softmaxCrossEntropyBackward([p, t, g], {} as never), OPS.softmaxCrossEntropyBackward.cpu([p, t, g], {}));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  test('scatterAdd (float32): bit-identical over shapes, axes, repeated indices and layouts', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(0, 1, 2, 3, 5, 8), { minLength: 1, maxLength: 3 }), fc.constantFrom(0, 1, 4, 9), seedArb, fc.constantFrom(...LAYOUTS), (rest, count, seed, layout) => {
+        const r = new Rng(seed);
+        const axis = r.int(rest.length + 1);
+        const axisSize = 1 + r.int(6);
+        const idx = Int32Array.from({ length: count }, () => r.int(axisSize));
+        const indices: CpuView = { data: idx, dtype: 'int32', shape: [count], strides: [1], offset: 0 };
+        const shape = [...rest.slice(0, axis), count, ...rest.slice(axis)];
+        const src = view(shape, layout, seed + 1, normal);
+        const attrs = { axis, axisSize };
+        sameBits('scatterAdd', CPU_ACCEL.scatterAdd([src, indices], attrs as never), OPS.scatterAdd.cpu([src, indices], attrs));
+      }),
+      { numRuns: 200 },
+    );
+    // An index out of range: the reference's error.
+    const src = view([2, 3], 'contiguous', 1, normal);
+    assert.equal(CPU_ACCEL.scatterAdd([src, { data: Int32Array.of(0, 4), dtype: 'int32', shape: [2], strides: [1], offset: 0 }], { axis: 0, axisSize: 4 } as never), null);
   });
 
   test('float64 and int32 are left to the reference', () => {
