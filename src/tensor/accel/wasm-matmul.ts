@@ -17,7 +17,7 @@
  */
 import { envSetting } from '../env.js';
 import type { MatrixOperand } from '../cpu/matmul.js';
-import { Code, HIGH_HALF, OP, SIMD, T, reserveBytes, WASM_PAGE, wasmApi, wasmModule, type WasmMemory } from './wasm-emit.js';
+import { ATOMIC, Code, HIGH_HALF, OP, SIMD, T, reserveBytes, WASM_PAGE, wasmApi, wasmModule, type WasmMemory } from './wasm-emit.js';
 import { threadCount, WasmPool } from './pool.js';
 
 /** Micro-kernel tile: rows per A panel, columns per B panel (a multiple of 4), and the accuracy k block. */
@@ -40,20 +40,25 @@ const MAX_PAGES = MAX_BYTES / WASM_PAGE;
 const A_BLOCK_BYTES = 128 * 1024;
 
 /** The gemm function's i32 parameters, in order. */
-const GEMM_PARAMS = ['a', 'aPanel', 'aRow', 'aStep', 'b', 'c', 'mPanels', 'nPanels', 'k', 'mb', 'scratch'] as const;
+const GEMM_PARAMS = ['a', 'aPanel', 'aRow', 'aStep', 'b', 'c', 'nPanels', 'k', 'blocks', 'scratch', 'next'] as const;
 
 /**
- * Emits the module: exports `memory` and `gemm(a, aPanel, aRow, aStep, b, c, mPanels, nPanels, k,
- * mb, scratch)` (byte addresses and byte strides), which writes C = A·B where
+ * Emits the module: exports `memory` and `gemm(a, aPanel, aRow, aStep, b, c, nPanels, k, blocks,
+ * scratch, next)` (byte addresses and byte strides), which writes C = A·B where
  * - A's row r of panel i, k step p is the float32 at a + i·aPanel + r·aRow + p·aStep (so one kernel
  *   reads a packed panel, a row-major A or a transposed one in place);
  * - B holds nPanels packed panels of nr columns over the full k: element (p, c) of panel j at
  *   b + (j·k + p)·nr·4 + 4c;
  * - C is a row-major float32 (mPanels·mr) x (nPanels·nr) matrix at c;
- * - scratch is mr·nr·8 bytes of this call's own (float64 partial sums).
+ * - scratch is mr·nr·8 bytes of this call's own (float64 partial sums);
+ * - next is the address of an i32 block counter, 0 before the first of the calls that share the
+ *   product, followed by the i32 table of the row blocks' first A panels (blocks + 1 entries, the last
+ *   being the panel count): each call claims blocks by an atomic increment of the counter until none
+ *   is left, so concurrent calls (the pool's threads) split the blocks as they go, and a thread that
+ *   runs slower (a busy core, a late wake-up) simply does fewer.
  * Requires k >= 1.
  *
- * Loops: row blocks of mb A panels, B panels, the block's A panels, then the tile over all of k in
+ * Loops: row blocks (as claimed), B panels, the block's A panels, then the tile over all of k in
  * blocks of kc. Each k block is summed in float32 in registers and added to the tile's float64 sums
  * (rounding error grows like (kc + k/kc)·eps rather than k·eps: blocked summation); the float64
  * sums are rounded to float32 once, into C. A tile with k <= kc stores its registers directly.
@@ -65,7 +70,7 @@ export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE, sharedMaxPages?:
     throw new Error(`emitGemmModule: bad tile mr=${mr} nr=${nr} kc=${kc}`);
   }
   const nv = nr / 4;
-  const [A, A_PANEL, A_ROW, A_STEP, B, C, M_PANELS, N_PANELS, K, MB, SCRATCH] = GEMM_PARAMS.map((_, i) => i);
+  const [A, A_PANEL, A_ROW, A_STEP, B, C, N_PANELS, K, BLOCKS, SCRATCH, NEXT] = GEMM_PARAMS.map((_, i) => i);
   let next = GEMM_PARAMS.length;
   const local = (): number => next++;
   const [JP, IP, IB, IEND, AP, BP, CP, CR, P, KLEFT, KCUR, FIRST, LDC, B_PANEL, B_TILE] = Array.from({ length: 15 }, local);
@@ -87,11 +92,14 @@ export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE, sharedMaxPages?:
   c.get(N_PANELS).i32(nr * 4).op(OP.i32Mul).set(LDC);
   c.get(K).i32(nr * 4).op(OP.i32Mul).set(B_PANEL);
   for (let r = 1; r < mr; r++) c.get(A_ROW).i32(r).op(OP.i32Mul).set(ROW[r]);
-  c.i32(0).set(IB);
-  c.op(OP.loop, T.void); // row blocks of mb A panels
+  c.op(OP.block, T.void); // $exit
+  c.op(OP.loop, T.void); // row blocks, claimed one at a time
   {
-    // iEnd = min(ib + mb, mPanels)
-    c.get(M_PANELS).get(IB).get(MB).op(OP.i32Add).tee(IEND).get(IEND).get(M_PANELS).op(OP.i32GtU).op(OP.select).set(IEND);
+    // block = the counter before an atomic increment; out when block >= blocks; else its panels
+    // are [ib, iEnd) = [table[block], table[block + 1]) with the table of i32s right after the counter.
+    c.get(NEXT).i32(1).op(OP.atomic, ATOMIC.i32RmwAdd, 2, 0).tee(IB).get(BLOCKS).op(OP.i32GeU).op(OP.brIf, 1);
+    c.get(NEXT).get(IB).i32(4).op(OP.i32Mul).op(OP.i32Add).tee(IB).op(OP.i32Load, 2, 8).set(IEND);
+    c.get(IB).op(OP.i32Load, 2, 4).set(IB);
     c.i32(0).set(JP);
     c.op(OP.loop, T.void); // B panels
     {
@@ -182,9 +190,10 @@ export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE, sharedMaxPages?:
       loopWhileLess(JP, N_PANELS);
     }
     c.op(OP.end);
-    c.get(IEND).tee(IB).get(M_PANELS).op(OP.i32LtU).op(OP.brIf, 0);
+    c.op(OP.br, 0);
   }
   c.op(OP.end);
+  c.op(OP.end); // $exit
 
   const gemm = { name: 'gemm', params: GEMM_PARAMS.length, locals: [[I32_LOCALS, T.i32], [V128_LOCALS, T.v128]] as [number, number][], code: c };
   return wasmModule([gemm, emitPanelCopy('packA', mr), emitPanelCopy('packB', nr)], sharedMaxPages);
@@ -272,11 +281,12 @@ export class WasmMatmul {
   private readonly memory: WasmMemory;
   private readonly pool: WasmPool;
   private heap32 = new Float32Array(0);
+  private heapI32 = new Int32Array(0);
   private readonly tile: GemmTile;
   private readonly mb: number | undefined;
 
   /**
-   * `kc`, `mr` override the accuracy k block and the tile's rows, `mb` the A panels per row block
+   * `kc`, `mr` override the accuracy k block and the tile's rows, `mb` the A panels of the largest row block
    * (default: what fits A_BLOCK_BYTES) (for tests and tuning); `threads` the pool size (default:
    * CALM_THREADS or the machine's cores).
    */
@@ -317,13 +327,15 @@ export class WasmMatmul {
     const [aPanel, aRow, aStep] = layout === 'rows' ? [4 * MR * k, 4 * k, 4] : [4 * MR * k, 4, 4 * MR];
     // B: packed by wasm from a plain copy when row-major and contiguous, else by JS.
     const bRows = b.colStride === 1 && b.rowStride === n && NR % 4 === 0;
-    // Row-panel ranges, one per thread. Every C entry is computed the same way whichever range
-    // holds it (the same k blocks, in the same order), so the split never changes the result.
+    // Threads claim row blocks as they go (see emitGemmModule). Every C entry is computed the same
+    // way whichever thread claims it (the same k blocks, in the same order), so neither the split
+    // nor the block sizes change the result.
     const parts = m * n * k < PARALLEL_MIN_MACS ? 1 : Math.min(this.pool.threads, mPanels);
-    const ranges = Array.from({ length: parts }, (_, i) => [Math.floor((i * mPanels) / parts), Math.floor(((i + 1) * mPanels) / parts)]);
+    const cacheBlock = this.mb ?? Math.max(1, Math.floor(A_BLOCK_BYTES / (4 * MR * k)));
+    const blockStarts = rowBlocks(mPanels, cacheBlock, parts);
     // Byte layout on 64-byte boundaries: A (its last panel's missing rows zero), packed B, C
     // (float32, padded to whole tiles),
-    // then a float64 scratch tile per range.
+    // a float64 scratch tile per thread, then the row-block counter and table.
     const aFloats = mPanels * MR * k;
     const bAt = roundUp(4 * aFloats, 64);
     const cAt = roundUp(bAt + 4 * nPanels * NR * k, 64);
@@ -331,7 +343,8 @@ export class WasmMatmul {
     const scratchBytes = 8 * MR * NR;
     // Plain copies of a transposed A and a row-major B for the wasm packers, each followed by a
     // panel's width of zeros (what a last, partial panel copies past the matrix's edge).
-    const aCopyAt = roundUp(scratchAt + parts * scratchBytes, 64);
+    const nextAt = roundUp(scratchAt + parts * scratchBytes, 64);
+    const aCopyAt = roundUp(nextAt + 4 + 4 * blockStarts.length, 64);
     const bCopyAt = roundUp(aCopyAt + (layout === 'columns' ? 4 * (m * k + MR) : 0), 64);
     const endBytes = bCopyAt + (bRows ? 4 * (k * n + NR) : 0);
     if (endBytes > MAX_BYTES) return false;
@@ -351,8 +364,10 @@ export class WasmMatmul {
       heap.fill(0, bCopyAt / 4 + k * n, bCopyAt / 4 + k * n + NR);
       this.pool.run(2, [[bCopyAt, 4 * n, bAt, nPanels, k]]);
     } else packB(b, k, n, NR, heap, bAt / 4);
-    const mb = this.mb ?? Math.max(1, Math.floor(A_BLOCK_BYTES / (4 * MR * k)));
-    this.pool.run(0, ranges.map(([p0, p1], i) => [p0 * aPanel, aPanel, aRow, aStep, bAt, cAt + 4 * p0 * MR * ldc, p1 - p0, nPanels, k, mb, scratchAt + i * scratchBytes]));
+    this.heapI32[nextAt / 4] = 0; // the counter; the pool posts the jobs after these stores
+    this.heapI32.set(blockStarts, nextAt / 4 + 1);
+    const blocks = blockStarts.length - 1;
+    this.pool.run(0, Array.from({ length: parts }, (_, i) => [0, aPanel, aRow, aStep, bAt, cAt, nPanels, k, blocks, scratchAt + i * scratchBytes, nextAt]));
     const c0 = cAt / 4;
     if (ldc === n) out.set(heap.subarray(c0, c0 + m * n), outOffset);
     else for (let r = 0; r < m; r++) out.set(heap.subarray(c0 + r * ldc, c0 + r * ldc + n), outOffset + r * n);
@@ -366,6 +381,7 @@ export class WasmMatmul {
   /** Growing the memory detaches the old buffer, so the view is rebuilt. */
   private remap(): void {
     this.heap32 = new Float32Array(this.memory.buffer);
+    this.heapI32 = new Int32Array(this.memory.buffer);
   }
 }
 
@@ -411,6 +427,26 @@ function packB(b: MatrixOperand, k: number, n: number, nr: number, dst: Float32A
     }
   }
 }
+
+/**
+ * The row blocks' first panels (and the panel count last). One thread: blocks of `cacheBlock`
+ * panels. More: guided sizes, a share of what is left (1 / (2·parts)) capped at `cacheBlock` and
+ * shrinking towards the end, so the threads finish within a small block of each other whatever their
+ * speeds; at least cacheBlock / MIN_BLOCK_DIVISOR panels, since each block rereads all of B.
+ */
+export function rowBlocks(panels: number, cacheBlock: number, parts: number): number[] {
+  const starts = [0];
+  const least = Math.max(1, Math.ceil(cacheBlock / MIN_BLOCK_DIVISOR));
+  for (let at = 0; at < panels; ) {
+    const left = panels - at;
+    const size = parts === 1 ? cacheBlock : Math.min(cacheBlock, Math.max(least, Math.ceil(left / (2 * parts))));
+    at = Math.min(panels, at + size);
+    starts.push(at);
+  }
+  return starts;
+}
+/** Row blocks are at least cacheBlock / this many panels (see rowBlocks). */
+const MIN_BLOCK_DIVISOR = 8;
 
 function roundUp(x: number, multiple: number): number {
   return Math.ceil(x / multiple) * multiple;
