@@ -232,6 +232,43 @@ describe('wasm matmul: bit for bit the blocked summation', () => {
   });
 });
 
+describe('wasm matmul: batches', () => {
+  test('random batches (property): each product every bit of the JS model, whole products shared out between 1-3 threads', () => {
+    const kernels = [new WasmMatmul({ threads: 1 }), new WasmMatmul({ threads: 2 }), new WasmMatmul({ threads: 3 })];
+    const layout = fc.constantFrom('row' as const, 'col' as const, 'strided' as const);
+    const size = fc.integer({ min: 1, max: 40 });
+    fc.assert(
+      // batch x m x k x n reaches PARALLEL_MIN_MACS (items shared out) for the larger draws.
+      fc.property(fc.integer({ min: 2, max: 160 }), size, fc.integer({ min: 0, max: 80 }), size, layout, layout, fc.integer({ min: 0, max: 1 << 30 }), fc.integer({ min: 0, max: 2 }),
+        (batch, m, k, n, la, lb, seed, which) => {
+          const rng = new Rng(seed);
+          const items = Array.from({ length: batch }, (_, i) => ({ a: operand(m, k, rng, normal, la), b: operand(k, n, rng, normal, lb), outOffset: 1 + i * m * n }));
+          const out = new Float32Array(batch * m * n + 2).fill(Number.NaN);
+          assert.ok(kernels[which].matmulBatch(items, m, n, k, out));
+          assert.ok(Number.isNaN(out[0]) && Number.isNaN(out[batch * m * n + 1]), 'wrote outside its block');
+          items.forEach(({ a, b }, i) => {
+            const want = new Uint32Array(blockedModel(a, b, m, n, k, WASM_GEMM_TILE.kc).buffer);
+            assert.deepEqual(new Uint32Array(out.buffer, 4 * (1 + i * m * n), m * n), want, `item ${i} of ${batch}, ${m}x${k}x${n}`);
+          });
+        }),
+      { seed: 9, numRuns: 60 },
+    );
+  });
+
+  test('a batch too big for one run goes in parts; large products one at a time; the same bits as one by one', () => {
+    const w = new WasmMatmul({ threads: 2 });
+    const rng = new Rng(10);
+    for (const [batch, m, k, n] of [[700, 64, 64, 64], [3, 200, 150, 160]]) {
+      const items = Array.from({ length: batch }, (_, i) => ({ a: operand(m, k, rng, normal, 'row'), b: operand(k, n, rng, normal, 'col'), outOffset: i * m * n }));
+      const together = new Float32Array(batch * m * n);
+      const alone = new Float32Array(batch * m * n);
+      assert.ok(w.matmulBatch(items, m, n, k, together));
+      for (const { a, b, outOffset } of items) assert.ok(w.matmul(a, b, m, n, k, alone, outOffset));
+      assert.deepEqual(new Uint32Array(together.buffer), new Uint32Array(alone.buffer), `${batch} x ${m}x${k}x${n}`);
+    }
+  });
+});
+
 describe('wasm matmul: through the CPU backend', () => {
   test('float32 batches with stride-0 (broadcast) batch dims are exact on integers', () => {
     assert.equal(cpuMatmulKernel(), process.env.CALM_CPU_MATMUL === 'js' ? 'js' : 'wasm');

@@ -26,7 +26,7 @@ export function threadCount(setting: string | undefined = envSetting('CALM_THREA
   return n;
 }
 
-/** Int32 slots per worker in the control block: state, function index, up to 8 arguments (rest padding). */
+/** Int32 slots per worker in the control block: state, function index, up to 14 arguments (rest padding). */
 export const SLOTS = 16;
 /** Slot states: idle, a job posted, failed, running on the worker, taken back by the caller. */
 export const IDLE = 0;
