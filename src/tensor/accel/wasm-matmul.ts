@@ -367,6 +367,11 @@ export class WasmMatmul {
    * (doing nothing) when they would need more than 1 GiB of linear memory together.
    */
   matmulBatch(items: readonly BatchItem[], m: number, n: number, k: number, out: Float32Array): boolean {
+    return this.run(items, m, n, k, out, items.length);
+  }
+
+  /** matmulBatch of `items`, a part of a batch of `batchSize` products (what decides the threads). */
+  private run(items: readonly BatchItem[], m: number, n: number, k: number, out: Float32Array, batchSize: number): boolean {
     if (m === 0 || n === 0 || items.length === 0) return true;
     if (k === 0) {
       for (const { outOffset } of items) out.fill(0, outOffset, outOffset + m * n);
@@ -375,7 +380,7 @@ export class WasmMatmul {
     const macs = m * n * k;
     if (items.length > 1 && macs >= PARALLEL_MIN_MACS) {
       // Large products: one at a time, each split by row blocks.
-      return items.every((item) => this.matmulBatch([item], m, n, k, out));
+      return items.every((item) => this.run([item], m, n, k, out, 1));
     }
     const { a: a0, b: b0 } = items[0];
     const { mr: MR, nr: NR } = this.tile;
@@ -395,7 +400,7 @@ export class WasmMatmul {
     // Every C entry is computed the same way whichever thread claims it (the same k blocks, in the
     // same order), so neither the split nor the block sizes change the result.
     const byItems = items.length > 1;
-    const parts = macs * items.length < PARALLEL_MIN_MACS ? 1 : Math.min(this.pool.threads, byItems ? items.length : mPanels);
+    const parts = macs * batchSize < PARALLEL_MIN_MACS ? 1 : Math.min(this.pool.threads, byItems ? items.length : mPanels);
     const cacheBlock = this.mb ?? Math.max(1, Math.floor(A_BLOCK_BYTES / (4 * MR * k)));
     const blockStarts = this.rowBlocksOf(mPanels, cacheBlock, byItems ? 1 : parts);
     // Byte layout of an item, on 64-byte boundaries: A (its last panel's missing rows zero), packed
@@ -415,7 +420,7 @@ export class WasmMatmul {
       // A batch that would need much memory (which stays the module's) goes in parts.
       const per = Math.max(1, Math.floor(BATCH_BYTES / itemBytes));
       for (let i = 0; i < items.length; i += per) {
-        if (!this.matmulBatch(items.slice(i, i + per), m, n, k, out)) return false;
+        if (!this.run(items.slice(i, i + per), m, n, k, out, batchSize)) return false;
       }
       return true;
     }
