@@ -233,7 +233,7 @@ describe('wasm matmul: bit for bit the blocked summation', () => {
 });
 
 describe('wasm matmul: batches', () => {
-  test('random batches (property): each product every bit of the JS model, whole products shared out between 1-3 threads', () => {
+  test('random batches (property): each product every bit of the JS model, with pools of 1-3 threads', () => {
     const kernels = [new WasmMatmul({ threads: 1 }), new WasmMatmul({ threads: 2 }), new WasmMatmul({ threads: 3 })];
     const layout = fc.constantFrom('row' as const, 'col' as const, 'strided' as const);
     const size = fc.integer({ min: 1, max: 40 });

@@ -11,8 +11,8 @@
  * registers and in a 256-byte scratch (L1), and wasm writes the float32 result straight into a
  * padded row-major C that JS copies out with a memcpy.
  *
- * The pool's threads claim row blocks of a large product, or whole products of a batch of small
- * ones (attention's per-head products), from shared counters as they go.
+ * The pool's threads claim row blocks of a large product from a shared counter as they go; a batch
+ * of small products (attention's per-head products) runs in one wasm call.
  *
  * Products are summed in float32 within a k block of KC and the blocks in float64 (see emitGemmModule);
  * float64 products stay on the exact JS kernel.
@@ -361,17 +361,12 @@ export class WasmMatmul {
   }
 
   /**
-   * {@link matmul} for several products of one shape and operand layout (a batched matmul's), in one
-   * run of the pool: small products, each below PARALLEL_MIN_MACS, are shared out whole between the
-   * threads (claimed from a counter like row blocks), a large one split by row blocks. Returns false
-   * (doing nothing) when they would need more than 1 GiB of linear memory together.
+   * {@link matmul} for several products of one shape and operand layout (a batched matmul's): small
+   * products, each below PARALLEL_MIN_MACS, staged together (in parts of BATCH_BYTES) and run by one
+   * wasm call (gemmItems) on this thread; large ones one at a time, split by row blocks. Returns false
+   * when they would need more than 1 GiB of linear memory (some may have been written).
    */
   matmulBatch(items: readonly BatchItem[], m: number, n: number, k: number, out: Float32Array): boolean {
-    return this.run(items, m, n, k, out, items.length);
-  }
-
-  /** matmulBatch of `items`, a part of a batch of `batchSize` products (what decides the threads). */
-  private run(items: readonly BatchItem[], m: number, n: number, k: number, out: Float32Array, batchSize: number): boolean {
     if (m === 0 || n === 0 || items.length === 0) return true;
     if (k === 0) {
       for (const { outOffset } of items) out.fill(0, outOffset, outOffset + m * n);
@@ -380,7 +375,7 @@ export class WasmMatmul {
     const macs = m * n * k;
     if (items.length > 1 && macs >= PARALLEL_MIN_MACS) {
       // Large products: one at a time, each split by row blocks.
-      return items.every((item) => this.run([item], m, n, k, out, 1));
+      return items.every((item) => this.matmulBatch([item], m, n, k, out));
     }
     const { a: a0, b: b0 } = items[0];
     const { mr: MR, nr: NR } = this.tile;
@@ -400,7 +395,11 @@ export class WasmMatmul {
     // Every C entry is computed the same way whichever thread claims it (the same k blocks, in the
     // same order), so neither the split nor the block sizes change the result.
     const byItems = items.length > 1;
-    const parts = macs * batchSize < PARALLEL_MIN_MACS ? 1 : Math.min(this.pool.threads, byItems ? items.length : mPanels);
+    // Whole small products are not shared out between threads (parts 1 for a batch): on the shared
+    // 2-core host with no core free, two threads ran bench:train's 64-product attention batches at
+    // 0.5-0.9x the speed of one, and a gain with a free core could not be measured. gemmItems takes
+    // any number of jobs should that change.
+    const parts = byItems || macs < PARALLEL_MIN_MACS ? 1 : Math.min(this.pool.threads, mPanels);
     const cacheBlock = this.mb ?? Math.max(1, Math.floor(A_BLOCK_BYTES / (4 * MR * k)));
     const blockStarts = this.rowBlocksOf(mPanels, cacheBlock, byItems ? 1 : parts);
     // Byte layout of an item, on 64-byte boundaries: A (its last panel's missing rows zero), packed
@@ -420,7 +419,7 @@ export class WasmMatmul {
       // A batch that would need much memory (which stays the module's) goes in parts.
       const per = Math.max(1, Math.floor(BATCH_BYTES / itemBytes));
       for (let i = 0; i < items.length; i += per) {
-        if (!this.run(items.slice(i, i + per), m, n, k, out, batchSize)) return false;
+        if (!this.matmulBatch(items.slice(i, i + per), m, n, k, out)) return false;
       }
       return true;
     }

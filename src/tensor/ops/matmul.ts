@@ -5,8 +5,7 @@
  * - CPU: each batch is one product of the packed, register-tiled reference kernel
  *   (`src/tensor/cpu/matmul.ts`, float64 accumulation) reading straight from the strided views;
  *   float32 products take the WebAssembly SIMD acceleration (`src/tensor/accel/wasm-matmul.ts`)
- *   unless CALM_CPU_MATMUL=js, a batch of them in one call (its threads share out small products
- *   whole).
+ *   unless CALM_CPU_MATMUL=js, a batch of them in one call.
  * - gpu.js: one thread per output cell, a dot product of length k over contiguous copies.
  *
  * Backward rule: `Tensor.matmul` in `src/autograd/tensor.ts` (dA = g Bᵀ, dB = Aᵀ g).
@@ -96,8 +95,8 @@ export const matmul: OpEntry<NoAttrs> & { readonly kernel: typeof matmulKernel }
       return item;
     });
     const fast = out instanceof Float32Array ? float32Accel() : null;
-    // All products in one run of the acceleration (its threads share them out), unless together they
-    // are too big for its memory: then one at a time, each declined one by the reference kernel.
+    // All products in one call of the acceleration, unless together they are too big for its
+    // memory: then one at a time, each declined one by the reference kernel.
     if (fast !== null && batch > 1 && fast.matmulBatch(items, m, n, k, out as Float32Array)) return out;
     for (const { a: am, b: bm, outOffset } of items) {
       if (out instanceof Int32Array) matmulInt32(am, bm, m, n, k, out, outOffset);
