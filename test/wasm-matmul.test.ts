@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import type { View } from '../src/tensor/backend.js';
 import { CpuBackend } from '../src/tensor/cpu/backend.js';
 import { matmulFloat, MatmulWorkspace, type MatrixOperand } from '../src/tensor/cpu/matmul.js';
-import { cpuMatmulKernel, emitGemmModule, WASM_GEMM_TILE, WasmMatmul, wasmSimdAvailable } from '../src/tensor/accel/wasm-matmul.js';
+import { cpuMatmulKernel, emitGemmModule, rowBlocks, WASM_GEMM_TILE, WasmMatmul, wasmSimdAvailable } from '../src/tensor/accel/wasm-matmul.js';
 import { Rng } from '../src/tensor/random.js';
 
 const wasmApi = (globalThis as unknown as { WebAssembly: { validate(bytes: Uint8Array): boolean } }).WebAssembly;
@@ -157,6 +157,115 @@ describe('wasm matmul: against naive float64 loops', () => {
         }),
       { seed: 42, numRuns: 150 },
     );
+  });
+});
+
+/**
+ * The kernel's arithmetic as a JS model: per entry, float32 products summed in float32 in k order
+ * within blocks of kc, the blocks' sums added in float64, rounded to float32 once (a single block:
+ * its float32 sum).
+ */
+function blockedModel(a: MatrixOperand, b: MatrixOperand, m: number, n: number, k: number, kc: number): Float32Array {
+  const out = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+    let total = 0;
+    for (let p0 = 0; p0 < k; p0 += kc) {
+      let block = 0;
+      for (let p = p0; p < Math.min(k, p0 + kc); p++) block = Math.fround(block + Math.fround(at(a, i, p) * at(b, p, j)));
+      total += block;
+    }
+    out[i * n + j] = total;
+  }
+  return out;
+}
+
+describe('wasm matmul: bit for bit the blocked summation', () => {
+  test('row blocks cover the panels once, at most the cache block, shrinking at the end with threads', () => {
+    for (const [panels, cache, parts] of [[128, 16, 2], [256, 64, 2], [7, 64, 3], [1, 1, 2], [300, 8, 1]]) {
+      const starts = rowBlocks(panels, cache, parts);
+      assert.equal(starts[0], 0);
+      assert.equal(starts[starts.length - 1], panels);
+      const sizes = starts.slice(1).map((s, i) => s - starts[i]);
+      assert.ok(sizes.every((x) => x >= 1 && x <= cache), `${panels}/${cache}/${parts}: ${sizes}`);
+      if (parts > 1) assert.ok(sizes.every((x, i) => i === 0 || x <= sizes[i - 1]), `not shrinking: ${sizes}`);
+    }
+    assert.deepEqual(rowBlocks(128, 16, 2), [0, 16, 32, 48, 64, 80, 92, 101, 108, 113, 117, 120, 122, 124, 126, 128]);
+  });
+
+  test('random shapes, layouts, thread counts and row-block sizes (property): every bit of the JS model, -0 included', () => {
+    // The row blocks threads claim, and their sizes, must never change a bit (each tile sums the
+    // same k blocks in the same order wherever it runs).
+    const kernels = [new WasmMatmul({ threads: 1 }), new WasmMatmul({ threads: 2 }), new WasmMatmul({ threads: 2, mb: 1 }), new WasmMatmul({ threads: 3, mb: 5 })];
+    const layout = fc.constantFrom('row' as const, 'col' as const, 'strided' as const);
+    const size = fc.integer({ min: 1, max: 200 });
+    fc.assert(
+      fc.property(size, fc.integer({ min: 0, max: 150 }), size, layout, layout, fc.integer({ min: 0, max: 1 << 30 }), fc.integer({ min: 0, max: kernels.length - 1 }),
+        (m, k, n, la, lb, seed, which) => {
+          const rng = new Rng(seed);
+          // Some exact zeros of either sign, so a -0 result (every product -0) can occur.
+          const gen = (r: Rng): number => (r.int(8) === 0 ? (r.int(2) === 0 ? 0 : -0) : r.normal());
+          const a = operand(m, k, rng, gen, la);
+          const b = operand(k, n, rng, gen, lb);
+          const out = new Float32Array(m * n).fill(Number.NaN);
+          assert.ok(kernels[which].matmul(a, b, m, n, k, out, 0));
+          const want = blockedModel(a, b, m, n, k, WASM_GEMM_TILE.kc);
+          const got = new Uint32Array(out.buffer);
+          const bits = new Uint32Array(want.buffer);
+          for (let i = 0; i < m * n; i++) {
+            if (got[i] !== bits[i]) assert.fail(`${m}x${k}x${n} ${la}/${lb} kernel ${which} [${i}]: ${out[i]} vs ${want[i]}`);
+          }
+        }),
+      { seed: 7, numRuns: 120 },
+    );
+    // Large enough for the threads (PARALLEL_MIN_MACS) with many row blocks, k over several kc blocks.
+    const rng = new Rng(8);
+    for (const [m, k, n] of [[300, 100, 200], [1024, 128, 40]]) {
+      const a = operand(m, k, rng, normal, 'row');
+      const b = operand(k, n, rng, normal, 'col');
+      const want = new Uint32Array(blockedModel(a, b, m, n, k, WASM_GEMM_TILE.kc).buffer);
+      for (const w of kernels) {
+        const out = new Float32Array(m * n);
+        w.matmul(a, b, m, n, k, out, 0);
+        assert.deepEqual(new Uint32Array(out.buffer), want, `${m}x${k}x${n} threads ${w.threads}`);
+      }
+    }
+  });
+});
+
+describe('wasm matmul: batches', () => {
+  test('random batches (property): each product every bit of the JS model, with pools of 1-3 threads', () => {
+    const kernels = [new WasmMatmul({ threads: 1 }), new WasmMatmul({ threads: 2 }), new WasmMatmul({ threads: 3 })];
+    const layout = fc.constantFrom('row' as const, 'col' as const, 'strided' as const);
+    const size = fc.integer({ min: 1, max: 40 });
+    fc.assert(
+      // batch x m x k x n reaches PARALLEL_MIN_MACS (items shared out) for the larger draws.
+      fc.property(fc.integer({ min: 2, max: 160 }), size, fc.integer({ min: 0, max: 80 }), size, layout, layout, fc.integer({ min: 0, max: 1 << 30 }), fc.integer({ min: 0, max: 2 }),
+        (batch, m, k, n, la, lb, seed, which) => {
+          const rng = new Rng(seed);
+          const items = Array.from({ length: batch }, (_, i) => ({ a: operand(m, k, rng, normal, la), b: operand(k, n, rng, normal, lb), outOffset: 1 + i * m * n }));
+          const out = new Float32Array(batch * m * n + 2).fill(Number.NaN);
+          assert.ok(kernels[which].matmulBatch(items, m, n, k, out));
+          assert.ok(Number.isNaN(out[0]) && Number.isNaN(out[batch * m * n + 1]), 'wrote outside its block');
+          items.forEach(({ a, b }, i) => {
+            const want = new Uint32Array(blockedModel(a, b, m, n, k, WASM_GEMM_TILE.kc).buffer);
+            assert.deepEqual(new Uint32Array(out.buffer, 4 * (1 + i * m * n), m * n), want, `item ${i} of ${batch}, ${m}x${k}x${n}`);
+          });
+        }),
+      { seed: 9, numRuns: 60 },
+    );
+  });
+
+  test('a batch too big for one run goes in parts; large products one at a time; the same bits as one by one', () => {
+    const w = new WasmMatmul({ threads: 2 });
+    const rng = new Rng(10);
+    for (const [batch, m, k, n] of [[700, 64, 64, 64], [3, 200, 150, 160]]) {
+      const items = Array.from({ length: batch }, (_, i) => ({ a: operand(m, k, rng, normal, 'row'), b: operand(k, n, rng, normal, 'col'), outOffset: i * m * n }));
+      const together = new Float32Array(batch * m * n);
+      const alone = new Float32Array(batch * m * n);
+      assert.ok(w.matmulBatch(items, m, n, k, together));
+      for (const { a, b, outOffset } of items) assert.ok(w.matmul(a, b, m, n, k, alone, outOffset));
+      assert.deepEqual(new Uint32Array(together.buffer), new Uint32Array(alone.buffer), `${batch} x ${m}x${k}x${n}`);
+    }
   });
 });
 

@@ -1,15 +1,15 @@
 /**
  * All cores for the CPU kernels: a pool of worker threads that each hold an instance of one wasm
  * module over a single shared linear memory (a `SharedArrayBuffer` under `WebAssembly.Memory`), so
- * the operands are written once, by the calling thread, and every thread computes its own fixed
- * part of the result in place. Used by the matmul kernel (wasm-matmul.ts), which splits a product
- * over row panels.
+ * the operands are written once, by the calling thread, and every thread computes its part of the
+ * result in place. Used by the matmul kernel (wasm-matmul.ts), whose threads claim row blocks of a
+ * product from a shared counter as they go.
  *
  * Jobs are posted through a shared Int32Array: one slot block per worker (a state word, the
  * function's index and its i32 arguments), woken with Atomics.notify; the calling thread runs the
  * first job itself, then takes back any job whose worker has not started it (compare-and-swap on
  * the state word) and waits for the ones that are running. A job never depends on how many
- * threads there are: the caller fixes the partition, so results are the same for any pool size.
+ * threads there are, nor on which thread computes what: results are the same for any pool size.
  *
  * Size: `os.availableParallelism()`, or `CALM_THREADS` (1 = everything on the calling thread).
  */
@@ -26,7 +26,7 @@ export function threadCount(setting: string | undefined = envSetting('CALM_THREA
   return n;
 }
 
-/** Int32 slots per worker in the control block: state, function index, up to 8 arguments (rest padding). */
+/** Int32 slots per worker in the control block: state, function index, up to 14 arguments (rest padding). */
 export const SLOTS = 16;
 /** Slot states: idle, a job posted, failed, running on the worker, taken back by the caller. */
 export const IDLE = 0;

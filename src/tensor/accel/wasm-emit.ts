@@ -10,13 +10,15 @@ const SECTION = { type: 1, import: 2, function: 3, memory: 5, export: 7, code: 1
 const EXPORT = { func: 0x00, memory: 0x02 } as const;
 /** Core opcodes used. */
 export const OP = {
-  block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b, br: 0x0c, brIf: 0x0d,
+  block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b, br: 0x0c, brIf: 0x0d, call: 0x10,
   localGet: 0x20, localSet: 0x21, localTee: 0x22,
-  f32Load: 0x2a, f32Store: 0x38,
+  i32Load: 0x28, f32Load: 0x2a, f32Store: 0x38,
   i32Const: 0x41, i32Eqz: 0x45, i32GtU: 0x4b, i32LtU: 0x49, i32GeU: 0x4f, i32Add: 0x6a, i32Sub: 0x6b, i32Mul: 0x6c, i32And: 0x71, i32Shl: 0x74,
   f32Add: 0x92, f32Sub: 0x93, f32Mul: 0x94, f32Div: 0x95, f32Max: 0x97, f64Add: 0xa0, f32DemoteF64: 0xb6,
-  select: 0x1b, simd: 0xfd,
+  select: 0x1b, simd: 0xfd, atomic: 0xfe,
 } as const;
+/** Atomic opcodes used (after the 0xfe prefix). */
+export const ATOMIC = { i32RmwAdd: 0x1e } as const;
 /** SIMD opcodes used (after the 0xfd prefix). */
 export const SIMD = {
   v128Load: 0x00, load32Splat: 0x09, v128Store: 0x0b, v128Const: 0x0c, i8x16Shuffle: 0x0d,

@@ -11,13 +11,16 @@
  * registers and in a 256-byte scratch (L1), and wasm writes the float32 result straight into a
  * padded row-major C that JS copies out with a memcpy.
  *
+ * The pool's threads claim row blocks of a large product from a shared counter as they go; a batch
+ * of small products (attention's per-head products) runs in one wasm call.
+ *
  * Products are summed in float32 within a k block of KC and the blocks in float64 (see emitGemmModule);
  * float64 products stay on the exact JS kernel.
  * `CALM_CPU_MATMUL=js|wasm` picks the float32 kernel (default: wasm when SIMD validates).
  */
 import { envSetting } from '../env.js';
 import type { MatrixOperand } from '../cpu/matmul.js';
-import { Code, HIGH_HALF, OP, SIMD, T, reserveBytes, WASM_PAGE, wasmApi, wasmModule, type WasmMemory } from './wasm-emit.js';
+import { ATOMIC, Code, HIGH_HALF, OP, SIMD, T, reserveBytes, WASM_PAGE, wasmApi, wasmModule, type WasmMemory } from './wasm-emit.js';
 import { threadCount, WasmPool } from './pool.js';
 
 /** Micro-kernel tile: rows per A panel, columns per B panel (a multiple of 4), and the accuracy k block. */
@@ -33,27 +36,49 @@ export interface GemmTile {
  * ~15% faster but breaks the 1e-6 tolerance of cpu-backend.test's k = 300 product).
  */
 export const WASM_GEMM_TILE: GemmTile = { mr: 4, nr: 8, kc: 32 };
+/**
+ * A batch of small products is run in parts of at most this many bytes of linear memory, so that what
+ * JS writes in is still in cache when the threads read it (32 MiB parts measured up to 15% slower
+ * than 1 MiB ones for the 64 attention products of bench:train on one core).
+ */
+const BATCH_BYTES = 1 << 20;
 /** Linear memory beyond this is refused (the caller falls back to the JS kernel). */
 const MAX_BYTES = 1 << 30;
 const MAX_PAGES = MAX_BYTES / WASM_PAGE;
 /** Bytes of A a row block may span (mb = this / (MR·k·4) panels): it stays in L2 while B panels pass over it. */
 const A_BLOCK_BYTES = 128 * 1024;
 
+/** One product of a batch: its operands and where its result goes in the output array. */
+export interface BatchItem {
+  readonly a: MatrixOperand;
+  readonly b: MatrixOperand;
+  readonly outOffset: number;
+}
+
+/** The module's functions, in order (their indices). */
+const FUNCTIONS = ['gemm', 'packA', 'packB', 'gemmItems'] as const;
+const [GEMM, , , GEMM_ITEMS] = FUNCTIONS.map((_, i) => i);
+
 /** The gemm function's i32 parameters, in order. */
-const GEMM_PARAMS = ['a', 'aPanel', 'aRow', 'aStep', 'b', 'c', 'mPanels', 'nPanels', 'k', 'mb', 'scratch'] as const;
+const GEMM_PARAMS = ['a', 'aPanel', 'aRow', 'aStep', 'b', 'c', 'nPanels', 'k', 'blocks', 'scratch', 'next'] as const;
 
 /**
- * Emits the module: exports `memory` and `gemm(a, aPanel, aRow, aStep, b, c, mPanels, nPanels, k,
- * mb, scratch)` (byte addresses and byte strides), which writes C = A·B where
+ * Emits the module: exports `memory` and `gemm(a, aPanel, aRow, aStep, b, c, nPanels, k, blocks,
+ * scratch, next)` (byte addresses and byte strides), which writes C = A·B where
  * - A's row r of panel i, k step p is the float32 at a + i·aPanel + r·aRow + p·aStep (so one kernel
  *   reads a packed panel, a row-major A or a transposed one in place);
  * - B holds nPanels packed panels of nr columns over the full k: element (p, c) of panel j at
  *   b + (j·k + p)·nr·4 + 4c;
  * - C is a row-major float32 (mPanels·mr) x (nPanels·nr) matrix at c;
- * - scratch is mr·nr·8 bytes of this call's own (float64 partial sums).
+ * - scratch is mr·nr·8 bytes of this call's own (float64 partial sums);
+ * - next is the address of an i32 block counter, 0 before the first of the calls that share the
+ *   product, followed by the i32 table of the row blocks' first A panels (blocks + 1 entries, the last
+ *   being the panel count): each call claims blocks by an atomic increment of the counter until none
+ *   is left, so concurrent calls (the pool's threads) split the blocks as they go, and a thread that
+ *   runs slower (a busy core, a late wake-up) simply does fewer.
  * Requires k >= 1.
  *
- * Loops: row blocks of mb A panels, B panels, the block's A panels, then the tile over all of k in
+ * Loops: row blocks (as claimed), B panels, the block's A panels, then the tile over all of k in
  * blocks of kc. Each k block is summed in float32 in registers and added to the tile's float64 sums
  * (rounding error grows like (kc + k/kc)·eps rather than k·eps: blocked summation); the float64
  * sums are rounded to float32 once, into C. A tile with k <= kc stores its registers directly.
@@ -65,7 +90,7 @@ export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE, sharedMaxPages?:
     throw new Error(`emitGemmModule: bad tile mr=${mr} nr=${nr} kc=${kc}`);
   }
   const nv = nr / 4;
-  const [A, A_PANEL, A_ROW, A_STEP, B, C, M_PANELS, N_PANELS, K, MB, SCRATCH] = GEMM_PARAMS.map((_, i) => i);
+  const [A, A_PANEL, A_ROW, A_STEP, B, C, N_PANELS, K, BLOCKS, SCRATCH, NEXT] = GEMM_PARAMS.map((_, i) => i);
   let next = GEMM_PARAMS.length;
   const local = (): number => next++;
   const [JP, IP, IB, IEND, AP, BP, CP, CR, P, KLEFT, KCUR, FIRST, LDC, B_PANEL, B_TILE] = Array.from({ length: 15 }, local);
@@ -87,11 +112,14 @@ export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE, sharedMaxPages?:
   c.get(N_PANELS).i32(nr * 4).op(OP.i32Mul).set(LDC);
   c.get(K).i32(nr * 4).op(OP.i32Mul).set(B_PANEL);
   for (let r = 1; r < mr; r++) c.get(A_ROW).i32(r).op(OP.i32Mul).set(ROW[r]);
-  c.i32(0).set(IB);
-  c.op(OP.loop, T.void); // row blocks of mb A panels
+  c.op(OP.block, T.void); // $exit
+  c.op(OP.loop, T.void); // row blocks, claimed one at a time
   {
-    // iEnd = min(ib + mb, mPanels)
-    c.get(M_PANELS).get(IB).get(MB).op(OP.i32Add).tee(IEND).get(IEND).get(M_PANELS).op(OP.i32GtU).op(OP.select).set(IEND);
+    // block = the counter before an atomic increment; out when block >= blocks; else its panels
+    // are [ib, iEnd) = [table[block], table[block + 1]) with the table of i32s right after the counter.
+    c.get(NEXT).i32(1).op(OP.atomic, ATOMIC.i32RmwAdd, 2, 0).tee(IB).get(BLOCKS).op(OP.i32GeU).op(OP.brIf, 1);
+    c.get(NEXT).get(IB).i32(4).op(OP.i32Mul).op(OP.i32Add).tee(IB).op(OP.i32Load, 2, 8).set(IEND);
+    c.get(IB).op(OP.i32Load, 2, 4).set(IB);
     c.i32(0).set(JP);
     c.op(OP.loop, T.void); // B panels
     {
@@ -182,12 +210,40 @@ export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE, sharedMaxPages?:
       loopWhileLess(JP, N_PANELS);
     }
     c.op(OP.end);
-    c.get(IEND).tee(IB).get(M_PANELS).op(OP.i32LtU).op(OP.brIf, 0);
+    c.op(OP.br, 0);
   }
   c.op(OP.end);
+  c.op(OP.end); // $exit
 
   const gemm = { name: 'gemm', params: GEMM_PARAMS.length, locals: [[I32_LOCALS, T.i32], [V128_LOCALS, T.v128]] as [number, number][], code: c };
-  return wasmModule([gemm, emitPanelCopy('packA', mr), emitPanelCopy('packB', nr)], sharedMaxPages);
+  return wasmModule([gemm, emitPanelCopy('packA', mr), emitPanelCopy('packB', nr), emitGemmItems()], sharedMaxPages);
+}
+
+/**
+ * `gemmItems(aPanel, aRow, aStep, b, c, nPanels, k, blocks, scratch, next, items, itemBytes,
+ * counter)`: claims items (products of one shape laid out itemBytes apart from address 0) by an atomic
+ * increment of the i32 at counter until none is left, and runs gemm on each: A at the item's start,
+ * b, c and next relative to it.
+ */
+function emitGemmItems(): { name: string; params: number; locals: [number, number][]; code: Code } {
+  const PARAMS = ['aPanel', 'aRow', 'aStep', 'b', 'c', 'nPanels', 'k', 'blocks', 'scratch', 'next', 'items', 'itemBytes', 'counter'] as const;
+  const [A_PANEL, A_ROW, A_STEP, B, C, N_PANELS, K, BLOCKS, SCRATCH, NEXT, ITEMS, ITEM_BYTES, COUNTER] = PARAMS.map((_, i) => i);
+  const [ITEM, BASE] = [PARAMS.length, PARAMS.length + 1];
+  const c = new Code();
+  c.op(OP.block, T.void);
+  c.op(OP.loop, T.void);
+  {
+    c.get(COUNTER).i32(1).op(OP.atomic, ATOMIC.i32RmwAdd, 2, 0).tee(ITEM).get(ITEMS).op(OP.i32GeU).op(OP.brIf, 1);
+    c.get(ITEM).get(ITEM_BYTES).op(OP.i32Mul).tee(BASE);
+    c.get(A_PANEL).get(A_ROW).get(A_STEP);
+    c.get(BASE).get(B).op(OP.i32Add).get(BASE).get(C).op(OP.i32Add);
+    c.get(N_PANELS).get(K).get(BLOCKS).get(SCRATCH).get(BASE).get(NEXT).op(OP.i32Add);
+    c.op(OP.call, GEMM);
+    c.op(OP.br, 0);
+  }
+  c.op(OP.end);
+  c.op(OP.end);
+  return { name: 'gemmItems', params: PARAMS.length, locals: [[2, T.i32]], code: c };
 }
 
 /**
@@ -272,11 +328,12 @@ export class WasmMatmul {
   private readonly memory: WasmMemory;
   private readonly pool: WasmPool;
   private heap32 = new Float32Array(0);
+  private heapI32 = new Int32Array(0);
   private readonly tile: GemmTile;
   private readonly mb: number | undefined;
 
   /**
-   * `kc`, `mr` override the accuracy k block and the tile's rows, `mb` the A panels per row block
+   * `kc`, `mr` override the accuracy k block and the tile's rows, `mb` the A panels of the largest row block
    * (default: what fits A_BLOCK_BYTES) (for tests and tuning); `threads` the pool size (default:
    * CALM_THREADS or the machine's cores).
    */
@@ -284,7 +341,7 @@ export class WasmMatmul {
     if (!wasmSimdAvailable()) throw new Error('WasmMatmul: WebAssembly SIMD is not available');
     this.tile = { ...WASM_GEMM_TILE, ...(options.kc === undefined ? {} : { kc: options.kc }), ...(options.mr === undefined ? {} : { mr: options.mr }) };
     this.mb = options.mb;
-    this.pool = new WasmPool(emitGemmModule(this.tile, MAX_PAGES), ['gemm', 'packA', 'packB'], options.threads ?? threadCount(), MAX_PAGES);
+    this.pool = new WasmPool(emitGemmModule(this.tile, MAX_PAGES), FUNCTIONS, options.threads ?? threadCount(), MAX_PAGES);
     this.memory = this.pool.memory;
     this.remap();
   }
@@ -300,11 +357,27 @@ export class WasmMatmul {
    * 1 GiB of linear memory; the caller then uses the JS kernel.
    */
   matmul(a: MatrixOperand, b: MatrixOperand, m: number, n: number, k: number, out: Float32Array, outOffset: number): boolean {
-    if (m === 0 || n === 0) return true;
+    return this.matmulBatch([{ a, b, outOffset }], m, n, k, out);
+  }
+
+  /**
+   * {@link matmul} for several products of one shape and operand layout (a batched matmul's): small
+   * products, each below PARALLEL_MIN_MACS, staged together (in parts of BATCH_BYTES) and run by one
+   * wasm call (gemmItems) on this thread; large ones one at a time, split by row blocks. Returns false
+   * when they would need more than 1 GiB of linear memory (some may have been written).
+   */
+  matmulBatch(items: readonly BatchItem[], m: number, n: number, k: number, out: Float32Array): boolean {
+    if (m === 0 || n === 0 || items.length === 0) return true;
     if (k === 0) {
-      out.fill(0, outOffset, outOffset + m * n);
+      for (const { outOffset } of items) out.fill(0, outOffset, outOffset + m * n);
       return true;
     }
+    const macs = m * n * k;
+    if (items.length > 1 && macs >= PARALLEL_MIN_MACS) {
+      // Large products: one at a time, each split by row blocks.
+      return items.every((item) => this.matmulBatch([item], m, n, k, out));
+    }
+    const { a: a0, b: b0 } = items[0];
     const { mr: MR, nr: NR } = this.tile;
     const mPanels = Math.ceil(m / MR);
     const nPanels = Math.ceil(n / NR);
@@ -313,51 +386,98 @@ export class WasmMatmul {
     // contiguous; else packed into panels: by wasm from a plain copy when A is a contiguous
     // transposed matrix (xᵀ of a weight gradient), else by JS. (A transposed A read in place, k
     // steps of m floats apart, was slower than packing it: each k step touches a new cache line.)
-    const layout = a.colStride === 1 && a.rowStride === k ? 'rows' : a.rowStride === 1 && a.colStride === m && MR === 4 ? 'columns' : 'packed';
+    // The items share their layout (the strides of a batched operand).
+    const layout = a0.colStride === 1 && a0.rowStride === k ? 'rows' : a0.rowStride === 1 && a0.colStride === m && MR === 4 ? 'columns' : 'packed';
     const [aPanel, aRow, aStep] = layout === 'rows' ? [4 * MR * k, 4 * k, 4] : [4 * MR * k, 4, 4 * MR];
     // B: packed by wasm from a plain copy when row-major and contiguous, else by JS.
-    const bRows = b.colStride === 1 && b.rowStride === n && NR % 4 === 0;
-    // Row-panel ranges, one per thread. Every C entry is computed the same way whichever range
-    // holds it (the same k blocks, in the same order), so the split never changes the result.
-    const parts = m * n * k < PARALLEL_MIN_MACS ? 1 : Math.min(this.pool.threads, mPanels);
-    const ranges = Array.from({ length: parts }, (_, i) => [Math.floor((i * mPanels) / parts), Math.floor(((i + 1) * mPanels) / parts)]);
-    // Byte layout on 64-byte boundaries: A (its last panel's missing rows zero), packed B, C
-    // (float32, padded to whole tiles),
-    // then a float64 scratch tile per range.
+    const bRows = b0.colStride === 1 && b0.rowStride === n && NR % 4 === 0;
+    // Threads claim whole items, or row blocks of one product (see emitGemmModule), as they go.
+    // Every C entry is computed the same way whichever thread claims it (the same k blocks, in the
+    // same order), so neither the split nor the block sizes change the result.
+    const byItems = items.length > 1;
+    // Whole small products are not shared out between threads (parts 1 for a batch): on the shared
+    // 2-core host with no core free, two threads ran bench:train's 64-product attention batches at
+    // 0.5-0.9x the speed of one, and a gain with a free core could not be measured. gemmItems takes
+    // any number of jobs should that change.
+    const parts = byItems || macs < PARALLEL_MIN_MACS ? 1 : Math.min(this.pool.threads, mPanels);
+    const cacheBlock = this.mb ?? Math.max(1, Math.floor(A_BLOCK_BYTES / (4 * MR * k)));
+    const blockStarts = this.rowBlocksOf(mPanels, cacheBlock, byItems ? 1 : parts);
+    // Byte layout of an item, on 64-byte boundaries: A (its last panel's missing rows zero), packed
+    // B, C (float32, padded to whole tiles), the row-block counter and table, then plain copies of a
+    // transposed A and a row-major B for the wasm packers, each followed by a panel's width of zeros
+    // (what a last, partial panel copies past the matrix's edge). After the items: the item counter
+    // and a float64 scratch tile per thread.
     const aFloats = mPanels * MR * k;
     const bAt = roundUp(4 * aFloats, 64);
     const cAt = roundUp(bAt + 4 * nPanels * NR * k, 64);
-    const scratchAt = roundUp(cAt + 4 * mPanels * MR * ldc, 64);
-    const scratchBytes = 8 * MR * NR;
-    // Plain copies of a transposed A and a row-major B for the wasm packers, each followed by a
-    // panel's width of zeros (what a last, partial panel copies past the matrix's edge).
-    const aCopyAt = roundUp(scratchAt + parts * scratchBytes, 64);
+    const nextAt = roundUp(cAt + 4 * mPanels * MR * ldc, 64);
+    const aCopyAt = roundUp(nextAt + 4 + 4 * blockStarts.length, 64);
     const bCopyAt = roundUp(aCopyAt + (layout === 'columns' ? 4 * (m * k + MR) : 0), 64);
-    const endBytes = bCopyAt + (bRows ? 4 * (k * n + NR) : 0);
+    const itemBytes = roundUp(bCopyAt + (bRows ? 4 * (k * n + NR) : 0), 64);
+    const scratchBytes = 8 * MR * NR;
+    if (byItems && items.length * itemBytes > BATCH_BYTES) {
+      // A batch that would need much memory (which stays the module's) goes in parts.
+      const per = Math.max(1, Math.floor(BATCH_BYTES / itemBytes));
+      for (let i = 0; i < items.length; i += per) {
+        if (!this.matmulBatch(items.slice(i, i + per), m, n, k, out)) return false;
+      }
+      return true;
+    }
+    const itemCounterAt = items.length * itemBytes;
+    const scratchAt = itemCounterAt + 64;
+    const endBytes = scratchAt + parts * scratchBytes;
     if (endBytes > MAX_BYTES) return false;
     this.reserve(endBytes);
     const heap = this.heap32;
-    if (layout === 'packed') packA(a, m, k, MR, heap, 0);
-    else if (layout === 'columns') {
-      heap.set(a.data.subarray(a.offset, a.offset + m * k), aCopyAt / 4);
-      heap.fill(0, aCopyAt / 4 + m * k, aCopyAt / 4 + m * k + MR);
-      this.pool.run(1, [[aCopyAt, 4 * m, 0, mPanels, k]]);
-    } else {
-      heap.set(a.data.subarray(a.offset, a.offset + m * k), 0);
-      heap.fill(0, m * k, aFloats);
+    const heapI32 = this.heapI32;
+    for (let i = 0; i < items.length; i++) {
+      const { a, b } = items[i];
+      const base = i * itemBytes;
+      if (layout === 'packed') packA(a, m, k, MR, heap, base / 4);
+      else if (layout === 'columns') {
+        heap.set(a.data.subarray(a.offset, a.offset + m * k), (base + aCopyAt) / 4);
+        heap.fill(0, (base + aCopyAt) / 4 + m * k, (base + aCopyAt) / 4 + m * k + MR);
+        this.pool.run(1, [[base + aCopyAt, 4 * m, base, mPanels, k]]);
+      } else {
+        heap.set(a.data.subarray(a.offset, a.offset + m * k), base / 4);
+        heap.fill(0, base / 4 + m * k, base / 4 + aFloats);
+      }
+      if (bRows) {
+        heap.set(b.data.subarray(b.offset, b.offset + k * n), (base + bCopyAt) / 4);
+        heap.fill(0, (base + bCopyAt) / 4 + k * n, (base + bCopyAt) / 4 + k * n + NR);
+        this.pool.run(2, [[base + bCopyAt, 4 * n, base + bAt, nPanels, k]]);
+      } else packB(b, k, n, NR, heap, (base + bAt) / 4);
+      heapI32[(base + nextAt) / 4] = 0; // the row-block counter
+      heapI32.set(blockStarts, (base + nextAt) / 4 + 1);
     }
-    if (bRows) {
-      heap.set(b.data.subarray(b.offset, b.offset + k * n), bCopyAt / 4);
-      heap.fill(0, bCopyAt / 4 + k * n, bCopyAt / 4 + k * n + NR);
-      this.pool.run(2, [[bCopyAt, 4 * n, bAt, nPanels, k]]);
-    } else packB(b, k, n, NR, heap, bAt / 4);
-    const mb = this.mb ?? Math.max(1, Math.floor(A_BLOCK_BYTES / (4 * MR * k)));
-    this.pool.run(0, ranges.map(([p0, p1], i) => [p0 * aPanel, aPanel, aRow, aStep, bAt, cAt + 4 * p0 * MR * ldc, p1 - p0, nPanels, k, mb, scratchAt + i * scratchBytes]));
-    const c0 = cAt / 4;
-    if (ldc === n) out.set(heap.subarray(c0, c0 + m * n), outOffset);
-    else for (let r = 0; r < m; r++) out.set(heap.subarray(c0 + r * ldc, c0 + r * ldc + n), outOffset + r * n);
+    // The pool posts the jobs after these stores.
+    const blocks = blockStarts.length - 1;
+    if (byItems) {
+      heapI32[itemCounterAt / 4] = 0;
+      this.pool.run(GEMM_ITEMS, Array.from({ length: parts }, (_, t) => [aPanel, aRow, aStep, bAt, cAt, nPanels, k, blocks, scratchAt + t * scratchBytes, nextAt, items.length, itemBytes, itemCounterAt]));
+    } else {
+      this.pool.run(GEMM, Array.from({ length: parts }, (_, t) => [0, aPanel, aRow, aStep, bAt, cAt, nPanels, k, blocks, scratchAt + t * scratchBytes, nextAt]));
+    }
+    for (let i = 0; i < items.length; i++) {
+      const outOffset = items[i].outOffset;
+      const c0 = (i * itemBytes + cAt) / 4;
+      if (ldc === n) out.set(heap.subarray(c0, c0 + m * n), outOffset);
+      else for (let r = 0; r < m; r++) out.set(heap.subarray(c0 + r * ldc, c0 + r * ldc + n), outOffset + r * n);
+    }
     return true;
   }
+
+  /** rowBlocks, remembered for the last arguments (a training step repeats its shapes). */
+  private rowBlocksOf(panels: number, cacheBlock: number, parts: number): Int32Array {
+    const key = `${panels},${cacheBlock},${parts}`;
+    if (key !== this.lastBlocksKey) {
+      this.lastBlocks = Int32Array.from(rowBlocks(panels, cacheBlock, parts));
+      this.lastBlocksKey = key;
+    }
+    return this.lastBlocks;
+  }
+  private lastBlocksKey = '';
+  private lastBlocks = new Int32Array(0);
 
   private reserve(bytes: number): void {
     if (reserveBytes(this.memory, bytes)) this.remap();
@@ -366,6 +486,7 @@ export class WasmMatmul {
   /** Growing the memory detaches the old buffer, so the view is rebuilt. */
   private remap(): void {
     this.heap32 = new Float32Array(this.memory.buffer);
+    this.heapI32 = new Int32Array(this.memory.buffer);
   }
 }
 
@@ -411,6 +532,26 @@ function packB(b: MatrixOperand, k: number, n: number, nr: number, dst: Float32A
     }
   }
 }
+
+/**
+ * The row blocks' first panels (and the panel count last). One thread: blocks of `cacheBlock`
+ * panels. More: guided sizes, a share of what is left (1 / (2·parts)) capped at `cacheBlock` and
+ * shrinking towards the end, so the threads finish within a small block of each other whatever their
+ * speeds; at least cacheBlock / MIN_BLOCK_DIVISOR panels, since each block rereads all of B.
+ */
+export function rowBlocks(panels: number, cacheBlock: number, parts: number): number[] {
+  const starts = [0];
+  const least = Math.max(1, Math.ceil(cacheBlock / MIN_BLOCK_DIVISOR));
+  for (let at = 0; at < panels; ) {
+    const left = panels - at;
+    const size = parts === 1 ? cacheBlock : Math.min(cacheBlock, Math.max(least, Math.ceil(left / (2 * parts))));
+    at = Math.min(panels, at + size);
+    starts.push(at);
+  }
+  return starts;
+}
+/** Row blocks are at least cacheBlock / this many panels (see rowBlocks). */
+const MIN_BLOCK_DIVISOR = 8;
 
 function roundUp(x: number, multiple: number): number {
   return Math.ceil(x / multiple) * multiple;

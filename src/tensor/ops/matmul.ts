@@ -5,7 +5,7 @@
  * - CPU: each batch is one product of the packed, register-tiled reference kernel
  *   (`src/tensor/cpu/matmul.ts`, float64 accumulation) reading straight from the strided views;
  *   float32 products take the WebAssembly SIMD acceleration (`src/tensor/accel/wasm-matmul.ts`)
- *   unless CALM_CPU_MATMUL=js.
+ *   unless CALM_CPU_MATMUL=js, a batch of them in one call.
  * - gpu.js: one thread per output cell, a dot product of length k over contiguous copies.
  *
  * Backward rule: `Tensor.matmul` in `src/autograd/tensor.ts` (dA = g Bᵀ, dB = Aᵀ g).
@@ -89,14 +89,19 @@ export const matmul: OpEntry<NoAttrs> & { readonly kernel: typeof matmulKernel }
       [[...a.strides.slice(0, rank - 2), 0], [...b.strides.slice(0, rank - 2), 0]],
       [a.offset, b.offset],
     );
+    const items = Array.from({ length: batch }, (_, i) => {
+      const item = { a: operand(a, walker.pos[0]), b: operand(b, walker.pos[1]), outOffset: i * m * n };
+      walker.next();
+      return item;
+    });
     const fast = out instanceof Float32Array ? float32Accel() : null;
-    for (let i = 0; i < batch; i++, walker.next()) {
-      const am = operand(a, walker.pos[0]);
-      const bm = operand(b, walker.pos[1]);
-      if (out instanceof Int32Array) matmulInt32(am, bm, m, n, k, out, i * m * n);
-      // The acceleration declines (returns false) products too big for its memory.
-      else if (fast === null || !fast.matmul(am, bm, m, n, k, out as Float32Array, i * m * n)) {
-        matmulFloat(am, bm, m, n, k, out, i * m * n, workspace);
+    // All products in one call of the acceleration, unless together they are too big for its
+    // memory: then one at a time, each declined one by the reference kernel.
+    if (fast !== null && batch > 1 && fast.matmulBatch(items, m, n, k, out as Float32Array)) return out;
+    for (const { a: am, b: bm, outOffset } of items) {
+      if (out instanceof Int32Array) matmulInt32(am, bm, m, n, k, out, outOffset);
+      else if (fast === null || !fast.matmul(am, bm, m, n, k, out as Float32Array, outOffset)) {
+        matmulFloat(am, bm, m, n, k, out, outOffset, workspace);
       }
     }
     return out;
