@@ -5,6 +5,10 @@
  * bit-for-bit identical on every machine and JavaScript engine; its state is four numbers, so a
  * checkpoint can save and restore it exactly. `Math.random` is never used in calm-ts.
  */
+import { normalKernel } from './accel/wasm-normal.js';
+
+/** From this many deviates normalArray runs the Box-Muller transform in wasm (the call's copies cost less than they save). */
+export const NORMAL_WASM_MIN = 256;
 
 /** The full state of a generator: four 32-bit words plus a cached normal deviate. */
 export interface RngState {
@@ -160,7 +164,9 @@ export class Rng {
   /**
    * Fills a new array with N(mean, std^2) deviates: the numbers `normal()` would give one by one
    * (test/random.test.ts checks it), with each Box-Muller pair used in place instead of going
-   * through the cached spare, which V8 stores as a fresh heap number per call.
+   * through the cached spare, which V8 stores as a fresh heap number per call. From
+   * NORMAL_WASM_MIN deviates the transform runs in WebAssembly (accel/wasm-normal.ts: fdlibm's log,
+   * sin and cos, which are V8's Math.log/sin/cos, so the same bits; CALM_CPU_ACCEL=off keeps this loop).
    */
   normalArray(size: number, mean = 0, std = 1, dtype: 'float32' | 'float64' = 'float32'): Float32Array | Float64Array {
     const out = dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
@@ -169,6 +175,44 @@ export class Rng {
       out[i++] = mean + std * this.spare;
       this.spare = null;
     }
+    const pairs = Math.ceil((size - i) / 2);
+    const kernel = pairs >= NORMAL_WASM_MIN / 2 ? normalKernel() : null;
+    const at = kernel === null ? null : kernel.reserve(pairs);
+    if (kernel !== null && at !== null) {
+      // The uniforms in the loop's order, the transform in wasm, then the same stores.
+      const heap = kernel.heap;
+      for (let p = at, end = at + 2 * pairs; p < end; p += 2) {
+        let u = 0;
+        while (u === 0) u = this.uniform();
+        heap[p] = u;
+        heap[p + 1] = this.uniform();
+      }
+      kernel.boxMuller(pairs);
+      for (let p = at; i < size; i += 2, p += 2) {
+        out[i] = mean + std * heap[p];
+        const second = heap[p + 1];
+        if (i + 1 < size) out[i + 1] = mean + std * second;
+        else this.spare = second;
+      }
+      return out;
+    }
+    return this.normalLoop(out, i, mean, std);
+  }
+
+  /** normalArray without wasm: the JS loop (the reference; tests compare the two). */
+  normalArrayReference(size: number, mean = 0, std = 1, dtype: 'float32' | 'float64' = 'float32'): Float32Array | Float64Array {
+    const out = dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
+    let i = 0;
+    if (size > 0 && this.spare !== null) {
+      out[i++] = mean + std * this.spare;
+      this.spare = null;
+    }
+    return this.normalLoop(out, i, mean, std);
+  }
+
+  /** Box-Muller pairs into out[i..] (the spare already used). */
+  private normalLoop(out: Float32Array | Float64Array, i: number, mean: number, std: number): Float32Array | Float64Array {
+    const size = out.length;
     for (; i < size; i += 2) {
       let u = 0;
       while (u === 0) u = this.uniform();
