@@ -94,3 +94,27 @@ test('the transform does not depend on the thread count', () => {
   });
   sameBits(outputs[0], outputs[1], '1 vs 3 threads');
 });
+
+test('the two-lane transform equals the scalar one, rare cases included', () => {
+  const kernel = new WasmNormal(1);
+  const r = new Rng(99);
+  const pairs = 200_001;
+  // uniforms, then u and v values that reach the rare cases (u near 1 and powers of two: |f| < 2^-20;
+  // v near 0, 1/4, 1/2, 3/4 and 1: tiny arguments and the careful reductions next to n·π/2)
+  const input = new Float64Array(2 * pairs);
+  const specialU = [2 ** -53, 1 - 2 ** -53, 0.5, 0.25, 0.5 + 2 ** -40, 1 - 2 ** -30, 2 ** -1022];
+  const specialV = [0, 2 ** -53, 1e-9, 2 ** -30, 0.25, 0.5, 0.75, 1 - 2 ** -53, 0.125, 0.375];
+  for (let p = 0; p < pairs; p++) {
+    const u = r.uniform() || 0.5, v = r.uniform();
+    const q = p % 16;
+    input[2 * p] = q === 1 ? specialU[r.int(specialU.length)] : u;
+    input[2 * p + 1] = q === 2 ? specialV[r.int(specialV.length)] * (1 + (r.uniform() - 0.5) * 2 ** -(r.int(52) + 1)) : q === 3 ? specialV[r.int(specialV.length)] : v;
+  }
+  const run = (twoLanes: boolean): Float64Array => {
+    const at = kernel.reserve(pairs)!;
+    kernel.heap.set(input, at);
+    kernel.boxMuller(pairs, twoLanes);
+    return kernel.heap.slice(at, at + 2 * pairs);
+  };
+  sameBits(run(true), run(false), 'two lanes vs scalar');
+});

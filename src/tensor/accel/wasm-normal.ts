@@ -3,8 +3,9 @@
  * r = sqrt(-2·log u), r·cos(2π·v), r·sin(2π·v). V8 11's Math.log, Math.sin and Math.cos are its
  * ports of fdlibm (__ieee754_log; __ieee754_rem_pio2 with __kernel_sin/__kernel_cos), so the code
  * below writes the same algorithms (same constants, same operations in the same order: the same
- * bits; test/random-wasm.test.ts compares them with Math.* on millions of inputs). Scalar f64:
- * the cost was three builtin calls per pair, not the arithmetic.
+ * bits; test/random-wasm.test.ts compares them with Math.* on millions of inputs). `boxMuller2`
+ * runs two pairs per f64x2 step, the common cases picked by masks, and hands the rare ones to the
+ * scalar `boxMuller`.
  *
  * Range: log takes any double; sin/cos take |x| < 2^19·π/2 (fdlibm's medium reduction; larger
  * finite x gives NaN here, never reached: the transform only sees 2π·v, v in [0, 1)).
@@ -353,8 +354,153 @@ function emitSinCosArray(): WasmFunction {
   return { name: 'sinCos', params: 2, locals: [[SCRATCH_I32, T.i32], [3 + SCRATCH_F64, T.f64]], code: c };
 }
 
+// ---------------------------------------------------------------- two pairs at a time (f64x2)
+
+/** SIMD opcodes (after 0xfd). */
+const V = {
+  load: 0x00, store: 0x0b, shuffle: 0x0d, anyTrue: 0x53, and: 0x4e, or: 0x50, xor: 0x51, bitselect: 0x52,
+  f64x2Eq: 0x47, f64x2Trunc: 0x7a, i64x2Shl: 0xcb, i64x2ShrS: 0xcc, i64x2Add: 0xce, i64x2Sub: 0xd1,
+  i64x2Eq: 0xd6, i64x2LtS: 0xd8, i64x2GtS: 0xd9, i64x2LeS: 0xda, i64x2GeS: 0xdb,
+  f64x2Neg: 0xed, f64x2Sqrt: 0xef, f64x2Add: 0xf0, f64x2Sub: 0xf1, f64x2Mul: 0xf2, f64x2Div: 0xf3, f64x2ConvertLowI32x4S: 0xfe,
+} as const;
+
+const vconst = (bytes: Uint8Array): E => (c) => { c.simd(0x0c).op(...Array.from(bytes)); };
+/** Both f64 lanes = value. */
+const d2 = (value: number): E => vconst(new Uint8Array(Float64Array.of(value, value).buffer));
+/** Both i64 lanes = value. */
+const l2 = (value: number): E => vconst(new Uint8Array(BigInt64Array.of(BigInt(value), BigInt(value)).buffer));
+const vbin = (code: number) => (a: E, b: E): E => (c) => { a(c); b(c); c.simd(code); };
+const vadd = vbin(V.f64x2Add), vsub = vbin(V.f64x2Sub), vmul = vbin(V.f64x2Mul), vdiv = vbin(V.f64x2Div), veq = vbin(V.f64x2Eq);
+const vand = vbin(V.and), vor = vbin(V.or), vxor = vbin(V.xor);
+const ladd = vbin(V.i64x2Add), lsub = vbin(V.i64x2Sub), leq = vbin(V.i64x2Eq), llt = vbin(V.i64x2LtS), lgt = vbin(V.i64x2GtS), lle = vbin(V.i64x2LeS), lge = vbin(V.i64x2GeS);
+const vneg = (a: E): E => (c) => { a(c); c.simd(V.f64x2Neg); };
+const lshift = (code: number) => (a: E, bits: number): E => (c) => { a(c); c.i32(bits).simd(code); };
+const lshl = lshift(V.i64x2Shl), lsar = lshift(V.i64x2ShrS);
+/** a where mask is set, else b. */
+const sel = (mask: E, a: E, b: E): E => (c) => { a(c); b(c); mask(c); c.simd(V.bitselect); };
+/** i8x16.shuffle of a and b. */
+const shuffle = (a: E, b: E, lanes: readonly number[]): E => (c) => { a(c); b(c); c.simd(V.shuffle).op(...lanes); };
+const LOW_LANES = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+const HIGH_LANES = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
+/** The low 32 bits of each i64 lane into i32 lanes 0 and 1. */
+const LOW_WORDS = [0, 1, 2, 3, 8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11];
+
+/**
+ * boxMuller2(at, pairs): boxMuller two pairs at a time. Every branch of the common cases is computed
+ * and picked by masks; a lane in a rare case (log: input not normal, or |f| < 2^-20; sin/cos: |x| <
+ * 2^-27, x < 0 or beyond 2π's high word, x next to π/2 or to n·π/2 where fdlibm reduces carefully,
+ * a reduced argument below 2^-27) sends both pairs to the scalar boxMuller (function 0).
+ */
+function emitBoxMuller2(): WasmFunction {
+  const c = new Code();
+  const [AT, PAIRS, COUNT] = [0, 1, 2];
+  let next = 3;
+  const v = (): number => next++;
+  const [U, VV, FB, HX, K, HXM, I, X, FV, DK, S, Z, W, R, HFSQ, K0, POS, LOGV] = Array.from({ length: 18 }, v);
+  const [T_, IX, CA, CB, FNC, RC, WC, Y0, Y1, FN, IXY, ZZ, VS, RS, RCOS, KS, KC, SN, CS, RAD] = Array.from({ length: 20 }, v);
+  const g = get;
+  const setv = (local: number, e: E): void => set(c, local, e);
+  const flag = (e: E): void => setv(FB, vor(g(FB), e));
+  c.get(PAIRS).i32(1).op(F.i32ShrS).set(COUNT);
+  c.op(OP.block, T.void);
+  c.get(COUNT).op(OP.i32Eqz, OP.brIf, 0);
+  c.op(OP.loop, T.void);
+  {
+    const pairA: E = (cc) => { cc.get(AT).simd(V.load, 4, 0); };
+    const pairB: E = (cc) => { cc.get(AT).simd(V.load, 4, 16); };
+    setv(U, shuffle(pairA, pairB, LOW_LANES));
+    setv(VV, shuffle(pairA, pairB, HIGH_LANES));
+    // log(U)
+    setv(HX, lsar(g(U), 32));
+    setv(FB, vor(llt(g(HX), l2(0x00100000)), lge(g(HX), l2(0x7ff00000))));
+    setv(K, lsub(lsar(g(HX), 20), l2(1023)));
+    setv(HXM, vand(g(HX), l2(0x000fffff)));
+    setv(I, vand(ladd(g(HXM), l2(0x95f64)), l2(0x100000)));
+    setv(X, vor(vand(g(U), l2(0xffffffff)), lshl(vor(g(HXM), vxor(g(I), l2(0x3ff00000))), 32)));
+    setv(K, ladd(g(K), lsar(g(I), 20)));
+    setv(FV, vsub(g(X), d2(1)));
+    flag(llt(vand(ladd(l2(2), g(HXM)), l2(0x000fffff)), l2(3)));
+    setv(DK, (cc) => { shuffle(g(K), g(K), LOW_WORDS)(cc); cc.simd(V.f64x2ConvertLowI32x4S); });
+    setv(S, vdiv(g(FV), vadd(d2(2), g(FV))));
+    setv(Z, vmul(g(S), g(S)));
+    setv(POS, lgt(vor(lsub(g(HXM), l2(0x6147a)), lsub(l2(0x6b851), g(HXM))), l2(0)));
+    setv(W, vmul(g(Z), g(Z)));
+    setv(R, vadd(vmul(g(Z), vadd(d2(LG1), vmul(g(W), vadd(d2(LG3), vmul(g(W), vadd(d2(LG5), vmul(g(W), d2(LG7)))))))),
+      vmul(g(W), vadd(d2(LG2), vmul(g(W), vadd(d2(LG4), vmul(g(W), d2(LG6))))))));
+    setv(HFSQ, vmul(vmul(d2(0.5), g(FV)), g(FV)));
+    setv(K0, leq(g(K), l2(0)));
+    const f = g(FV), s_ = g(S), r = g(R), hfsq = g(HFSQ), dk = g(DK);
+    const a0 = vsub(f, vsub(hfsq, vmul(s_, vadd(hfsq, r))));
+    const a1 = vsub(vmul(dk, d2(LN2_HI)), vsub(vsub(hfsq, vadd(vmul(s_, vadd(hfsq, r)), vmul(dk, d2(LN2_LO)))), f));
+    const b0 = vsub(f, vmul(s_, vsub(f, r)));
+    const b1 = vsub(vmul(dk, d2(LN2_HI)), vsub(vsub(vmul(s_, vsub(f, r)), vmul(dk, d2(LN2_LO))), f));
+    setv(LOGV, sel(g(POS), sel(g(K0), a0, a1), sel(g(K0), b0, b1)));
+    // sin and cos of T = 2π·V
+    setv(T_, vmul(d2(TWO_PI), g(VV)));
+    setv(IX, lsar(g(T_), 32));
+    flag(vor(llt(g(IX), l2(0x3e400000)), lgt(g(IX), l2(0x401921fb))));
+    flag(leq(g(IX), l2(0x3ff921fb)));
+    setv(CA, lle(g(IX), l2(0x3fe921fb)));
+    setv(CB, llt(g(IX), l2(0x4002d97c)));
+    const t = g(T_);
+    // |x| < 3π/4: n = 1
+    const zb = vsub(t, d2(PIO2_1));
+    const y0b = vsub(zb, d2(PIO2_1T));
+    // medium: n = trunc(x·2/π + 1/2) ∈ {2, 3, 4}
+    setv(FNC, (cc) => { vadd(vmul(t, d2(INVPIO2)), d2(0.5))(cc); cc.simd(V.f64x2Trunc); });
+    setv(RC, vsub(t, vmul(g(FNC), d2(PIO2_1))));
+    setv(WC, vmul(g(FNC), d2(PIO2_1T)));
+    const hw = sel(veq(g(FNC), d2(2)), l2(NPIO2_HW[1]), sel(veq(g(FNC), d2(3)), l2(NPIO2_HW[2]), l2(NPIO2_HW[3])));
+    flag(leq(g(IX), hw));
+    setv(Y0, sel(g(CA), t, sel(g(CB), y0b, vsub(g(RC), g(WC)))));
+    setv(Y1, sel(g(CA), d2(0), sel(g(CB), vsub(vsub(zb, g(Y0)), d2(PIO2_1T)), vsub(vsub(g(RC), g(Y0)), g(WC)))));
+    setv(FN, sel(g(CA), d2(0), sel(g(CB), d2(1), g(FNC))));
+    // the kernels on (y0, y1)
+    setv(IXY, vand(lsar(g(Y0), 32), l2(0x7fffffff)));
+    flag(llt(g(IXY), l2(0x3e400000)));
+    const y0 = g(Y0), y1 = g(Y1), zz = g(ZZ), vs = g(VS), rs = g(RS), rcos = g(RCOS);
+    setv(ZZ, vmul(y0, y0));
+    setv(VS, vmul(zz, y0));
+    setv(RS, vadd(d2(S2), vmul(zz, vadd(d2(S3), vmul(zz, vadd(d2(S4), vmul(zz, vadd(d2(S5), vmul(zz, d2(S6))))))))));
+    setv(KS, sel(g(CA), vadd(y0, vmul(vs, vadd(d2(S1), vmul(zz, rs)))), vsub(y0, vsub(vsub(vmul(zz, vsub(vmul(d2(0.5), y1), vmul(vs, rs))), y1), vmul(vs, d2(S1))))));
+    setv(RCOS, vmul(zz, vadd(d2(C1), vmul(zz, vadd(d2(C2), vmul(zz, vadd(d2(C3), vmul(zz, vadd(d2(C4), vmul(zz, vadd(d2(C5), vmul(zz, d2(C6)))))))))))));
+    const qx = sel(lgt(g(IXY), l2(0x3fe90000)), d2(0.28125), lshl(lsub(g(IXY), l2(0x00200000)), 32));
+    setv(W, qx); // W is free again: qx
+    const cosSmall = vsub(d2(1), vsub(vmul(d2(0.5), zz), vsub(vmul(zz, rcos), vmul(y0, y1))));
+    const cosBig = vsub(vsub(d2(1), g(W)), vsub(vsub(vmul(d2(0.5), zz), g(W)), vsub(vmul(zz, rcos), vmul(y0, y1))));
+    setv(KC, sel(llt(g(IXY), l2(0x3fd33333)), cosSmall, cosBig));
+    // n & 3: 0 → (s, c); 1 → (c, −s); 2 → (−s, −c); 3 → (−c, s)
+    const odd = vor(veq(g(FN), d2(1)), veq(g(FN), d2(3)));
+    const two = vor(veq(g(FN), d2(2)), veq(g(FN), d2(3)));
+    setv(SN, sel(odd, g(KC), g(KS)));
+    setv(CS, sel(odd, vneg(g(KS)), g(KC)));
+    setv(S, two); // S is free again: the n & 2 mask
+    setv(SN, sel(g(S), vneg(g(SN)), g(SN)));
+    setv(CS, sel(g(S), vneg(g(CS)), g(CS)));
+    // r = sqrt(−2·log u); (r·cos, r·sin) per pair
+    setv(RAD, (cc) => { vmul(d2(-2), g(LOGV))(cc); cc.simd(V.f64x2Sqrt); });
+    setv(CS, vmul(g(RAD), g(CS)));
+    setv(SN, vmul(g(RAD), g(SN)));
+    c.get(FB).simd(V.anyTrue);
+    c.op(OP.if, T.void);
+    c.get(AT).i32(2).op(0x10, 0); // call boxMuller(at, 2)
+    c.op(OP.else);
+    c.get(AT); shuffle(g(CS), g(SN), LOW_LANES)(c); c.simd(V.store, 4, 0);
+    c.get(AT); shuffle(g(CS), g(SN), HIGH_LANES)(c); c.simd(V.store, 4, 16);
+    c.op(OP.end);
+    c.addTo(AT, 32);
+    c.get(COUNT).i32(1).op(OP.i32Sub).tee(COUNT).op(OP.brIf, 0);
+  }
+  c.op(OP.end);
+  c.op(OP.end);
+  c.get(PAIRS).i32(1).op(OP.i32And).op(OP.if, T.void);
+  c.get(AT).i32(1).op(0x10, 0);
+  c.op(OP.end);
+  return { name: 'boxMuller2', params: 2, locals: [[1, T.i32], [next - 3, T.v128]], code: c };
+}
+
 export function emitNormalModule(sharedMaxPages?: number): Uint8Array {
-  return wasmModule([emitBoxMuller(), emitLogs(), emitSinCosArray()], sharedMaxPages);
+  return wasmModule([emitBoxMuller(), emitLogs(), emitSinCosArray(), emitBoxMuller2()], sharedMaxPages);
 }
 
 const MAX_BYTES = 1 << 30;
@@ -370,7 +516,7 @@ export class WasmNormal {
   heap = new Float64Array(0);
 
   constructor(threads: number = threadCount()) {
-    this.pool = new WasmPool(emitNormalModule(MAX_PAGES), ['boxMuller', 'logs', 'sinCos'], threads, MAX_PAGES);
+    this.pool = new WasmPool(emitNormalModule(MAX_PAGES), ['boxMuller', 'logs', 'sinCos', 'boxMuller2'], threads, MAX_PAGES);
     this.remap();
     new Int32Array(this.pool.memory.buffer).set(NPIO2_HW, 0);
   }
@@ -383,15 +529,18 @@ export class WasmNormal {
     return DATA_AT / 8;
   }
 
-  /** The Box-Muller transform of the `pairs` (u, v) pairs written after reserve(), in place. */
-  boxMuller(pairs: number): void {
+  /**
+   * The Box-Muller transform of the `pairs` (u, v) pairs written after reserve(), in place: two
+   * pairs at a time (boxMuller2), or with `twoLanes` false only the scalar code (tests compare them).
+   */
+  boxMuller(pairs: number, twoLanes = true): void {
     const parts = pairs >= NORMAL_PARALLEL_PAIRS ? this.pool.threads : 1;
     const jobs: number[][] = [];
     for (let p = 0; p < parts; p++) {
       const from = Math.floor((p * pairs) / parts), to = Math.floor(((p + 1) * pairs) / parts);
       jobs.push([DATA_AT + 16 * from, to - from]);
     }
-    this.pool.run(0, jobs);
+    this.pool.run(twoLanes ? 3 : 0, jobs);
   }
 
   /** log(x) for each x (one thread; for tests). */
