@@ -118,3 +118,17 @@ test('the two-lane transform equals the scalar one, rare cases included', () => 
   };
   sameBits(run(true), run(false), 'two lanes vs scalar');
 });
+
+test('normalArray redraws u = 0 as the JS loop does (a state whose next two words are 0)', () => {
+  // s1 = 0 makes the next word 0, and s2 = s0 keeps s1 at 0 for the word after: u = 0 exactly
+  for (const dtype of ['float32', 'float64'] as const) {
+    for (const size of [NORMAL_WASM_MIN, NORMAL_WASM_MIN + 1]) {
+      const state = { s: [0x12345678, 0, 0x12345678, 0x9abcdef0] as [number, number, number, number], spareNormal: null };
+      const probe = Rng.fromState(state);
+      assert.equal(probe.uniform(), 0, 'the crafted state draws u = 0');
+      const fast = Rng.fromState(state), slow = Rng.fromState(state);
+      sameBits(fast.normalArray(size, 0, 1, dtype), slow.normalArrayReference(size, 0, 1, dtype), `${dtype} size ${size} from u = 0`);
+      assert.deepEqual(fast.getState(), slow.getState());
+    }
+  }
+});

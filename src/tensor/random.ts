@@ -181,12 +181,7 @@ export class Rng {
     if (kernel !== null && at !== null) {
       // The uniforms in the loop's order, the transform in wasm, then the same stores.
       const heap = kernel.heap;
-      for (let p = at, end = at + 2 * pairs; p < end; p += 2) {
-        let u = 0;
-        while (u === 0) u = this.uniform();
-        heap[p] = u;
-        heap[p + 1] = this.uniform();
-      }
+      this.uniformPairs(heap, at, pairs);
       kernel.boxMuller(pairs);
       for (let p = at; i < size; i += 2, p += 2) {
         out[i] = mean + std * heap[p];
@@ -197,6 +192,31 @@ export class Rng {
       return out;
     }
     return this.normalLoop(out, i, mean, std);
+  }
+
+  /**
+   * The uniforms of `pairs` Box-Muller pairs into heap[at..], (u, v) with u redrawn while 0, exactly
+   * as `uniform()` draws them (the same words in the same order), with the state held in locals:
+   * through `uniform()`, every word loads and stores the state array.
+   */
+  private uniformPairs(heap: Float64Array, at: number, pairs: number): void {
+    const s = this.s;
+    let s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+    for (let p = at, end = at + 2 * pairs; p < end;) {
+      // two words (nextUint32 inlined): 27 high bits, 26 low bits
+      let word = Math.imul(s1, 5);
+      const hi = Math.imul((word << 7) | (word >>> 25), 9) >>> 5;
+      let t = s1 << 9;
+      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+      word = Math.imul(s1, 5);
+      const lo = Math.imul((word << 7) | (word >>> 25), 9) >>> 6;
+      t = s1 << 9;
+      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+      const x = (hi * 67108864 + lo) / 9007199254740992;
+      if (x === 0 && ((p - at) & 1) === 0) continue; // u = 0: drawn again
+      heap[p++] = x;
+    }
+    s[0] = s0; s[1] = s1; s[2] = s2; s[3] = s3;
   }
 
   /** normalArray without wasm: the JS loop (the reference; tests compare the two). */
