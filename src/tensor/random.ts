@@ -5,6 +5,10 @@
  * bit-for-bit identical on every machine and JavaScript engine; its state is four numbers, so a
  * checkpoint can save and restore it exactly. `Math.random` is never used in calm-ts.
  */
+import { normalKernel } from './accel/wasm-normal.js';
+
+/** From this many deviates normalArray runs the Box-Muller transform in wasm (the call's copies cost less than they save). */
+export const NORMAL_WASM_MIN = 256;
 
 /** The full state of a generator: four 32-bit words plus a cached normal deviate. */
 export interface RngState {
@@ -160,7 +164,9 @@ export class Rng {
   /**
    * Fills a new array with N(mean, std^2) deviates: the numbers `normal()` would give one by one
    * (test/random.test.ts checks it), with each Box-Muller pair used in place instead of going
-   * through the cached spare, which V8 stores as a fresh heap number per call.
+   * through the cached spare, which V8 stores as a fresh heap number per call. From
+   * NORMAL_WASM_MIN deviates the transform runs in WebAssembly (accel/wasm-normal.ts: fdlibm's log,
+   * sin and cos, which are V8's Math.log/sin/cos, so the same bits; CALM_CPU_ACCEL=off keeps this loop).
    */
   normalArray(size: number, mean = 0, std = 1, dtype: 'float32' | 'float64' = 'float32'): Float32Array | Float64Array {
     const out = dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
@@ -169,6 +175,64 @@ export class Rng {
       out[i++] = mean + std * this.spare;
       this.spare = null;
     }
+    const pairs = Math.ceil((size - i) / 2);
+    const kernel = pairs >= NORMAL_WASM_MIN / 2 ? normalKernel() : null;
+    const at = kernel === null ? null : kernel.reserve(pairs);
+    if (kernel !== null && at !== null) {
+      // The uniforms in the loop's order, the transform in wasm, then the same stores.
+      const heap = kernel.heap;
+      this.uniformPairs(heap, at, pairs);
+      kernel.boxMuller(pairs);
+      for (let p = at; i < size; i += 2, p += 2) {
+        out[i] = mean + std * heap[p];
+        const second = heap[p + 1];
+        if (i + 1 < size) out[i + 1] = mean + std * second;
+        else this.spare = second;
+      }
+      return out;
+    }
+    return this.normalLoop(out, i, mean, std);
+  }
+
+  /**
+   * The uniforms of `pairs` Box-Muller pairs into heap[at..], (u, v) with u redrawn while 0, exactly
+   * as `uniform()` draws them (the same words in the same order), with the state held in locals:
+   * through `uniform()`, every word loads and stores the state array.
+   */
+  private uniformPairs(heap: Float64Array, at: number, pairs: number): void {
+    const s = this.s;
+    let s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+    for (let p = at, end = at + 2 * pairs; p < end;) {
+      // two words (nextUint32 inlined): 27 high bits, 26 low bits
+      let word = Math.imul(s1, 5);
+      const hi = Math.imul((word << 7) | (word >>> 25), 9) >>> 5;
+      let t = s1 << 9;
+      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+      word = Math.imul(s1, 5);
+      const lo = Math.imul((word << 7) | (word >>> 25), 9) >>> 6;
+      t = s1 << 9;
+      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+      const x = (hi * 67108864 + lo) / 9007199254740992;
+      if (x === 0 && ((p - at) & 1) === 0) continue; // u = 0: drawn again
+      heap[p++] = x;
+    }
+    s[0] = s0; s[1] = s1; s[2] = s2; s[3] = s3;
+  }
+
+  /** normalArray without wasm: the JS loop (the reference; tests compare the two). */
+  normalArrayReference(size: number, mean = 0, std = 1, dtype: 'float32' | 'float64' = 'float32'): Float32Array | Float64Array {
+    const out = dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
+    let i = 0;
+    if (size > 0 && this.spare !== null) {
+      out[i++] = mean + std * this.spare;
+      this.spare = null;
+    }
+    return this.normalLoop(out, i, mean, std);
+  }
+
+  /** Box-Muller pairs into out[i..] (the spare already used). */
+  private normalLoop(out: Float32Array | Float64Array, i: number, mean: number, std: number): Float32Array | Float64Array {
+    const size = out.length;
     for (; i < size; i += 2) {
       let u = 0;
       while (u === 0) u = this.uniform();

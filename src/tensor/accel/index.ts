@@ -22,6 +22,8 @@
  *   reference's steps in float32-only loops.
  * - softmaxCrossEntropy on contiguous logits: wasm (wasm-cross-entropy.ts: fdlibm's exp, which is
  *   V8's Math.exp, in float64; rows split over the worker pool), bit for bit; the per-row log in JS.
+ * - Rng.normalArray (random.ts, not an op): the Box-Muller transform in wasm (wasm-normal.ts: fdlibm's
+ *   log, sin and cos, which are V8's Math.log/sin/cos; pairs split over the worker pool), bit for bit.
  * - softmaxCrossEntropyBackward and scatterAdd: the reference's arithmetic (scatterAdd: float64 sums
  *   rounded once) in float32-only row functions.
  *
