@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { NORMAL_WASM_MIN, Rng } from '../src/tensor/random.js';
-import { NORMAL_PARALLEL_PAIRS, WasmNormal } from '../src/tensor/accel/wasm-normal.js';
+import { NORMAL_PARALLEL_PAIRS, normalKernel, WasmNormal } from '../src/tensor/accel/wasm-normal.js';
+import { agreesWithMath, probeInputs } from '../src/tensor/accel/math-check.js';
 
 function sameBits(got: Float32Array | Float64Array, want: Float32Array | Float64Array, what: string): void {
   assert.equal(got.constructor, want.constructor, what);
@@ -131,4 +132,17 @@ test('normalArray redraws u = 0 as the JS loop does (a state whose next two word
       assert.deepEqual(fast.getState(), slow.getState());
     }
   }
+});
+
+test('the ports are checked against Math before use: on this Node they agree, so the fast paths are on', () => {
+  // normalKernel() and the cross-entropy acceleration compare their port with Math on fixed probes
+  // (accel/math-check.ts) and stay off on a disagreement; a Node whose Math differs keeps the JS loops.
+  assert.notEqual(normalKernel(), null, 'the wasm normal transform was disabled by its check against Math');
+  const probes = probeInputs(1000, -5, 5);
+  assert.equal(agreesWithMath(probes, probes.map(Math.exp), Math.exp), true);
+  assert.equal(agreesWithMath(probes, probes.map((x) => Math.exp(x) * (1 + 2 ** -52)), Math.exp), false, 'a one-ulp difference must be seen');
+  const pairs = new Float64Array(2 * probes.length);
+  probes.forEach((x, i) => { pairs[2 * i] = Math.sin(x); pairs[2 * i + 1] = Math.cos(x); });
+  assert.equal(agreesWithMath(probes, pairs, Math.cos, 2, 1), true);
+  assert.equal(agreesWithMath(probes, pairs, Math.cos, 2, 0), false);
 });

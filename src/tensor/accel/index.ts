@@ -42,6 +42,7 @@ import { UNARY } from '../ops/unary.js';
 import { WasmElementwise, type GridOperand, type WasmBinaryOp, type WasmUnaryOp } from './wasm-elementwise.js';
 import { wasmSimdAvailable } from './wasm-matmul.js';
 import { WasmCrossEntropy } from './wasm-cross-entropy.js';
+import { agreesWithMath, probeInputs } from './math-check.js';
 
 /** One acceleration: the result, or null to let the reference run. */
 export type CpuAccel = (inputs: readonly CpuView[], attrs: never) => TypedArray | null;
@@ -285,7 +286,12 @@ function siluMulBackRow(a: Float32Array, b: Float32Array, s: Float32Array, g: Fl
 
 let crossEntropyKernel: WasmCrossEntropy | null | undefined;
 function crossEntropyWasm(): WasmCrossEntropy | null {
-  if (crossEntropyKernel === undefined) crossEntropyKernel = wasmSimdAvailable() ? new WasmCrossEntropy() : null;
+  if (crossEntropyKernel === undefined) {
+    const candidate = wasmSimdAvailable() ? new WasmCrossEntropy() : null;
+    // The port of fdlibm's exp must agree with this V8's Math.exp (math-check.ts), else the reference runs.
+    const probes = new Float64Array([...probeInputs(4096, -120, 20), 0, -0, 1, -1, 0.34657359027997264, -0.34657359027997264, 1.0397207708399179, -745.2, 709.8, 2]); // an even count: exp2 takes pairs
+    crossEntropyKernel = candidate !== null && agreesWithMath(probes, candidate.exp(probes), Math.exp) && agreesWithMath(probes, candidate.exp2(probes), Math.exp) ? candidate : null;
+  }
   return crossEntropyKernel;
 }
 

@@ -16,6 +16,7 @@
 import { envSetting } from '../env.js';
 import { Code, OP, T, reserveBytes, WASM_PAGE, wasmApi, wasmModule, type WasmFunction } from './wasm-emit.js';
 import { threadCount, WasmPool } from './pool.js';
+import { agreesWithMath, probeInputs } from './math-check.js';
 
 /** Opcodes beyond wasm-emit's OP. */
 const F = {
@@ -565,6 +566,14 @@ export class WasmNormal {
   }
 }
 
+/** The ports against Math.log, Math.sin and Math.cos on fixed probes (math-check.ts), incl. the branch edges near π/4 multiples. */
+function portsMatchMath(k: WasmNormal): boolean {
+  const logIn = new Float64Array([...probeInputs(2048, 0, 1), 1, 0.5, 2 ** -1022, 0.9999999999999999, 1e-300]);
+  const angles = new Float64Array([...probeInputs(2048, 0, 2 * Math.PI), Math.PI / 4, Math.PI / 2, Math.PI, 1.5 * Math.PI, 2 * Math.PI - 1e-12]);
+  const sc = k.sinCos(angles);
+  return agreesWithMath(logIn, k.logs(logIn), Math.log) && agreesWithMath(angles, sc, Math.sin, 2, 0) && agreesWithMath(angles, sc, Math.cos, 2, 1);
+}
+
 let kernel: WasmNormal | null | undefined;
 /**
  * The shared instance, or null when WebAssembly (with threads' shared memory) is missing or
@@ -575,7 +584,8 @@ export function normalKernel(): WasmNormal | null {
     kernel = null;
     if (envSetting('CALM_CPU_ACCEL') !== 'off' && wasmApi() !== undefined && typeof SharedArrayBuffer === 'function') {
       try {
-        kernel = new WasmNormal();
+        const candidate = new WasmNormal();
+        kernel = portsMatchMath(candidate) ? candidate : null;
       } catch {
         kernel = null;
       }
