@@ -37,7 +37,6 @@ import type { CpuView } from '../ops/types.js';
 import { softmaxRowsLoop } from '../ops/fused.js';
 import type { ReduceAttrs } from '../ops/reduce.js';
 import type { ScatterAddAttrs } from '../ops/indexing.js';
-import type { NormAttrs } from '../ops/fused.js';
 import { UNARY } from '../ops/unary.js';
 import { WasmElementwise, type GridOperand, type WasmBinaryOp, type WasmUnaryOp } from './wasm-elementwise.js';
 import { wasmSimdAvailable } from './wasm-matmul.js';
@@ -383,91 +382,6 @@ const softmaxAccel: CpuAccel = ([x]) => {
 };
 
 /** The accelerations by op name. */
-// ------------------------------------------------------------------ row norms
-
-/** A float32 view whose last axis is contiguous rows of d (the whole view one block), else null. */
-function f32Rows(v: CpuView): (CpuView & { data: Float32Array }) | null {
-  if (!isF32(v)) return null;
-  const plain = contiguousStrides(v.shape);
-  return v.shape.every((d, i) => d === 1 || v.strides[i] === plain[i]) ? v : null;
-}
-
-/**
- * normRows (ops/fused.ts) on contiguous float32 rows: the reference's float64 row statistics and
- * arithmetic in the same order, in a float32-only row function (see the note above crossEntropyBackwardAccel).
- */
-const normRowsAccel: CpuAccel = ([xv, wv, bv], attrs) => {
-  const { eps, center } = attrs as NormAttrs;
-  const x = f32Rows(xv), w = f32Rows(wv), b = f32Rows(bv);
-  if (x === null || w === null || b === null) return null;
-  const d = x.shape[x.shape.length - 1];
-  const n = sizeOf(x.shape);
-  const rows = d === 0 ? 0 : n / d;
-  const out = new Float32Array(n + 2 * rows);
-  for (let r = 0; r < rows; r++) normRow(x.data, x.offset + r * d, w.data, w.offset, b.data, b.offset, d, eps, center, out, r * d, n + r, n + rows + r);
-  return out;
-};
-
-function normRow(x: Float32Array, at: number, w: Float32Array, wo: number, b: Float32Array, bo: number, d: number, eps: number, center: boolean,
-  out: Float32Array, o: number, meanAt: number, invAt: number): void {
-  let mean = 0;
-  if (center) {
-    for (let j = 0; j < d; j++) mean += x[at + j];
-    mean /= d;
-  }
-  let ss = 0;
-  for (let j = 0; j < d; j++) {
-    const c = x[at + j] - mean;
-    ss += c * c;
-  }
-  const inv = 1 / Math.sqrt(ss / d + eps);
-  for (let j = 0; j < d; j++) out[o + j] = (x[at + j] - mean) * inv * w[wo + j] + b[bo + j];
-  out[meanAt] = mean;
-  out[invAt] = inv;
-}
-
-/** normRowsBackward (ops/fused.ts) on contiguous float32 rows: the same arithmetic and order. */
-const normRowsBackwardAccel: CpuAccel = ([xv, wv, sv, gv], attrs) => {
-  const { center } = attrs as NormAttrs;
-  const x = f32Rows(xv), w = f32Rows(wv), st = f32Rows(sv), g = f32Rows(gv);
-  if (x === null || w === null || st === null || g === null) return null;
-  const d = x.shape[x.shape.length - 1];
-  const n = sizeOf(x.shape);
-  const rows = d === 0 ? 0 : n / d;
-  const out = new Float32Array(n + 2 * d);
-  const dw = new Float64Array(d);
-  const db = new Float64Array(d);
-  for (let r = 0; r < rows; r++) {
-    normBackRow(x.data, x.offset + r * d, w.data, w.offset, g.data, g.offset + r * d, st.data[st.offset + r], st.data[st.offset + rows + r], d, center, dw, db, out, r * d);
-  }
-  for (let j = 0; j < d; j++) {
-    out[n + j] = dw[j];
-    out[n + d + j] = db[j];
-  }
-  return out;
-};
-
-function normBackRow(x: Float32Array, at: number, w: Float32Array, wo: number, g: Float32Array, go: number, mean: number, inv: number, d: number, center: boolean,
-  dw: Float64Array, db: Float64Array, out: Float32Array, o: number): void {
-  let sumG = 0;
-  let sumGX = 0;
-  for (let j = 0; j < d; j++) {
-    const xh = (x[at + j] - mean) * inv;
-    const gj = g[go + j];
-    const gx = gj * w[wo + j];
-    sumG += gx;
-    sumGX += gx * xh;
-    dw[j] += gj * xh;
-    db[j] += gj;
-  }
-  const meanG = center ? sumG / d : 0;
-  const meanGX = sumGX / d;
-  for (let j = 0; j < d; j++) {
-    const xh = (x[at + j] - mean) * inv;
-    out[o + j] = inv * (g[go + j] * w[wo + j] - meanG - xh * meanGX);
-  }
-}
-
 export const CPU_ACCEL: Readonly<Record<string, CpuAccel>> = {
   add: binaryAccel('add'),
   sub: binaryAccel('sub'),
@@ -487,6 +401,4 @@ export const CPU_ACCEL: Readonly<Record<string, CpuAccel>> = {
   softmaxCrossEntropy: crossEntropyAccel,
   softmaxCrossEntropyBackward: crossEntropyBackwardAccel,
   scatterAdd: scatterAddAccel,
-  normRows: normRowsAccel,
-  normRowsBackward: normRowsBackwardAccel,
 };

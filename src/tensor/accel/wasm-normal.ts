@@ -304,20 +304,30 @@ function emitBoxMuller(): WasmFunction {
   const base = 2 + SCRATCH_I32; // f64 locals after the i32 scratch
   const [u, v, rad, sin, cos] = [base, base + 1, base + 2, base + 3, base + 4];
   const scratch: Scratch = { i: 2, f: base + 5 };
-  c.get(PAIRS).op(OP.i32Eqz, OP.if, T.void).op(0x0f).op(OP.end); // return
-  c.op(OP.loop, T.void);
-  c.get(AT).op(F.f64Load, 3, 0).set(u);
-  c.get(AT).op(F.f64Load, 3, 8).set(v);
-  emitLog(c, u, rad, scratch);
-  set(c, rad, sqrt(mul(f64(-2), get(rad))));
-  set(c, v, mul(f64(TWO_PI), get(v)));
-  emitSinCos(c, v, sin, cos, scratch);
-  c.get(AT); mul(get(rad), get(cos))(c); c.op(F.f64Store, 3, 0);
-  c.get(AT); mul(get(rad), get(sin))(c); c.op(F.f64Store, 3, 8);
-  c.addTo(AT, 16);
-  c.get(PAIRS).i32(1).op(OP.i32Sub).tee(PAIRS).op(OP.brIf, 0);
-  c.op(OP.end);
+  eachItem(c, AT, PAIRS, 16, () => {
+    c.get(AT).op(F.f64Load, 3, 0).set(u);
+    c.get(AT).op(F.f64Load, 3, 8).set(v);
+    emitLog(c, u, rad, scratch);
+    set(c, rad, sqrt(mul(f64(-2), get(rad))));
+    set(c, v, mul(f64(TWO_PI), get(v)));
+    emitSinCos(c, v, sin, cos, scratch);
+    c.get(AT); mul(get(rad), get(cos))(c); c.op(F.f64Store, 3, 0);
+    c.get(AT); mul(get(rad), get(sin))(c); c.op(F.f64Store, 3, 8);
+  });
   return { name: 'boxMuller', params: 2, locals: [[SCRATCH_I32, T.i32], [5 + SCRATCH_F64, T.f64]], code: c };
+}
+
+/**
+ * The loop of the array functions: returns at once when the count local is 0, else runs `body` once per
+ * item, advancing the address local `at` by `stride` bytes after each.
+ */
+function eachItem(c: Code, at: number, count: number, stride: number, body: () => void): void {
+  c.get(count).op(OP.i32Eqz, OP.if, T.void).op(0x0f).op(OP.end); // return
+  c.op(OP.loop, T.void);
+  body();
+  c.addTo(at, stride);
+  c.get(count).i32(1).op(OP.i32Sub).tee(count).op(OP.brIf, 0);
+  c.op(OP.end);
 }
 
 /** logs(at, count): f64 x at byte `at` → log(x) in place. */
@@ -326,14 +336,11 @@ function emitLogs(): WasmFunction {
   const [AT, COUNT] = [0, 1];
   const base = 2 + SCRATCH_I32;
   const [x, out] = [base, base + 1];
-  c.get(COUNT).op(OP.i32Eqz, OP.if, T.void).op(0x0f).op(OP.end);
-  c.op(OP.loop, T.void);
-  c.get(AT).op(F.f64Load, 3, 0).set(x);
-  emitLog(c, x, out, { i: 2, f: base + 2 });
-  c.get(AT).get(out).op(F.f64Store, 3, 0);
-  c.addTo(AT, 8);
-  c.get(COUNT).i32(1).op(OP.i32Sub).tee(COUNT).op(OP.brIf, 0);
-  c.op(OP.end);
+  eachItem(c, AT, COUNT, 8, () => {
+    c.get(AT).op(F.f64Load, 3, 0).set(x);
+    emitLog(c, x, out, { i: 2, f: base + 2 });
+    c.get(AT).get(out).op(F.f64Store, 3, 0);
+  });
   return { name: 'logs', params: 2, locals: [[SCRATCH_I32, T.i32], [2 + SCRATCH_F64, T.f64]], code: c };
 }
 
@@ -343,15 +350,12 @@ function emitSinCosArray(): WasmFunction {
   const [AT, COUNT] = [0, 1];
   const base = 2 + SCRATCH_I32;
   const [x, sin, cos] = [base, base + 1, base + 2];
-  c.get(COUNT).op(OP.i32Eqz, OP.if, T.void).op(0x0f).op(OP.end);
-  c.op(OP.loop, T.void);
-  c.get(AT).op(F.f64Load, 3, 0).set(x);
-  emitSinCos(c, x, sin, cos, { i: 2, f: base + 3 });
-  c.get(AT).get(sin).op(F.f64Store, 3, 0);
-  c.get(AT).get(cos).op(F.f64Store, 3, 8);
-  c.addTo(AT, 16);
-  c.get(COUNT).i32(1).op(OP.i32Sub).tee(COUNT).op(OP.brIf, 0);
-  c.op(OP.end);
+  eachItem(c, AT, COUNT, 16, () => {
+    c.get(AT).op(F.f64Load, 3, 0).set(x);
+    emitSinCos(c, x, sin, cos, { i: 2, f: base + 3 });
+    c.get(AT).get(sin).op(F.f64Store, 3, 0);
+    c.get(AT).get(cos).op(F.f64Store, 3, 8);
+  });
   return { name: 'sinCos', params: 2, locals: [[SCRATCH_I32, T.i32], [3 + SCRATCH_F64, T.f64]], code: c };
 }
 
