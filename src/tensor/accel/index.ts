@@ -24,19 +24,16 @@
  *   V8's Math.exp, in float64; rows split over the worker pool), bit for bit; the per-row log in JS.
  * - Rng.normalArray (random.ts, not an op): the Box-Muller transform in wasm (wasm-normal.ts: fdlibm's
  *   log, sin and cos, which are V8's Math.log/sin/cos; pairs split over the worker pool), bit for bit.
- * - softmaxCrossEntropyBackward and scatterAdd: the reference's arithmetic (scatterAdd: float64 sums
- *   rounded once) in float32-only row functions.
  *
  * `CALM_CPU_ACCEL=off` turns all of them off (the matmul kernel has its own switch, CALM_CPU_MATMUL).
  */
 import { envSetting } from '../env.js';
 import type { TypedArray } from '../dtype.js';
-import { contiguousStrides, sizeOf } from '../shape.js';
-import { coalesce, forEachRow, materialize, reducedStrides, RowWalker } from '../cpu/strided.js';
+import { sizeOf } from '../shape.js';
+import { coalesce, forEachRow, reducedStrides, RowWalker } from '../cpu/strided.js';
 import type { CpuView } from '../ops/types.js';
 import { softmaxRowsLoop } from '../ops/fused.js';
 import type { ReduceAttrs } from '../ops/reduce.js';
-import type { ScatterAddAttrs } from '../ops/indexing.js';
 import { UNARY } from '../ops/unary.js';
 import { WasmElementwise, type GridOperand, type WasmBinaryOp, type WasmUnaryOp } from './wasm-elementwise.js';
 import { wasmSimdAvailable } from './wasm-matmul.js';
@@ -308,58 +305,6 @@ const crossEntropyAccel: CpuAccel = ([x, t]) => {
   return kernel.forward(x.data, x.offset, n, v, t.data, t.offset, tStride, out) ? out : null;
 };
 
-// ------------------------------------------------------------------ cross-entropy backward, scatterAdd
-
-/**
- * Why these two: the reference loops run once per training step, over a few hundred thousand
- * elements, in functions shared by every dtype, so V8 mostly runs them unoptimized or OSR'd (and
- * drops that code on a dependency change): ~10 ms in a step for what takes ~1 ms warm. Here the work
- * is a small float32-only row function called once per row, which V8 optimizes within the first call.
- */
-
-/** softmaxCrossEntropyBackward (ops/fused.ts): dx = g_i (p_ij − [j = t_i]); the same arithmetic. */
-const crossEntropyBackwardAccel: CpuAccel = ([p, t, g]) => {
-  if (!isF32(p) || !isF32(g) || !(t.data instanceof Int32Array) || p.shape.length !== 2) return null;
-  const [n, v] = p.shape;
-  if (v > 1 && p.strides[1] !== 1) return null;
-  const out = new Float32Array(n * v);
-  const rowStride = p.strides[0], tStride = t.strides[0], gStride = g.strides[0];
-  for (let r = 0; r < n; r++) {
-    const target = t.data[t.offset + r * tStride];
-    if (target < 0) continue;
-    crossEntropyBackRow(p.data, p.offset + r * rowStride, g.data[g.offset + r * gStride], target, v, out, r * v);
-  }
-  return out;
-};
-
-function crossEntropyBackRow(p: Float32Array, at: number, gr: number, target: number, v: number, out: Float32Array, o: number): void {
-  for (let j = 0; j < v; j++) out[o + j] = gr * p[at + j];
-  out[o + target] = gr * (p[at + target] - 1);
-}
-
-/** scatterAdd (ops/indexing.ts) of float32: the same float64 sums in the same order, rounded once. */
-const scatterAddAccel: CpuAccel = ([src, indices], { axis, axisSize }: ScatterAddAttrs) => {
-  if (!isF32(src) || !(indices.data instanceof Int32Array)) return null;
-  const idx = materialize(indices.data, indices);
-  // An index out of range: the reference throws its error.
-  for (let i = 0; i < idx.length; i++) if (!(idx[i] >= 0 && idx[i] < axisSize)) return null;
-  const plain = contiguousStrides(src.shape);
-  const contiguous = src.shape.every((d, i) => d === 1 || src.strides[i] === plain[i]);
-  const data = contiguous ? src.data : (materialize(src.data, src) as Float32Array);
-  let s = contiguous ? src.offset : 0;
-  const outer = sizeOf(src.shape.slice(0, axis));
-  const inner = sizeOf(src.shape.slice(axis + indices.shape.length));
-  const acc = new Float64Array(outer * axisSize * inner);
-  for (let r = 0; r < outer; r++) {
-    for (let t = 0; t < idx.length; t++, s += inner) addRowF32(acc, (r * axisSize + idx[t]) * inner, data, s, inner);
-  }
-  return new Float32Array(acc);
-};
-
-function addRowF32(acc: Float64Array, o: number, data: Float32Array, s: number, len: number): void {
-  for (let j = 0; j < len; j++) acc[o + j] += data[s + j];
-}
-
 // ------------------------------------------------------------------ softmax
 
 /** The reference's steps (ops/fused.ts), each intermediate rounded to float32 as it stores it. */
@@ -399,6 +344,4 @@ export const CPU_ACCEL: Readonly<Record<string, CpuAccel>> = {
   siluBackward: siluBackwardAccel,
   siluMulBackward: siluMulBackwardAccel,
   softmaxCrossEntropy: crossEntropyAccel,
-  softmaxCrossEntropyBackward: crossEntropyBackwardAccel,
-  scatterAdd: scatterAddAccel,
 };

@@ -164,3 +164,11 @@ export function materialize(src: TypedArray, x: StridedLayout): TypedArray {
   copyInto(src, x, out, contiguousStrides(x.shape), 0);
   return out;
 }
+
+/** The view's elements in row-major order: the storage itself when the view is contiguous, else a copy. */
+export function contiguousData(src: TypedArray, x: StridedLayout): TypedArray {
+  const n = sizeOf(x.shape);
+  const plain = contiguousStrides(x.shape);
+  const contiguous = x.shape.every((d, i) => d === 1 || x.strides[i] === plain[i]);
+  return contiguous ? src.subarray(x.offset, x.offset + n) : materialize(src, x);
+}

@@ -7,7 +7,7 @@
  */
 import { allocTyped, type TypedArray } from '../dtype.js';
 import { contiguousStrides, sizeOf } from '../shape.js';
-import { forEachRow, materialize, RowWalker } from '../cpu/strided.js';
+import { contiguousData, forEachRow, materialize, RowWalker } from '../cpu/strided.js';
 import { elementwise } from './elementwise.js';
 import { floorDiv, flatIndex } from './kernel-rules.js';
 import { rowMaxKernel } from './reduce.js';
@@ -186,13 +186,8 @@ export interface NormAttrs {
   readonly center: boolean;
 }
 
-/** A contiguous copy of a view's data unless it already is one (rows of the norms are read in place). */
-function dense(v: CpuView): TypedArray {
-  const n = sizeOf(v.shape);
-  const plain = contiguousStrides(v.shape);
-  const contiguous = v.shape.every((d, i) => d === 1 || v.strides[i] === plain[i]);
-  return contiguous ? v.data.subarray(v.offset, v.offset + n) : materialize(v.data, v);
-}
+/** A view's data as a contiguous array (its storage when it already is one: rows are read in place). */
+const dense = (v: CpuView): TypedArray => contiguousData(v.data, v);
 
 /**
  * gpu.js side of an entry that has no kernel yet: the inputs are read back, the reference CPU loop
@@ -352,17 +347,17 @@ export const softmaxCrossEntropyBackward: OpEntry<NoAttrs> = {
     const [n, v] = pv.shape;
     const p = dense(pv), t = dense(tv), g = dense(gv);
     const out = allocTyped(pv.dtype, n * v);
-    for (let r = 0, base = 0; r < n; r++, base += v) {
-      const target = t[r];
-      if (target < 0) continue;
-      const gr = g[r];
-      for (let j = 0; j < v; j++) out[base + j] = gr * p[base + j];
-      out[base + target] = gr * (p[base + target] - 1);
-    }
+    for (let r = 0; r < n; r++) if (t[r] >= 0) crossEntropyBackRow(p, r * v, g[r], t[r], v, out); // ignored rows stay 0
     return out;
   },
   gpujs: (gpu, inputs, attrs) => onHost('softmaxCrossEntropyBackward', softmaxCrossEntropyBackward)(gpu, inputs, attrs),
 };
+
+/** One row of softmaxCrossEntropyBackward at `at`: g (p − onehot(target)); a row function of its own (see normRow). */
+function crossEntropyBackRow(p: TypedArray, at: number, gr: number, target: number, v: number, out: TypedArray): void {
+  for (let j = 0; j < v; j++) out[at + j] = gr * p[at + j];
+  out[at + target] = gr * (p[at + target] - 1);
+}
 
 /** Attributes of {@link rope}: `inverse` rotates by −angle (the backward, which is the transpose). */
 export interface RopeAttrs {

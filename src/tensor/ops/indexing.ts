@@ -7,7 +7,7 @@
  */
 import { allocTyped, type TypedArray } from '../dtype.js';
 import { sizeOf } from '../shape.js';
-import { coalesce, materialize, RowWalker } from '../cpu/strided.js';
+import { coalesce, contiguousData, materialize, RowWalker } from '../cpu/strided.js';
 import { floorDiv, floorMod, flatIndex } from './kernel-rules.js';
 import type { GpuRunner, Handle, KernelThis, OpEntry, WireView } from './types.js';
 
@@ -130,6 +130,16 @@ const scatterAddKernel = function (this: KernelThis, src: Float32Array, idx: Flo
   return acc;
 };
 
+/** acc[o ..] += data[s ..] over `len` values, in float64. */
+function addRowFloat(acc: Float64Array | Int32Array, o: number, data: TypedArray, s: number, len: number): void {
+  for (let j = 0; j < len; j++) acc[o + j] += data[s + j];
+}
+
+/** acc[o ..] += data[s ..] over `len` values, wrapping like int32. */
+function addRowInt32(acc: Float64Array | Int32Array, o: number, data: TypedArray, s: number, len: number): void {
+  for (let j = 0; j < len; j++) acc[o + j] = (acc[o + j] + data[s + j]) | 0;
+}
+
 export interface ScatterAddAttrs {
   readonly axis: number;
   readonly axisSize: number;
@@ -145,8 +155,8 @@ export const scatterAdd: OpEntry<ScatterAddAttrs> = {
   outDType: ([dtype]) => dtype,
 
   cpu([src, indices], { axis, axisSize }) {
-    const data = materialize(src.data, src);
-    const idx = materialize(indices.data, indices);
+    const data = contiguousData(src.data, src);
+    const idx = contiguousData(indices.data, indices);
     checkIndices('cpu scatterAdd', idx, axisSize, axis);
     const outer = sizeOf(src.shape.slice(0, axis));
     const inner = sizeOf(src.shape.slice(axis + indices.shape.length));
@@ -155,14 +165,11 @@ export const scatterAdd: OpEntry<ScatterAddAttrs> = {
     const int = src.dtype === 'int32';
     // Accumulate floats in float64 and round once; ints wrap like int32.
     const acc: Float64Array | Int32Array = int ? new Int32Array(size) : new Float64Array(size);
-    let s = 0;
-    for (let r = 0; r < outer; r++) {
-      for (let t = 0; t < nIdx; t++) {
-        const o = (r * axisSize + idx[t]) * inner;
-        if (int) for (let j = 0; j < inner; j++) acc[o + j] = (acc[o + j] + data[s + j]) | 0;
-        else for (let j = 0; j < inner; j++) acc[o + j] += data[s + j];
-        s += inner;
-      }
+    // One call per slice to a small row function: V8 optimises it within the first call, where a long
+    // loop inside `cpu` (shared by every dtype) ran mostly unoptimised in a training step.
+    const addRow = int ? addRowInt32 : addRowFloat;
+    for (let r = 0, s = 0; r < outer; r++) {
+      for (let t = 0; t < nIdx; t++, s += inner) addRow(acc, (r * axisSize + idx[t]) * inner, data, s, inner);
     }
     if (int) return acc;
     const out: TypedArray = allocTyped(src.dtype, size);
