@@ -163,7 +163,8 @@ function composedAttention(q: Tensor, k: Tensor, v: Tensor): Tensor {
 export function causalAttention(q: Tensor, k: Tensor, v: Tensor): Tensor {
   const [t, hd] = q.shape.slice(-2);
   const s = k.shape[k.rank - 2];
-  const qs = q.data.mul(1 / Math.sqrt(hd)); // [..., T, hd] (scaling q is cheaper than scaling the scores)
+  const scale = 1 / Math.sqrt(hd);
+  const qs = q.data.mul(scale); // [..., T, hd] (scaling q is cheaper than scaling the scores)
   let scores = qs.matmul(k.data.transpose()); // [..., T, S]
   if (t > 1) scores = scores.add(causalBias(t, s, q.data));
   const p = K.softmaxRows(scores); // [..., T, S]
@@ -173,7 +174,7 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor): Tensor {
     if (!needs[0] && !needs[1]) return [null, null, dv];
     const gy = g.data.matmul(v.data.transpose()).mul(p); // dP ⊙ P   [..., T, S]
     const ds = gy.sub(p.mul(gy.sum(-1, true))); // softmax backward (softmaxLast's rule)
-    const dq = needs[0] ? new Tensor(ds.matmul(k.data).mul(1 / Math.sqrt(hd))) : null; // [..., T, hd]
+    const dq = needs[0] ? new Tensor(ds.matmul(k.data).mul(scale)) : null; // [..., T, hd]
     const dk = needs[1] ? new Tensor(qs.transpose().matmul(ds).transpose()) : null; // [..., S, hd]
     return [dq, dk, dv];
   });

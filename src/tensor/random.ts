@@ -169,6 +169,15 @@ export class Rng {
    * sin and cos, which are V8's Math.log/sin/cos, so the same bits; CALM_CPU_ACCEL=off keeps this loop).
    */
   normalArray(size: number, mean = 0, std = 1, dtype: 'float32' | 'float64' = 'float32'): Float32Array | Float64Array {
+    return this.normals(size, mean, std, dtype, true);
+  }
+
+  /** normalArray without wasm: the JS loop (the reference; tests compare the two). */
+  normalArrayReference(size: number, mean = 0, std = 1, dtype: 'float32' | 'float64' = 'float32'): Float32Array | Float64Array {
+    return this.normals(size, mean, std, dtype, false);
+  }
+
+  private normals(size: number, mean: number, std: number, dtype: 'float32' | 'float64', wasm: boolean): Float32Array | Float64Array {
     const out = dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
     let i = 0;
     if (size > 0 && this.spare !== null) {
@@ -176,22 +185,20 @@ export class Rng {
       this.spare = null;
     }
     const pairs = Math.ceil((size - i) / 2);
-    const kernel = pairs >= NORMAL_WASM_MIN / 2 ? normalKernel() : null;
+    const kernel = wasm && pairs >= NORMAL_WASM_MIN / 2 ? normalKernel() : null;
     const at = kernel === null ? null : kernel.reserve(pairs);
-    if (kernel !== null && at !== null) {
-      // The uniforms in the loop's order, the transform in wasm, then the same stores.
-      const heap = kernel.heap;
-      this.uniformPairs(heap, at, pairs);
-      kernel.boxMuller(pairs);
-      for (let p = at; i < size; i += 2, p += 2) {
-        out[i] = mean + std * heap[p];
-        const second = heap[p + 1];
-        if (i + 1 < size) out[i + 1] = mean + std * second;
-        else this.spare = second;
-      }
-      return out;
+    if (kernel === null || at === null) return this.normalLoop(out, i, mean, std);
+    // The uniforms in the loop's order, the transform in wasm, then the loop's stores.
+    const heap = kernel.heap;
+    this.uniformPairs(heap, at, pairs);
+    kernel.boxMuller(pairs);
+    for (let p = at; i < size; i += 2, p += 2) {
+      out[i] = mean + std * heap[p];
+      const second = heap[p + 1];
+      if (i + 1 < size) out[i + 1] = mean + std * second;
+      else this.spare = second;
     }
-    return this.normalLoop(out, i, mean, std);
+    return out;
   }
 
   /**
@@ -217,17 +224,6 @@ export class Rng {
       heap[p++] = x;
     }
     s[0] = s0; s[1] = s1; s[2] = s2; s[3] = s3;
-  }
-
-  /** normalArray without wasm: the JS loop (the reference; tests compare the two). */
-  normalArrayReference(size: number, mean = 0, std = 1, dtype: 'float32' | 'float64' = 'float32'): Float32Array | Float64Array {
-    const out = dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
-    let i = 0;
-    if (size > 0 && this.spare !== null) {
-      out[i++] = mean + std * this.spare;
-      this.spare = null;
-    }
-    return this.normalLoop(out, i, mean, std);
   }
 
   /** Box-Muller pairs into out[i..] (the spare already used). */

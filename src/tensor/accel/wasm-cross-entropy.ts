@@ -363,21 +363,21 @@ export class WasmCrossEntropy {
     return true;
   }
 
-  /** dst[i] = exp(src[i]) computed by the module (one thread). */
+  /** exp(src[i]) for each i, by the module's scalar code (one thread; for the check against Math.exp and tests). */
   exp(src: Float64Array): Float64Array {
-    const bytes = 16 * src.length;
-    if (reserveBytes(this.pool.memory, bytes)) this.remap();
-    this.heapF64.set(src, 0);
-    this.pool.run(1, [[0, 8 * src.length, src.length]]);
-    return this.heapF64.slice(src.length, 2 * src.length);
+    return this.expBy(1, src);
   }
 
   /** exp by the two-lane code (src.length even). */
   exp2(src: Float64Array): Float64Array {
-    const bytes = 16 * src.length;
-    if (reserveBytes(this.pool.memory, bytes)) this.remap();
+    return this.expBy(2, src);
+  }
+
+  /** Runs the module's function `fn` (exp or exp2) on src, written at byte 0, into the floats after it. */
+  private expBy(fn: number, src: Float64Array): Float64Array {
+    if (reserveBytes(this.pool.memory, 16 * src.length)) this.remap();
     this.heapF64.set(src, 0);
-    this.pool.run(2, [[0, 8 * src.length, src.length]]);
+    this.pool.run(fn, [[0, 8 * src.length, src.length]]);
     return this.heapF64.slice(src.length, 2 * src.length);
   }
 

@@ -395,10 +395,10 @@ export class WasmMatmul {
     // Every C entry is computed the same way whichever thread claims it (the same k blocks, in the
     // same order), so neither the split nor the block sizes change the result.
     const byItems = items.length > 1;
-    // Whole small products are not shared out between threads (parts 1 for a batch): on the shared
-    // 2-core host with no core free, two threads ran bench:train's 64-product attention batches at
-    // 0.5-0.9x the speed of one, and a gain with a free core could not be measured. gemmItems takes
-    // any number of jobs should that change.
+    // Whole small products are not shared out between threads (parts 1 for a batch): on the 2-core
+    // host, two threads ran bench:train's 64-product attention batches at 0.5-0.9x the speed of one
+    // with no core free, and on idle cores the train step was still slower with them shared (0.52x and
+    // 0.54x of tfjs-wasm's time against 0.505x and 0.506x). gemmItems takes any number of jobs.
     const parts = byItems || macs < PARALLEL_MIN_MACS ? 1 : Math.min(this.pool.threads, mPanels);
     const cacheBlock = this.mb ?? Math.max(1, Math.floor(A_BLOCK_BYTES / (4 * MR * k)));
     const blockStarts = this.rowBlocksOf(mPanels, cacheBlock, byItems ? 1 : parts);
