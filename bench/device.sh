@@ -44,9 +44,13 @@ fi
 
 # ---- 2. the NVIDIA ICD
 icd=""
+# A manifest named in VK_ICD_FILENAMES beforehand wins (for a machine where the first one found does not load).
+if [ -n "${VK_ICD_FILENAMES:-}" ] && [ -f "$VK_ICD_FILENAMES" ]; then icd="$VK_ICD_FILENAMES"; fi
+# /usr/local/nvidia/...: where container images that mount the driver read-only put it.
 for f in /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json \
-         /usr/share/vulkan/icd.d/nvidia_icd.x86_64.json /usr/local/share/vulkan/icd.d/nvidia_icd.json; do
-  if [ -f "$f" ]; then icd="$f"; break; fi
+         /usr/share/vulkan/icd.d/nvidia_icd.x86_64.json /usr/local/share/vulkan/icd.d/nvidia_icd.json \
+         /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json; do
+  if [ -z "$icd" ] && [ -f "$f" ]; then icd="$f"; break; fi
 done
 if [ -z "$icd" ]; then
   if ldconfig -p 2>/dev/null | grep -q 'libGLX_nvidia\.so\.0'; then

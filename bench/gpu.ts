@@ -28,7 +28,7 @@ import { memoryScope } from '../src/tensor/memory.js';
 import { NDArray } from '../src/tensor/ndarray.js';
 import { Rng } from '../src/tensor/random.js';
 import { describeBackend } from '../src/tensor/select.js';
-import { saveResults, type BenchRow } from './report.js';
+import { describeMachine, saveResults, type BenchRow } from './report.js';
 
 const quick = process.argv.includes('--quick');
 /** One call slower than this skips the larger sizes of the case on that backend. */
@@ -138,6 +138,9 @@ function envList(name: string): string[] {
   return (process.env[name] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
 }
 
+/** The gpu.js backends opened, as describeBackend words them (the adapter), for the machine line. */
+const gpuNames: string[] = [];
+
 async function openBackends(notes: string[]): Promise<Available[]> {
   const only = envList('CALM_BENCH_BACKENDS');
   const required = envList('CALM_BENCH_REQUIRE');
@@ -151,6 +154,7 @@ async function openBackends(notes: string[]): Promise<Available[]> {
       const b: GpujsBackend = await createGpujsBackend(mode);
       list.push({ impl: `calm-ts-${name}${suffix}`, backend: b, close: () => b.close() });
       console.log(`backend ${describeBackend(b)}`);
+      gpuNames.push(describeBackend(b));
     } catch (err) {
       if (required.includes(name)) throw new Error(`bench:gpu: ${name} is required (CALM_BENCH_REQUIRE) but unavailable: ${(err as Error).message}`);
       const reason = `skipped ${name}: ${(err as Error).message}`;
@@ -226,7 +230,15 @@ async function main(): Promise<void> {
     'launch-overhead': `Milliseconds per call of a 1-element add (mean over ${LAUNCHES} calls per sample); for gpu.js backends this is the worker round trip plus one kernel launch.`,
   };
   if (notes.length > 0) sections.matmul = `Notes from the last \`npm run bench:gpu\`: ${notes.join('; ')}.`;
-  saveResults([...results, ...peers], sections);
+  // A run with an implementation suffix (bench/device.sh) is another machine: its rows carry that machine
+  // and its sections sit beside this machine's instead of replacing them.
+  const suffix = process.env.CALM_BENCH_IMPL_SUFFIX ?? '';
+  if (suffix !== '') {
+    const keyed = Object.fromEntries(Object.entries(sections).map(([k, v]) => [`${k}@${suffix}`, v]));
+    saveResults([...results, ...peers], keyed, `${describeMachine()}; ${gpuNames.join(', ') || 'no GPU adapter'}`);
+  } else {
+    saveResults([...results, ...peers], sections);
+  }
   console.log('wrote bench/RESULTS.md and bench/results.json');
 }
 

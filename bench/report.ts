@@ -16,6 +16,8 @@ export interface BenchRow {
   medianMs: number;
   /** Optional extra figures (tokens/s, GFLOP/s). */
   note?: string;
+  /** The machine that measured this row, when it is not the one in bench/machine.txt (bench/device.sh). */
+  machine?: string;
 }
 
 /** The repository's bench/ folder (this file compiles to dist/bench/report.js). */
@@ -34,16 +36,20 @@ function readRows(file: string): BenchRow[] {
   return parsed as BenchRow[];
 }
 
-/** Merges `rows` into results.json and rewrites RESULTS.md from all rows. */
-export function saveResults(rows: readonly BenchRow[], sections: Record<string, string> = {}): void {
+/**
+ * Merges `rows` into results.json and rewrites RESULTS.md from all rows. With `otherMachine` (a run on a
+ * machine other than the project's benchmark machine, such as bench/device.sh's GPU host) every row is
+ * stamped with that machine and bench/machine.txt is left as it is.
+ */
+export function saveResults(rows: readonly BenchRow[], sections: Record<string, string> = {}, otherMachine?: string): void {
   const jsonPath = path.join(benchDir, 'results.json');
   const key = (r: BenchRow): string => `${r.case}|${r.size}|${r.impl}`;
   const merged = new Map(readRows(jsonPath).map((r) => [key(r), r]));
-  for (const r of rows) merged.set(key(r), r);
+  for (const r of rows) merged.set(key(r), otherMachine === undefined ? r : { ...r, machine: otherMachine });
   const all = [...merged.values()].sort((a, b) => a.case.localeCompare(b.case) || a.size - b.size || a.impl.localeCompare(b.impl));
   writeFileAtomic(jsonPath, JSON.stringify(all, null, 2) + '\n');
   const machinePath = path.join(benchDir, 'machine.txt');
-  writeFileAtomic(machinePath, describeMachine() + '\n');
+  if (otherMachine === undefined) writeFileAtomic(machinePath, describeMachine() + '\n');
   // Section texts are kept across runs too (sections.json), so one run does not drop another's.
   const sectionsPath = path.join(benchDir, 'sections.json');
   const keptSections = existsSync(sectionsPath) ? (JSON.parse(readFileSync(sectionsPath, 'utf8')) as Record<string, string>) : {};
@@ -55,7 +61,12 @@ export function saveResults(rows: readonly BenchRow[], sections: Record<string, 
 /** One table per case: rows are sizes, columns implementations, then calm-ts/peer speed ratios. */
 export function renderMarkdown(rows: readonly BenchRow[], sections: Record<string, string>): string {
   const lines: string[] = ['# Benchmark results', ''];
-  lines.push(`Machine: ${describeMachine()}.`, '');
+  const machinePath = path.join(benchDir, 'machine.txt');
+  const home = existsSync(machinePath) ? readFileSync(machinePath, 'utf8').trim() : describeMachine();
+  lines.push(`Machine: ${home}.`, '');
+  const elsewhere = new Map<string, Set<string>>();
+  for (const r of rows) if (r.machine !== undefined) elsewhere.set(r.machine, (elsewhere.get(r.machine) ?? new Set()).add(r.impl));
+  for (const [m, impls] of elsewhere) lines.push(`Columns ${[...impls].sort().join(', ')}: measured on another machine, ${m}; no ratio columns compare them with this machine's.`, '');
   lines.push('Median wall-clock milliseconds per call, measured with tinybench in one process, calm-ts and its');
   lines.push('peers side by side. A ratio column "peer / calm-ts-cpu" is the peer median divided by the calm-ts CPU');
   lines.push('median: above 1 means calm-ts is faster. Rows are merged from separate runs (`npm run bench` for the');
@@ -70,8 +81,10 @@ export function renderMarkdown(rows: readonly BenchRow[], sections: Record<strin
     const impls = [...new Set(rs.map((r) => r.impl))];
     // Ratios compare the CPU reference backend with the TensorFlow.js peers; the gpu.js columns are
     // read against the calm-ts-cpu column directly.
+    // Rows measured on another machine get no ratio columns.
+    const local = (i: string): boolean => rs.some((r) => r.impl === i && r.machine === undefined);
     const ours = impls.filter((i) => i === 'calm-ts-cpu' || i === 'calm-ts-cpu-1t');
-    const peers = impls.filter((i) => !i.startsWith('calm-ts'));
+    const peers = impls.filter((i) => !i.startsWith('calm-ts') && local(i));
     lines.push(`## ${c}`, '');
     const ratioCols = ours.flatMap((o) => peers.map((p) => `${p} / ${o}`));
     const header = ['size', ...impls, ...ratioCols];
@@ -100,7 +113,8 @@ export function renderMarkdown(rows: readonly BenchRow[], sections: Record<strin
         lines.push(`- ${size}: ${notes.filter((r) => r.size === size).map((r) => `${r.impl} ${r.note}`).join('; ')}`);
       }
     }
-    if (sections[c]) lines.push('', sections[c]);
+    // A case's own section, then those of runs on other machines (keys `case@impl-suffix`).
+    for (const k of Object.keys(sections).filter((k) => k === c || k.startsWith(`${c}@`)).sort()) lines.push('', sections[k]);
     lines.push('');
   }
   return lines.join('\n');
