@@ -29,6 +29,7 @@ import {
   warmupCosineSchedule,
   type JsonValue,
 } from '../src/nn/index.js';
+import { cpuBackend } from '../src/tensor/device.js';
 import { NDArray } from '../src/tensor/ndarray.js';
 import { Rng } from '../src/tensor/random.js';
 import { nnCompositeCases } from '../scripts/gradcheck-cases-nn.js';
@@ -228,6 +229,37 @@ describe('AdamW', () => {
       const expected = before.get(n)!.map((x) => (n === 'fc.weight' ? x * (1 - 0.5 * 0.2) : x));
       close(p.toArray(), expected, 1e-7, n);
     }
+  });
+
+  test('on the CPU the update is in place and gives the bits of the copy-and-replace path', () => {
+    // The copy path is what a device backend takes: a backend object without hostStorage forces it.
+    const host = cpuBackend();
+    const device = Object.assign(Object.create(host) as typeof host, { hostStorage: undefined });
+    const rng = new Rng(11);
+    const shape = [3, 5];
+    const init = Float32Array.from(rng.normalArray(15, 0, 1));
+    const grads = [0, 1, 2].map(() => Float32Array.from(rng.normalArray(15, 0, 1)));
+    const run = (backend: typeof host, transposed: boolean): { param: Parameter; stored: NDArray[] } => {
+      const base = NDArray.fromData(init.slice(), shape, 'float32', backend);
+      const param = new Parameter(transposed ? base.transpose() : base);
+      const opt = new AdamW([['w', param]], { lr: 0.05, weightDecay: 0.1, decayFilter: () => true });
+      const stored: NDArray[] = [];
+      for (const g of grads) {
+        param.grad = new Tensor(NDArray.fromData(g, param.shape, 'float32', backend));
+        opt.step();
+        stored.push(param.data);
+      }
+      return { param, stored };
+    };
+    const inPlace = run(host, false);
+    const copied = run(device, false);
+    assert.deepEqual(Array.from(inPlace.param.data.toTypedArray()), Array.from(copied.param.data.toTypedArray()));
+    assert.ok(inPlace.stored.every((d) => d === inPlace.stored[0]), 'in place: the parameter keeps its array');
+    assert.ok(copied.stored.every((d, i) => i === 0 || d !== copied.stored[i - 1]), 'copy path: a new array each step');
+    // A non-contiguous parameter (a transposed view) has no in-place window and takes the copy path.
+    const view = run(host, true);
+    assert.equal(view.stored[0].isContiguous, true);
+    assert.deepEqual(Array.from(view.param.data.toTypedArray()), Array.from(run(device, true).param.data.toTypedArray()));
   });
 
   test('parameters without gradients are left alone; state round trip', () => {

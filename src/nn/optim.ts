@@ -1,9 +1,11 @@
 /**
  * AdamW with decoupled weight decay (Loshchilov & Hutter; PyTorch's `torch.optim.AdamW`), and
- * global gradient-norm clipping. Updates run on host typed arrays, outside any graph.
+ * global gradient-norm clipping. Updates run on host typed arrays, outside any graph: in place on a
+ * host backend (the CPU's), through a copy and a new buffer on a device backend.
  */
 import { Tensor } from '../autograd/tensor.js';
 import { NDArray } from '../tensor/ndarray.js';
+import type { TypedArray } from '../tensor/dtype.js';
 import { fmtShape, shapesEqual } from '../tensor/shape.js';
 import type { NamedArray } from './io/safetensors.js';
 import { assignData } from './module.js';
@@ -92,15 +94,14 @@ export class AdamW {
     for (const slot of this.slots) {
       const { param, m, v } = slot;
       if (param.grad === null) continue;
-      const g = param.grad.toTypedArray();
-      const p = param.toTypedArray(); // a fresh host copy
+      const g = hostValues(param.grad.data);
+      // In place where the parameter's storage is host memory (no copy out, no new buffer, no garbage);
+      // the arithmetic, and so every bit of the result, is the same either way.
+      const inPlace = param.data.hostElements();
+      const p = inPlace ?? param.toTypedArray();
       const shrink = slot.decay ? 1 - lr * this.weightDecay : 1;
-      for (let i = 0; i < p.length; i++) {
-        const gi = g[i];
-        m[i] = beta1 * m[i] + (1 - beta1) * gi;
-        v[i] = beta2 * v[i] + (1 - beta2) * gi * gi;
-        p[i] = p[i] * shrink - (stepSize * m[i]) / (Math.sqrt(v[i]) / sqrtBc2 + eps);
-      }
+      adamwUpdate(p, g, m, v, beta1, beta2, shrink, stepSize, sqrtBc2, eps);
+      if (inPlace !== null) continue;
       const replaced = param.data;
       assignData(param, NDArray.fromData(p, param.shape, param.dtype, param.data.backend));
       // Free the old values now, not when the garbage collector runs: on a gpu.js backend each is a
@@ -163,12 +164,34 @@ export class AdamW {
   }
 }
 
+/**
+ * One AdamW update of parameter values `p` from gradient `g` with moments `m`, `v` (all the same length):
+ * m ← β1 m + (1-β1) g; v ← β2 v + (1-β2) g²; p ← p·shrink − stepSize · m / (√v / √(1-β2^t) + ε).
+ * A function of its own so V8 optimises the loop once for all parameters.
+ */
+function adamwUpdate(
+  p: TypedArray, g: TypedArray, m: Float32Array | Float64Array, v: Float32Array | Float64Array,
+  beta1: number, beta2: number, shrink: number, stepSize: number, sqrtBc2: number, eps: number,
+): void {
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i];
+    m[i] = beta1 * m[i] + (1 - beta1) * gi;
+    v[i] = beta2 * v[i] + (1 - beta2) * gi * gi;
+    p[i] = p[i] * shrink - (stepSize * m[i]) / (Math.sqrt(v[i]) / sqrtBc2 + eps);
+  }
+}
+
+/** An array's values for reading: its own storage where that is host memory, else a copy. */
+function hostValues(a: NDArray): TypedArray {
+  return a.hostElements() ?? a.toTypedArray();
+}
+
 /** Σ g² of each parameter's gradient (0 for a parameter without one), in float64: one pass over the gradients. */
 export function gradSquareSums(params: readonly Tensor[]): Float64Array {
   const sums = new Float64Array(params.length);
   params.forEach((p, k) => {
     if (p.grad === null) return;
-    const g = p.grad.toTypedArray();
+    const g = hostValues(p.grad.data);
     let s = 0;
     for (let i = 0; i < g.length; i++) s += g[i] * g[i];
     sums[k] = s;

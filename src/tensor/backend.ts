@@ -73,6 +73,11 @@ export interface Backend {
   dispose(buffer: BackendBuffer): void;
   /** Buffers allocated and not yet disposed (for leak tests). */
   liveBuffers(): number;
+  /**
+   * The buffer's own host storage, to read without a copy or update in place (AdamW). Only backends
+   * whose buffers are host typed arrays have it; every view of the buffer sees a write.
+   */
+  hostStorage?(buffer: BackendBuffer): TypedArray;
 
   // ---- ops ----
   /**

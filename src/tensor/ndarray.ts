@@ -211,6 +211,17 @@ export class NDArray {
     return this.backend.read(this.view);
   }
 
+  /**
+   * The array's elements in place, row-major, without a copy: a window onto its storage, or null where
+   * there is none (a device backend, or a view that is not contiguous). Writes change this array and
+   * every other view of its storage; the optimiser's in-place update is the one writer.
+   */
+  hostElements(): TypedArray | null {
+    this.assertAlive('hostElements');
+    if (this.backend.hostStorage === undefined || !this.isContiguous) return null;
+    return this.backend.hostStorage(this.storage.buffer).subarray(this.offset, this.offset + this.size);
+  }
+
   /** The values as a nested JavaScript array (for printing and tests). */
   toNested(): NestedNumbers {
     const flat = this.toTypedArray();

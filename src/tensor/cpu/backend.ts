@@ -79,6 +79,10 @@ export class CpuBackend implements Backend {
     return this.live;
   }
 
+  hostStorage(buffer: BackendBuffer): TypedArray {
+    return this.asCpu('hostStorage', buffer).dataFor('hostStorage');
+  }
+
   // ---------------------------------------------------------------- ops
 
   run<K extends OpName>(op: K, inputs: readonly View[], attrs: OpAttrs<K>): BackendBuffer {
