@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import type { View } from '../src/tensor/backend.js';
 import { CpuBackend } from '../src/tensor/cpu/backend.js';
 import { matmulFloat, MatmulWorkspace, type MatrixOperand } from '../src/tensor/cpu/matmul.js';
-import { cpuMatmulKernel, emitGemmModule, rowBlocks, WASM_GEMM_TILE, WasmMatmul, wasmSimdAvailable } from '../src/tensor/accel/wasm-matmul.js';
+import { cpuMatmulKernel, emitGemmModule, panelCopyJobs, rowBlocks, WASM_GEMM_TILE, WasmMatmul, wasmSimdAvailable } from '../src/tensor/accel/wasm-matmul.js';
 import { Rng } from '../src/tensor/random.js';
 
 const wasmApi = (globalThis as unknown as { WebAssembly: { validate(bytes: Uint8Array): boolean } }).WebAssembly;
@@ -190,6 +190,24 @@ describe('wasm matmul: bit for bit the blocked summation', () => {
       if (parts > 1) assert.ok(sizes.every((x, i) => i === 0 || x <= sizes[i - 1]), `not shrinking: ${sizes}`);
     }
     assert.deepEqual(rowBlocks(128, 16, 2), [0, 16, 32, 48, 64, 80, 92, 101, 108, 113, 117, 120, 122, 124, 126, 128]);
+  });
+
+  test('panel copies split over threads cover every panel once, in order, at the addresses of one copy', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 64 }), fc.constantFrom(4, 8), fc.integer({ min: 1, max: 8 }), (panels, k, width, parts) => {
+        const jobs = panelCopyJobs(1000, 4 * 77, 5000, panels, k, width, parts);
+        assert.ok(jobs.length >= 1 && jobs.length <= parts);
+        let first = 0;
+        for (const [src, step, dst, count, kk] of jobs) {
+          assert.equal(src, 1000 + 4 * width * first);
+          assert.equal(dst, 5000 + 4 * width * k * first);
+          assert.deepEqual([step, kk], [4 * 77, k]);
+          assert.ok(count >= 1);
+          first += count;
+        }
+        assert.equal(first, panels);
+      }),
+    );
   });
 
   test('random shapes, layouts, thread counts and row-block sizes (property): every bit of the JS model, -0 included', () => {

@@ -437,7 +437,7 @@ export class WasmMatmul {
       else if (layout === 'columns') {
         heap.set(a.data.subarray(a.offset, a.offset + m * k), (base + aCopyAt) / 4);
         heap.fill(0, (base + aCopyAt) / 4 + m * k, (base + aCopyAt) / 4 + m * k + MR);
-        this.pool.run(1, [[base + aCopyAt, 4 * m, base, mPanels, k]]);
+        this.pool.run(1, panelCopyJobs(base + aCopyAt, 4 * m, base, mPanels, k, MR, parts));
       } else {
         heap.set(a.data.subarray(a.offset, a.offset + m * k), base / 4);
         heap.fill(0, base / 4 + m * k, base / 4 + aFloats);
@@ -445,7 +445,7 @@ export class WasmMatmul {
       if (bRows) {
         heap.set(b.data.subarray(b.offset, b.offset + k * n), (base + bCopyAt) / 4);
         heap.fill(0, (base + bCopyAt) / 4 + k * n, (base + bCopyAt) / 4 + k * n + NR);
-        this.pool.run(2, [[base + bCopyAt, 4 * n, base + bAt, nPanels, k]]);
+        this.pool.run(2, panelCopyJobs(base + bCopyAt, 4 * n, base + bAt, nPanels, k, NR, parts));
       } else packB(b, k, n, NR, heap, (base + bAt) / 4);
       heapI32[(base + nextAt) / 4] = 0; // the row-block counter
       heapI32.set(blockStarts, (base + nextAt) / 4 + 1);
@@ -531,6 +531,21 @@ function packB(b: MatrixOperand, k: number, n: number, nr: number, dst: Float32A
       }
     }
   }
+}
+
+/**
+ * The arguments of the wasm panel copies (packA, packB: `(src, srcStep, dst, panels, k)`) for `panels`
+ * panels of `width` floats split into at most `parts` runs of consecutive panels, one per thread: the
+ * panels are independent, so the packed bytes are the same however they are split.
+ */
+export function panelCopyJobs(src: number, srcStep: number, dst: number, panels: number, k: number, width: number, parts: number): number[][] {
+  const jobs: number[][] = [];
+  const per = Math.ceil(panels / Math.max(1, Math.min(parts, panels)));
+  for (let first = 0; first < panels; first += per) {
+    const count = Math.min(per, panels - first);
+    jobs.push([src + 4 * width * first, srcStep, dst + 4 * width * k * first, count, k]);
+  }
+  return jobs;
 }
 
 /**
