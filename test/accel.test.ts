@@ -241,6 +241,24 @@ describe('cpu accelerations against their op-table entries', () => {
     );
   });
 
+  test('siluMulBackward on contiguous operands (the wasm float64 path): bit-identical around the size threshold, offsets and special values', () => {
+    const specials = [0, -0, 1, -1, 1e30, -1e30, 3.4e38, -3.4e38, 1e-40, -1e-40, Infinity, -Infinity, Number.NaN, 0.5, 2 ** -24];
+    for (const n of [1, 3, WASM_MIN - 1, WASM_MIN, WASM_MIN + 1, 1003, 4099]) {
+      const r = new Rng(n);
+      const operand = (pick: (i: number) => number, offset: number): CpuView => {
+        const data = new Float32Array(offset + n + 5).fill(Number.NaN); // neighbours that must not be read
+        for (let i = 0; i < n; i++) data[offset + i] = pick(i);
+        return { data, dtype: 'float32', shape: [n], strides: [1], offset };
+      };
+      const wild = (i: number): number => (i % 7 === 3 ? specials[(i * 5) % specials.length] : 4 * r.normal());
+      const a = operand(wild, 3);
+      const b = operand(wild, 0);
+      const s = operand((i) => (i % 11 === 5 ? [0, 1, 0.5][i % 3] : r.uniform()), 1);
+      const g = operand(wild, 7);
+      sameBits(`siluMulBackward n ${n}`, CPU_ACCEL.siluMulBackward([a, b, s, g], {} as never), OPS.siluMulBackward.cpu([a, b, s, g], {}));
+    }
+  });
+
   /** Targets [n] (int32, `stride` apart) in [0, v), about a fifth of them negative (ignored rows). */
   function targets(n: number, v: number, seed: number, stride = 1): CpuView {
     const r = new Rng(seed);

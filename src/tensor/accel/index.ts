@@ -18,8 +18,9 @@
  *   other layouts: the reference's walk and order with float32-only loops.
  * - softmaxRows: wasm SIMD for rows of WASM_ROW_MIN or more (a polynomial exp, a reciprocal:
  *   a few float32 ulps from the reference, exact zeros for -Infinity); shorter rows: the reference's
- *   own loop over the strided rows, with float32 intermediates. siluBackward and siluMulBackward: the
- *   reference's steps in float32-only loops.
+ *   own loop over the strided rows, with float32 intermediates. siluMulBackward on contiguous operands:
+ *   wasm with float64 arithmetic (f64x2) in the reference's order, bit for bit; siluBackward and strided
+ *   siluMulBackward: the reference's steps in float32-only loops.
  * - softmaxCrossEntropy on contiguous logits: wasm (wasm-cross-entropy.ts: fdlibm's exp, which is
  *   V8's Math.exp, in float64; rows split over the worker pool), bit for bit; the per-row log in JS.
  * - Rng.normalArray (random.ts, not an op): the Box-Muller transform in wasm (wasm-normal.ts: fdlibm's
@@ -29,7 +30,7 @@
  */
 import { envSetting } from '../env.js';
 import type { TypedArray } from '../dtype.js';
-import { sizeOf } from '../shape.js';
+import { isContiguous, sizeOf } from '../shape.js';
 import { coalesce, forEachRow, reducedStrides, RowWalker } from '../cpu/strided.js';
 import type { CpuView } from '../ops/types.js';
 import { softmaxRowsLoop } from '../ops/fused.js';
@@ -262,6 +263,12 @@ const siluMulBackwardAccel: CpuAccel = (inputs) => {
   const [a, b, s, g] = inputs as (CpuView & { data: Float32Array })[];
   const n = sizeOf(a.shape);
   const out = new Float32Array(2 * n);
+  const k = n >= WASM_MIN && inputs.every((v) => isContiguous(v.shape, v.strides)) ? wasmKernels() : null;
+  if (k !== null) {
+    // Contiguous operands (SwiGLU's): wasm, float64 arithmetic two lanes at a time, the same bits.
+    k.siluMulBackward(a.data, a.offset, b.data, b.offset, s.data, s.offset, g.data, g.offset, n, out);
+    return out;
+  }
   forEachRow(inputs, n, (pos, step, len, o) => siluMulBackRow(a.data, b.data, s.data, g.data, pos, step, out, n, o, o + len));
   return out;
 };

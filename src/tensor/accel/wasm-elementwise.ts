@@ -261,11 +261,60 @@ function colSumFunction(): WasmFunction {
 }
 
 /** The whole module's bytes. */
+/** i8x16.shuffle lanes joining the low halves (two f32 each) of two vectors. */
+const LOW_HALVES = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+
+/**
+ * silumulback(a, b, s, g, da, db, n): da = g·b·s·(1 + a·(1 − s)) and db = g·a·s over ceil(n/4) vectors
+ * of contiguous float32 operands (siluMulBackward). The arithmetic is float64 (f64x2, each half of a
+ * vector promoted), in the reference loop's order: ((g·b)·s)·(1 + a·(1 − s)) and (g·a)·s, rounded once
+ * to float32 at the store, which is what the JavaScript loop does, so every bit agrees.
+ */
+function siluMulBackFunction(): WasmFunction {
+  const [A, B, S, G, DA, DB, N] = [0, 1, 2, 3, 4, 5, 6];
+  const [VA, VB, VS, VG, LO] = [7, 8, 9, 10, 11];
+  const c = new Code();
+  // Pushes the float64 pair of lanes (low: 0-1, high: 2-3) of a float32 vector local.
+  const half = (v: number, high: boolean): Code => {
+    c.get(v);
+    if (high) c.get(v).simd(SIMD.i8x16Shuffle).op(...HIGH_HALF);
+    return c.simd(SIMD.f64x2PromoteLowF32x4);
+  };
+  // da for one half: ((g·b)·s)·(1 + a·(1 − s)).
+  const da = (high: boolean): void => {
+    half(VG, high); half(VB, high); c.simd(SIMD.f64x2Mul);
+    half(VS, high); c.simd(SIMD.f64x2Mul);
+    c.f64x2(1);
+    half(VA, high);
+    c.f64x2(1); half(VS, high); c.simd(SIMD.f64x2Sub);
+    c.simd(SIMD.f64x2Mul).simd(SIMD.f64x2Add);
+    c.simd(SIMD.f64x2Mul).simd(SIMD.f32x4DemoteF64x2Zero);
+  };
+  // db for one half: (g·a)·s.
+  const db = (high: boolean): void => {
+    half(VG, high); half(VA, high); c.simd(SIMD.f64x2Mul);
+    half(VS, high); c.simd(SIMD.f64x2Mul).simd(SIMD.f32x4DemoteF64x2Zero);
+  };
+  c.op(OP.loop, T.void);
+  c.get(A).simd(SIMD.v128Load, 2, 0).set(VA);
+  c.get(B).simd(SIMD.v128Load, 2, 0).set(VB);
+  c.get(S).simd(SIMD.v128Load, 2, 0).set(VS);
+  c.get(G).simd(SIMD.v128Load, 2, 0).set(VG);
+  da(false); c.set(LO);
+  c.get(DA).get(LO); da(true); c.simd(SIMD.i8x16Shuffle).op(...LOW_HALVES).simd(SIMD.v128Store, 2, 0);
+  db(false); c.set(LO);
+  c.get(DB).get(LO); db(true); c.simd(SIMD.i8x16Shuffle).op(...LOW_HALVES).simd(SIMD.v128Store, 2, 0);
+  c.addTo(A, 16).addTo(B, 16).addTo(S, 16).addTo(G, 16).addTo(DA, 16).addTo(DB, 16);
+  c.get(N).i32(4).op(OP.i32Sub).tee(N).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.op(OP.end);
+  return { name: 'silumulback', params: 7, locals: [[5, T.v128]], code: c };
+}
+
 export function emitElementwiseModule(): Uint8Array {
   const fns: WasmFunction[] = [];
   for (const op of WASM_BINARY_OPS) for (const [ka, kb] of [['v', 'v'], ['v', 's'], ['s', 'v']] as const) fns.push(binaryFunction(op, ka, kb));
   for (const op of WASM_UNARY_OPS) fns.push(unaryFunction(op));
-  fns.push(rowSumFunction(), rowMaxFunction(), softmaxFunction(), sigmoidFunction(), colSumFunction());
+  fns.push(rowSumFunction(), rowMaxFunction(), softmaxFunction(), sigmoidFunction(), colSumFunction(), siluMulBackFunction());
   return wasmModule(fns);
 }
 
@@ -321,6 +370,25 @@ export class WasmElementwise {
     this.heap32.set(x.subarray(offset, offset + n), 0);
     this.fns[op === 'sigmoid' ? 'sigmoid' : `un_${op}`](0, po, n);
     out.set(this.heap32.subarray(po / 4, po / 4 + n));
+  }
+
+  /**
+   * siluMulBackward over n contiguous elements of a, b, s = sigmoid(a) and g (each from its offset):
+   * out[0..n) = da, out[n..2n) = db, bit for bit the reference loop's values (see siluMulBackFunction).
+   */
+  siluMulBackward(a: Float32Array, aAt: number, b: Float32Array, bAt: number, s: Float32Array, sAt: number, g: Float32Array, gAt: number, n: number, out: Float32Array): void {
+    if (n === 0) return;
+    const at = [0];
+    for (let i = 0; i < 5; i++) at.push(align(at[i] + 4 * n + PAD)); // a, b, s, g, da, db
+    this.reserve(at[5] + 4 * n + PAD);
+    const h = this.heap32;
+    h.set(a.subarray(aAt, aAt + n), 0);
+    h.set(b.subarray(bAt, bAt + n), at[1] / 4);
+    h.set(s.subarray(sAt, sAt + n), at[2] / 4);
+    h.set(g.subarray(gAt, gAt + n), at[3] / 4);
+    this.fns.silumulback(at[0], at[1], at[2], at[3], at[4], at[5], n);
+    out.set(h.subarray(at[4] / 4, at[4] / 4 + n), 0);
+    out.set(h.subarray(at[5] / 4, at[5] / 4 + n), n);
   }
 
   /**

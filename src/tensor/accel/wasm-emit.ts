@@ -29,7 +29,7 @@ export const SIMD = {
   f32x4DemoteF64x2Zero: 0x5e, f64x2PromoteLowF32x4: 0x5f,
   f32x4Abs: 0xe0, f32x4Neg: 0xe1, f32x4Sqrt: 0xe3,
   f32x4Add: 0xe4, f32x4Sub: 0xe5, f32x4Mul: 0xe6, f32x4Div: 0xe7,
-  f64x2Add: 0xf0,
+  f64x2Add: 0xf0, f64x2Sub: 0xf1, f64x2Mul: 0xf2,
 } as const;
 /** i8x16.shuffle lanes moving the high two f32 of a vector into the low half. */
 export const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
@@ -85,6 +85,8 @@ export class Code {
   zero(): this { return this.simd(SIMD.v128Const).op(...new Array<number>(16).fill(0)); }
   /** v128.const with `value` in all four f32 lanes. */
   f32x4(value: number): this { return this.simd(SIMD.v128Const).op(...Array.from({ length: 4 }, () => Array.from(new Uint8Array(Float32Array.of(value).buffer))).flat()); }
+  /** v128.const with `value` in both f64 lanes. */
+  f64x2(value: number): this { return this.simd(SIMD.v128Const).op(...Array.from({ length: 2 }, () => Array.from(new Uint8Array(Float64Array.of(value).buffer))).flat()); }
   /** v128.const with `value` in all four i32 lanes. */
   i32x4(value: number): this { return this.simd(SIMD.v128Const).op(...Array.from({ length: 4 }, () => Array.from(new Uint8Array(Int32Array.of(value).buffer))).flat()); }
   /** SIMD instruction; memory ones take (log2 alignment, byte offset). */
