@@ -259,6 +259,35 @@ describe('cpu accelerations against their op-table entries', () => {
     }
   });
 
+  test('rope (the wasm path for contiguous rows in any order): bit-identical, forward and inverse, special values included', () => {
+    const specials = [0, -0, Infinity, -Infinity, Number.NaN, 1e-40, -3.4e38];
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 20 }), fc.constantFrom(4, 6, 8, 16, 32), fc.boolean(), fc.boolean(), seedArb,
+        (b, h, t, hd, permuted, inverse, seed) => {
+          const r = new Rng(seed);
+          const n = b * h * t * hd;
+          const data = new Float32Array(n + 3);
+          for (let i = 0; i < data.length; i++) data[i] = i % 13 === 4 ? specials[i % specials.length] : 3 * r.normal();
+          // Some all-zero stretches, so both halves of a pair are ±0 and the sign of a zero result shows.
+          for (let i = 3; i < data.length; i += 5 * hd) for (let j = i; j < Math.min(i + 2 * hd, data.length); j++) data[j] = (j * 7) % 3 === 0 ? -0 : 0;
+          // Permuted: [B, H, T, hd] read from storage laid out [B, T, H, hd], as attention's heads are.
+          const x: CpuView = permuted
+            ? { data, dtype: 'float32', shape: [b, h, t, hd], strides: [t * h * hd, hd, h * hd, 1], offset: 3 }
+            : { data, dtype: 'float32', shape: [b, h, t, hd], strides: contiguousStrides([b, h, t, hd]), offset: 3 };
+          const table = (): CpuView => {
+            const d = Float32Array.from({ length: (t + 2) * (hd / 2) }, () => r.uniform() * 2 - 1);
+            return { data: d, dtype: 'float32', shape: [t, hd / 2], strides: [hd / 2, 1], offset: 2 * (hd / 2) };
+          };
+          const [cos, sin] = [table(), table()];
+          const got = CPU_ACCEL.rope([x, cos, sin], { inverse } as never);
+          const want = OPS.rope.cpu([x, cos, sin], { inverse });
+          if ((hd / 2) % 4 !== 0 || n < WASM_MIN) assert.equal(got, null);
+          else sameBits(`rope ${inverse ? 'inverse' : 'forward'} [${b}, ${h}, ${t}, ${hd}]${permuted ? ' permuted' : ''}`, got, want);
+        }),
+      { numRuns: 150 },
+    );
+  });
+
   /** Targets [n] (int32, `stride` apart) in [0, v), about a fifth of them negative (ignored rows). */
   function targets(n: number, v: number, seed: number, stride = 1): CpuView {
     const r = new Rng(seed);

@@ -21,6 +21,7 @@
  *   own loop over the strided rows, with float32 intermediates. siluMulBackward on contiguous operands:
  *   wasm with float64 arithmetic (f64x2) in the reference's order, bit for bit; siluBackward and strided
  *   siluMulBackward: the reference's steps in float32-only loops.
+ * - rope with contiguous rows (any row order) and contiguous tables: wasm f32x4, bit for bit.
  * - softmaxCrossEntropy on contiguous logits: wasm (wasm-cross-entropy.ts: fdlibm's exp, which is
  *   V8's Math.exp, in float64; rows split over the worker pool), bit for bit; the per-row log in JS.
  * - Rng.normalArray (random.ts, not an op): the Box-Muller transform in wasm (wasm-normal.ts: fdlibm's
@@ -285,6 +286,46 @@ function siluMulBackRow(a: Float32Array, b: Float32Array, s: Float32Array, g: Fl
   }
 }
 
+// ------------------------------------------------------------------ rope
+
+/**
+ * rope on float32 with contiguous rows of a head dimension whose half is a multiple of 4, and
+ * contiguous [T, hd/2] tables: wasm f32x4, each product and sum correctly rounded as the reference's
+ * Math.fround steps are, so bit for bit. The rows may sit anywhere (attention's permuted heads): the
+ * kernel reads each through a table of row starts.
+ */
+const ropeAccel: CpuAccel = (inputs, attrs) => {
+  const [x, cos, sin] = inputs;
+  const rank = x.shape.length;
+  if (!isF32(x) || !isF32(cos) || !isF32(sin) || rank < 2) return null;
+  const hd = x.shape[rank - 1];
+  const t = x.shape[rank - 2];
+  const half = hd / 2;
+  const n = sizeOf(x.shape);
+  if (n < WASM_MIN || half % 4 !== 0 || x.strides[rank - 1] !== 1) return null;
+  if (!isContiguous(cos.shape, cos.strides) || !isContiguous(sin.shape, sin.strides)) return null;
+  const k = wasmKernels();
+  if (k === null) return null;
+  const rows = n / hd;
+  const starts = new Int32Array(rows);
+  // The rows' first elements, in row-major order of the leading dimensions (an odometer over them).
+  const lead = x.shape.slice(0, rank - 1);
+  const leadStrides = x.strides.slice(0, rank - 1);
+  const index = new Array<number>(rank - 1).fill(0);
+  for (let r = 0, at = x.offset; r < rows; r++) {
+    starts[r] = at;
+    for (let d = rank - 2; d >= 0; d--) {
+      at += leadStrides[d];
+      if (++index[d] < lead[d]) break;
+      at -= leadStrides[d] * lead[d];
+      index[d] = 0;
+    }
+  }
+  const out = new Float32Array(n);
+  k.rope(x.data, starts, cos.data, cos.offset, sin.data, sin.offset, rows / t, t, half, (attrs as { inverse: boolean }).inverse, out);
+  return out;
+};
+
 // ------------------------------------------------------------------ cross-entropy forward
 
 let crossEntropyKernel: WasmCrossEntropy | null | undefined;
@@ -350,5 +391,6 @@ export const CPU_ACCEL: Readonly<Record<string, CpuAccel>> = {
   softmaxRows: softmaxAccel,
   siluBackward: siluBackwardAccel,
   siluMulBackward: siluMulBackwardAccel,
+  rope: ropeAccel,
   softmaxCrossEntropy: crossEntropyAccel,
 };

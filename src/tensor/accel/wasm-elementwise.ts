@@ -310,11 +310,59 @@ function siluMulBackFunction(): WasmFunction {
   return { name: 'silumulback', params: 7, locals: [[5, T.v128]], code: c };
 }
 
+/**
+ * rope_fwd / rope_inv(x, rowTable, cos, sin, out, groups, t, half): rotary embedding of groups·t rows of
+ * 2·half float32s. Row r (position r mod t) starts at x + rowTable[r] (byte offsets, so x may be any
+ * permuted view whose rows are contiguous); cos and sin are [t, half] contiguous, sin already negated for
+ * the inverse; out is contiguous. out = [x1·c − x2·s, x2·c + x1·s], then + 0 for the inverse: float32
+ * products and sums, each correctly rounded, which is what the reference's Math.fround steps are, so
+ * the bits agree (the reference's `zero`: −0 + v = v, +0 turns −0 into +0). half must be a multiple of 4.
+ */
+function ropeFunction(inverse: boolean): WasmFunction {
+  const [X, ROWS, COS, SIN, OUT, GROUPS, POSITIONS, HALF] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [P, I, XA, XB, OA, OB, CP, SP, HB] = [8, 9, 10, 11, 12, 13, 14, 15, 16];
+  const [VA, VB, VC, VS] = [17, 18, 19, 20];
+  const c = new Code();
+  const plusZero = (): void => {
+    if (inverse) c.zero().simd(SIMD.f32x4Add);
+  };
+  c.get(HALF).i32(4).op(OP.i32Mul).set(HB);
+  c.get(OUT).set(OA);
+  c.op(OP.loop, T.void); // groups of t rows
+  c.get(COS).set(CP).get(SIN).set(SP).get(POSITIONS).set(P);
+  c.op(OP.loop, T.void); // positions
+  c.get(X).get(ROWS).op(OP.i32Load, 2, 0).op(OP.i32Add).set(XA);
+  c.addTo(ROWS, 4);
+  c.get(XA).get(HB).op(OP.i32Add).set(XB);
+  c.get(OA).get(HB).op(OP.i32Add).set(OB);
+  c.get(HALF).set(I);
+  c.op(OP.loop, T.void); // 4 pairs at a time
+  c.get(XA).simd(SIMD.v128Load, 2, 0).set(VA);
+  c.get(XB).simd(SIMD.v128Load, 2, 0).set(VB);
+  c.get(CP).simd(SIMD.v128Load, 2, 0).set(VC);
+  c.get(SP).simd(SIMD.v128Load, 2, 0).set(VS);
+  c.get(OA).get(VA).get(VC).simd(SIMD.f32x4Mul).get(VB).get(VS).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Sub);
+  plusZero();
+  c.simd(SIMD.v128Store, 2, 0);
+  c.get(OB).get(VB).get(VC).simd(SIMD.f32x4Mul).get(VA).get(VS).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add);
+  plusZero();
+  c.simd(SIMD.v128Store, 2, 0);
+  c.addTo(XA, 16).addTo(XB, 16).addTo(OA, 16).addTo(OB, 16).addTo(CP, 16).addTo(SP, 16);
+  c.get(I).i32(4).op(OP.i32Sub).tee(I).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.op(OP.end);
+  c.get(OB).set(OA); // the next output row
+  c.get(P).i32(1).op(OP.i32Sub).tee(P).op(OP.brIf, 0);
+  c.op(OP.end);
+  c.get(GROUPS).i32(1).op(OP.i32Sub).tee(GROUPS).op(OP.brIf, 0);
+  c.op(OP.end);
+  return { name: inverse ? 'rope_inv' : 'rope_fwd', params: 8, locals: [[9, T.i32], [4, T.v128]], code: c };
+}
+
 export function emitElementwiseModule(): Uint8Array {
   const fns: WasmFunction[] = [];
   for (const op of WASM_BINARY_OPS) for (const [ka, kb] of [['v', 'v'], ['v', 's'], ['s', 'v']] as const) fns.push(binaryFunction(op, ka, kb));
   for (const op of WASM_UNARY_OPS) fns.push(unaryFunction(op));
-  fns.push(rowSumFunction(), rowMaxFunction(), softmaxFunction(), sigmoidFunction(), colSumFunction(), siluMulBackFunction());
+  fns.push(rowSumFunction(), rowMaxFunction(), softmaxFunction(), sigmoidFunction(), colSumFunction(), siluMulBackFunction(), ropeFunction(false), ropeFunction(true));
   return wasmModule(fns);
 }
 
@@ -389,6 +437,36 @@ export class WasmElementwise {
     this.fns.silumulback(at[0], at[1], at[2], at[3], at[4], at[5], n);
     out.set(h.subarray(at[4] / 4, at[4] / 4 + n), 0);
     out.set(h.subarray(at[5] / 4, at[5] / 4 + n), n);
+  }
+
+  /**
+   * The rope op-table entry for float32 (see ropeFunction): x's rows start at `rowStarts` (element
+   * offsets into `x`, one per row, groups·t of them, each row 2·half contiguous elements), cos and sin
+   * [t, half] contiguous from their offsets; out gets the groups·t·2·half results, row-major.
+   */
+  rope(x: Float32Array, rowStarts: Int32Array, cos: Float32Array, cosAt: number, sin: Float32Array, sinAt: number, groups: number, t: number, half: number, inverse: boolean, out: Float32Array): void {
+    const rows = rowStarts.length;
+    if (rows === 0) return;
+    let lo = Infinity, hi = -Infinity;
+    for (let r = 0; r < rows; r++) {
+      if (rowStarts[r] < lo) lo = rowStarts[r];
+      if (rowStarts[r] > hi) hi = rowStarts[r];
+    }
+    const span = hi - lo + 2 * half;
+    const tableAt = align(4 * span);
+    const cosAtB = align(tableAt + 4 * rows);
+    const sinAtB = align(cosAtB + 4 * t * half);
+    const outAt = align(sinAtB + 4 * t * half);
+    this.reserve(outAt + 4 * rows * 2 * half);
+    const h = this.heap32;
+    h.set(x.subarray(lo, lo + span), 0);
+    const table = new Int32Array(this.memory.buffer, tableAt, rows);
+    for (let r = 0; r < rows; r++) table[r] = 4 * (rowStarts[r] - lo);
+    h.set(cos.subarray(cosAt, cosAt + t * half), cosAtB / 4);
+    if (inverse) for (let i = 0, q = sinAtB / 4; i < t * half; i++) h[q + i] = -sin[sinAt + i];
+    else h.set(sin.subarray(sinAt, sinAt + t * half), sinAtB / 4);
+    this.fns[inverse ? 'rope_inv' : 'rope_fwd'](0, tableAt, cosAtB, sinAtB, outAt, groups, t, half);
+    out.set(h.subarray(outAt / 4, outAt / 4 + rows * 2 * half));
   }
 
   /**
