@@ -288,6 +288,40 @@ describe('cpu accelerations against their op-table entries', () => {
     );
   });
 
+  test('normRows and normRowsBackward (the wasm float64 path for contiguous operands): bit-identical, RMSNorm and LayerNorm', () => {
+    const specials = [0, -0, 1e-40, -3e38, 1e30, 7];
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 70 }), fc.constantFrom(1, 3, 8, 64, 128, 200), fc.boolean(), fc.integer({ min: 0, max: 5 }), seedArb, (rows, d, center, at, seed) => {
+        const r = new Rng(seed);
+        const n = rows * d;
+        const fill = (len: number, scale: number): Float32Array => {
+          const data = new Float32Array(at + len);
+          for (let i = 0; i < data.length; i++) data[i] = i % 17 === 2 ? specials[i % specials.length] : scale * r.normal();
+          return data;
+        };
+        const view = (data: Float32Array, shape: number[]): CpuView => ({ data, dtype: 'float32', shape, strides: contiguousStrides(shape), offset: at });
+        const x = view(fill(n, 3), [rows, d]);
+        const w = view(fill(d, 1), [d]);
+        const b = view(fill(d, 1), [d]);
+        const g = view(fill(n, 1), [rows, d]);
+        const attrs = { eps: 1e-5, center };
+        const got = CPU_ACCEL.normRows([x, w, b], attrs as never);
+        const want = OPS.normRows.cpu([x, w, b], attrs);
+        const stats: CpuView = { data: want, dtype: 'float32', shape: [2 * rows], strides: [1], offset: n };
+        const gotBack = CPU_ACCEL.normRowsBackward([x, w, stats, g], attrs as never);
+        const wantBack = OPS.normRowsBackward.cpu([x, w, stats, g], attrs);
+        if (n < WASM_MIN) {
+          assert.equal(got, null);
+          assert.equal(gotBack, null);
+        } else {
+          sameBits(`normRows [${rows}, ${d}] center ${center}`, got, want);
+          sameBits(`normRowsBackward [${rows}, ${d}] center ${center}`, gotBack, wantBack);
+        }
+      }),
+      { numRuns: 120 },
+    );
+  });
+
   /** Targets [n] (int32, `stride` apart) in [0, v), about a fifth of them negative (ignored rows). */
   function targets(n: number, v: number, seed: number, stride = 1): CpuView {
     const r = new Rng(seed);

@@ -22,6 +22,8 @@
  *   wasm with float64 arithmetic (f64x2) in the reference's order, bit for bit; siluBackward and strided
  *   siluMulBackward: the reference's steps in float32-only loops.
  * - rope with contiguous rows (any row order) and contiguous tables: wasm f32x4, bit for bit.
+ * - normRows and normRowsBackward on contiguous operands: scalar float64 wasm in the reference's
+ *   order (every sum j = 0, 1, ...; dw and db over rows in order), bit for bit.
  * - softmaxCrossEntropy on contiguous logits: wasm (wasm-cross-entropy.ts: fdlibm's exp, which is
  *   V8's Math.exp, in float64; rows split over the worker pool), bit for bit; the per-row log in JS.
  * - Rng.normalArray (random.ts, not an op): the Box-Muller transform in wasm (wasm-normal.ts: fdlibm's
@@ -286,6 +288,39 @@ function siluMulBackRow(a: Float32Array, b: Float32Array, s: Float32Array, g: Fl
   }
 }
 
+// ------------------------------------------------------------------ row norms
+
+const denseF32 = (v: CpuView): boolean => isF32(v) && isContiguous(v.shape, v.strides);
+
+/** normRows on contiguous float32 operands: scalar float64 wasm in the reference's order, bit for bit. */
+const normRowsAccel: CpuAccel = (inputs, attrs) => {
+  const [x, w, b] = inputs;
+  const d = x.shape[x.shape.length - 1];
+  const n = sizeOf(x.shape);
+  if (n < WASM_MIN || d === 0 || !inputs.every(denseF32)) return null;
+  const k = wasmKernels();
+  if (k === null) return null;
+  const { eps, center } = attrs as { eps: number; center: boolean };
+  const rows = n / d;
+  const out = new Float32Array(n + 2 * rows);
+  k.normRows(x.data as Float32Array, x.offset, w.data as Float32Array, w.offset, b.data as Float32Array, b.offset, rows, d, eps, center, out);
+  return out;
+};
+
+/** normRowsBackward likewise (stats as normRows left them). */
+const normRowsBackwardAccel: CpuAccel = (inputs, attrs) => {
+  const [x, w, st, g] = inputs;
+  const d = x.shape[x.shape.length - 1];
+  const n = sizeOf(x.shape);
+  if (n < WASM_MIN || d === 0 || !inputs.every(denseF32)) return null;
+  const k = wasmKernels();
+  if (k === null) return null;
+  const { center } = attrs as { center: boolean };
+  const out = new Float32Array(n + 2 * d);
+  k.normRowsBackward(x.data as Float32Array, x.offset, w.data as Float32Array, w.offset, st.data as Float32Array, st.offset, g.data as Float32Array, g.offset, n / d, d, center, out);
+  return out;
+};
+
 // ------------------------------------------------------------------ rope
 
 /**
@@ -392,5 +427,7 @@ export const CPU_ACCEL: Readonly<Record<string, CpuAccel>> = {
   siluBackward: siluBackwardAccel,
   siluMulBackward: siluMulBackwardAccel,
   rope: ropeAccel,
+  normRows: normRowsAccel,
+  normRowsBackward: normRowsBackwardAccel,
   softmaxCrossEntropy: crossEntropyAccel,
 };

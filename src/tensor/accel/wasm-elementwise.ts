@@ -358,11 +358,131 @@ function ropeFunction(inverse: boolean): WasmFunction {
   return { name: inverse ? 'rope_inv' : 'rope_fwd', params: 8, locals: [[9, T.i32], [4, T.v128]], code: c };
 }
 
+/*
+ * The row norms (normRows and its backward) as scalar float64 loops: each float32 load promoted
+ * exactly, every sum accumulated in the reference's order (j = 0, 1, ...; rows in order for dw and db)
+ * and every expression evaluated as the reference writes it, rounded to float32 only at the stores.
+ * IEEE float64 arithmetic (sqrt included) is the same in wasm as in JavaScript, so the bits agree.
+ */
+
+/** Pushes the float32 at byte address `ptr + 4·j`, promoted to float64. */
+function loadF32AsF64(c: Code, ptr: number, j: number): Code {
+  return c.get(ptr).get(j).i32(4).op(OP.i32Mul).op(OP.i32Add).op(OP.f32Load, 2, 0).op(OP.f64PromoteF32);
+}
+
+/**
+ * normfwd(x, w, b, out, stats, rows, d, center, epsAt): per row, μ (0 unless center), r = 1/sqrt(Σ(x−μ)²/d
+ * + eps), out = ((x − μ)·r)·w + b; μ to stats[row] and r to stats[rows + row] (float32). eps is the float64
+ * at byte epsAt. rows, d >= 1.
+ */
+function normForwardFunction(): WasmFunction {
+  const [X, W, B, OUT, STATS, ROWS, D, CENTER, EPS_AT] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [R, J, PS] = [9, 10, 11];
+  const [MEAN, SS, INV, C, DF, EPS] = [12, 13, 14, 15, 16, 17];
+  const c = new Code();
+  const loopJ = (body: () => void): void => {
+    c.i32(0).set(J);
+    c.op(OP.loop, T.void);
+    body();
+    c.get(J).i32(1).op(OP.i32Add).tee(J).get(D).op(OP.i32LtU).op(OP.brIf, 0);
+    c.op(OP.end);
+  };
+  c.get(D).op(OP.f64ConvertI32U).set(DF);
+  c.get(EPS_AT).op(OP.f64Load, 3, 0).set(EPS);
+  c.get(STATS).set(PS);
+  c.get(ROWS).set(R);
+  c.op(OP.loop, T.void);
+  c.f64(0).set(MEAN);
+  c.get(CENTER).op(OP.if, T.void);
+  loopJ(() => { c.get(MEAN); loadF32AsF64(c, X, J).op(OP.f64Add).set(MEAN); });
+  c.get(MEAN).get(DF).op(OP.f64Div).set(MEAN);
+  c.op(OP.end);
+  c.f64(0).set(SS);
+  loopJ(() => { loadF32AsF64(c, X, J).get(MEAN).op(OP.f64Sub).set(C); c.get(SS).get(C).get(C).op(OP.f64Mul).op(OP.f64Add).set(SS); });
+  c.f64(1).get(SS).get(DF).op(OP.f64Div).get(EPS).op(OP.f64Add).op(OP.f64Sqrt).op(OP.f64Div).set(INV);
+  loopJ(() => {
+    c.get(OUT).get(J).i32(4).op(OP.i32Mul).op(OP.i32Add); // the store's address
+    loadF32AsF64(c, X, J).get(MEAN).op(OP.f64Sub).get(INV).op(OP.f64Mul);
+    loadF32AsF64(c, W, J).op(OP.f64Mul);
+    loadF32AsF64(c, B, J).op(OP.f64Add);
+    c.op(OP.f32DemoteF64).op(OP.f32Store, 2, 0);
+  });
+  c.get(PS).get(MEAN).op(OP.f32DemoteF64).op(OP.f32Store, 2, 0);
+  c.get(PS).get(ROWS).i32(4).op(OP.i32Mul).op(OP.i32Add).get(INV).op(OP.f32DemoteF64).op(OP.f32Store, 2, 0);
+  c.get(D).i32(4).op(OP.i32Mul).set(J); // J as scratch: the row's byte length
+  c.get(X).get(J).op(OP.i32Add).set(X);
+  c.get(OUT).get(J).op(OP.i32Add).set(OUT);
+  c.addTo(PS, 4);
+  c.get(R).i32(1).op(OP.i32Sub).tee(R).op(OP.brIf, 0);
+  c.op(OP.end);
+  return { name: 'normfwd', params: 9, locals: [[3, T.i32], [6, T.f64]], code: c };
+}
+
+/**
+ * normback(x, w, g, out, stats, dwb, rows, d, center): per row (μ, r from stats as normfwd left them),
+ * x̂ = (x − μ)·r, gx = g·w, sums of gx and gx·x̂ in order, dw[j] += g·x̂ and db[j] += g (float64 at dwb and
+ * dwb + 8d, zeroed by the caller), then out = r·((g·w − mean(gx)) − x̂·mean(gx·x̂)), mean(gx) 0 unless center.
+ */
+function normBackwardFunction(): WasmFunction {
+  const [X, W, G, OUT, STATS, DWB, ROWS, D, CENTER] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [R, J, PS, AT] = [9, 10, 11, 12];
+  const [MEAN, INV, SG, SGX, XH, GJ, GX, MG, MGX, DF] = [13, 14, 15, 16, 17, 18, 19, 20, 21, 22];
+  const c = new Code();
+  const loopJ = (body: () => void): void => {
+    c.i32(0).set(J);
+    c.op(OP.loop, T.void);
+    body();
+    c.get(J).i32(1).op(OP.i32Add).tee(J).get(D).op(OP.i32LtU).op(OP.brIf, 0);
+    c.op(OP.end);
+  };
+  // dw[j] or db[j] (float64) address: dwb + 8·j (+ 8·d for db).
+  const f64At = (db: boolean): void => {
+    c.get(DWB).get(J).i32(8).op(OP.i32Mul).op(OP.i32Add);
+    if (db) c.get(D).i32(8).op(OP.i32Mul).op(OP.i32Add);
+    c.tee(AT);
+  };
+  c.get(D).op(OP.f64ConvertI32U).set(DF);
+  c.get(STATS).set(PS);
+  c.get(ROWS).set(R);
+  c.op(OP.loop, T.void);
+  c.get(PS).op(OP.f32Load, 2, 0).op(OP.f64PromoteF32).set(MEAN);
+  c.get(PS).get(ROWS).i32(4).op(OP.i32Mul).op(OP.i32Add).op(OP.f32Load, 2, 0).op(OP.f64PromoteF32).set(INV);
+  c.f64(0).set(SG).f64(0).set(SGX);
+  loopJ(() => {
+    loadF32AsF64(c, X, J).get(MEAN).op(OP.f64Sub).get(INV).op(OP.f64Mul).set(XH);
+    loadF32AsF64(c, G, J).set(GJ);
+    c.get(GJ); loadF32AsF64(c, W, J).op(OP.f64Mul).set(GX);
+    c.get(SG).get(GX).op(OP.f64Add).set(SG);
+    c.get(SGX).get(GX).get(XH).op(OP.f64Mul).op(OP.f64Add).set(SGX);
+    f64At(false); c.get(AT).op(OP.f64Load, 3, 0).get(GJ).get(XH).op(OP.f64Mul).op(OP.f64Add).op(OP.f64Store, 3, 0);
+    f64At(true); c.get(AT).op(OP.f64Load, 3, 0).get(GJ).op(OP.f64Add).op(OP.f64Store, 3, 0);
+  });
+  c.f64(0).set(MG);
+  c.get(CENTER).op(OP.if, T.void).get(SG).get(DF).op(OP.f64Div).set(MG).op(OP.end);
+  c.get(SGX).get(DF).op(OP.f64Div).set(MGX);
+  loopJ(() => {
+    c.get(OUT).get(J).i32(4).op(OP.i32Mul).op(OP.i32Add); // the store's address
+    loadF32AsF64(c, X, J).get(MEAN).op(OP.f64Sub).get(INV).op(OP.f64Mul).set(XH);
+    c.get(INV);
+    loadF32AsF64(c, G, J); loadF32AsF64(c, W, J).op(OP.f64Mul).get(MG).op(OP.f64Sub);
+    c.get(XH).get(MGX).op(OP.f64Mul).op(OP.f64Sub);
+    c.op(OP.f64Mul).op(OP.f32DemoteF64).op(OP.f32Store, 2, 0);
+  });
+  c.get(D).i32(4).op(OP.i32Mul).set(AT); // the row's byte length
+  c.get(X).get(AT).op(OP.i32Add).set(X);
+  c.get(G).get(AT).op(OP.i32Add).set(G);
+  c.get(OUT).get(AT).op(OP.i32Add).set(OUT);
+  c.addTo(PS, 4);
+  c.get(R).i32(1).op(OP.i32Sub).tee(R).op(OP.brIf, 0);
+  c.op(OP.end);
+  return { name: 'normback', params: 9, locals: [[4, T.i32], [10, T.f64]], code: c };
+}
+
 export function emitElementwiseModule(): Uint8Array {
   const fns: WasmFunction[] = [];
   for (const op of WASM_BINARY_OPS) for (const [ka, kb] of [['v', 'v'], ['v', 's'], ['s', 'v']] as const) fns.push(binaryFunction(op, ka, kb));
   for (const op of WASM_UNARY_OPS) fns.push(unaryFunction(op));
-  fns.push(rowSumFunction(), rowMaxFunction(), softmaxFunction(), sigmoidFunction(), colSumFunction(), siluMulBackFunction(), ropeFunction(false), ropeFunction(true));
+  fns.push(rowSumFunction(), rowMaxFunction(), softmaxFunction(), sigmoidFunction(), colSumFunction(), siluMulBackFunction(), ropeFunction(false), ropeFunction(true), normForwardFunction(), normBackwardFunction());
   return wasmModule(fns);
 }
 
@@ -467,6 +587,44 @@ export class WasmElementwise {
     else h.set(sin.subarray(sinAt, sinAt + t * half), sinAtB / 4);
     this.fns[inverse ? 'rope_inv' : 'rope_fwd'](0, tableAt, cosAtB, sinAtB, outAt, groups, t, half);
     out.set(h.subarray(outAt / 4, outAt / 4 + rows * 2 * half));
+  }
+
+  /**
+   * normRows over `rows` contiguous rows of d float32s (see normForwardFunction): out gets y (rows·d),
+   * then μ per row, then r per row, bit for bit the reference's.
+   */
+  normRows(x: Float32Array, xAt: number, w: Float32Array, wAt: number, b: Float32Array, bAt: number, rows: number, d: number, eps: number, center: boolean, out: Float32Array): void {
+    const n = rows * d;
+    const wB = align(4 * n), bB = align(wB + 4 * d), outB = align(bB + 4 * d), statsB = align(outB + 4 * n), epsB = align(statsB + 8 * rows);
+    this.reserve(epsB + 8);
+    const h = this.heap32;
+    h.set(x.subarray(xAt, xAt + n), 0);
+    h.set(w.subarray(wAt, wAt + d), wB / 4);
+    h.set(b.subarray(bAt, bAt + d), bB / 4);
+    this.heap64[epsB / 8] = eps;
+    this.fns.normfwd(0, wB, bB, outB, statsB, rows, d, center ? 1 : 0, epsB);
+    out.set(h.subarray(outB / 4, outB / 4 + n), 0);
+    out.set(h.subarray(statsB / 4, statsB / 4 + 2 * rows), n);
+  }
+
+  /**
+   * normRowsBackward over `rows` contiguous rows of d float32s: stats are μ per row then r per row (as
+   * normRows left them); out gets dx (rows·d), then dw and db (d each), bit for bit the reference's.
+   */
+  normRowsBackward(x: Float32Array, xAt: number, w: Float32Array, wAt: number, stats: Float32Array, statsAt: number, g: Float32Array, gAt: number, rows: number, d: number, center: boolean, out: Float32Array): void {
+    const n = rows * d;
+    const wB = align(4 * n), gB = align(wB + 4 * d), outB = align(gB + 4 * n), statsB = align(outB + 4 * n), dwB = align(statsB + 8 * rows);
+    this.reserve(dwB + 16 * d);
+    const h = this.heap32;
+    h.set(x.subarray(xAt, xAt + n), 0);
+    h.set(w.subarray(wAt, wAt + d), wB / 4);
+    h.set(g.subarray(gAt, gAt + n), gB / 4);
+    h.set(stats.subarray(statsAt, statsAt + 2 * rows), statsB / 4);
+    this.heap64.fill(0, dwB / 8, dwB / 8 + 2 * d);
+    this.fns.normback(0, wB, gB, outB, statsB, dwB, rows, d, center ? 1 : 0);
+    out.set(h.subarray(outB / 4, outB / 4 + n), 0);
+    const acc = this.heap64;
+    for (let j = 0; j < 2 * d; j++) out[n + j] = acc[dwB / 8 + j];
   }
 
   /**

@@ -12,7 +12,8 @@ const EXPORT = { func: 0x00, memory: 0x02 } as const;
 export const OP = {
   block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b, br: 0x0c, brIf: 0x0d, call: 0x10,
   localGet: 0x20, localSet: 0x21, localTee: 0x22,
-  i32Load: 0x28, f32Load: 0x2a, f32Store: 0x38,
+  i32Load: 0x28, f32Load: 0x2a, f64Load: 0x2b, f32Store: 0x38, f64Store: 0x39, f64Const: 0x44,
+  f64Sqrt: 0x9f, f64Sub: 0xa1, f64Mul: 0xa2, f64Div: 0xa3, f64ConvertI32U: 0xb8, f64PromoteF32: 0xbb,
   i32Const: 0x41, i32Eqz: 0x45, i32GtU: 0x4b, i32LtU: 0x49, i32GeU: 0x4f, i32Add: 0x6a, i32Sub: 0x6b, i32Mul: 0x6c, i32And: 0x71, i32Shl: 0x74,
   f32Add: 0x92, f32Sub: 0x93, f32Mul: 0x94, f32Div: 0x95, f32Max: 0x97, f64Add: 0xa0, f32DemoteF64: 0xb6,
   select: 0x1b, simd: 0xfd, atomic: 0xfe,
@@ -81,6 +82,8 @@ export class Code {
   i32(value: number): this { return this.op(OP.i32Const, ...sleb(value)); }
   /** `local += delta` (delta a constant). */
   addTo(local: number, delta: number): this { return this.get(local).i32(delta).op(OP.i32Add).set(local); }
+  /** f64.const. */
+  f64(value: number): this { return this.op(OP.f64Const, ...Array.from(new Uint8Array(Float64Array.of(value).buffer))); }
   /** v128.const 0. */
   zero(): this { return this.simd(SIMD.v128Const).op(...new Array<number>(16).fill(0)); }
   /** v128.const with `value` in all four f32 lanes. */
