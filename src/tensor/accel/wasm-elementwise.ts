@@ -370,6 +370,27 @@ function loadF32AsF64(c: Code, ptr: number, j: number): Code {
   return c.get(ptr).get(j).i32(4).op(OP.i32Mul).op(OP.i32Add).op(OP.f32Load, 2, 0).op(OP.f64PromoteF32);
 }
 
+/** for (j = 0; j < limit; j++) body(), with j and limit i32 locals; limit >= 1. */
+function countedLoop(c: Code, j: number, limit: number, body: () => void): void {
+  c.i32(0).set(j);
+  c.op(OP.loop, T.void);
+  body();
+  c.get(j).i32(1).op(OP.i32Add).tee(j).get(limit).op(OP.i32LtU).op(OP.brIf, 0);
+  c.op(OP.end);
+}
+
+/**
+ * The end of a norm's row loop: each pointer local moves on by d float32s (`scratch`, an i32 local,
+ * holds the row's byte length), the stats pointer by one float32, and the loop repeats while --rows.
+ */
+function endRow(c: Code, d: number, scratch: number, pointers: readonly number[], stats: number, rows: number): void {
+  c.get(d).i32(4).op(OP.i32Mul).set(scratch);
+  for (const p of pointers) c.get(p).get(scratch).op(OP.i32Add).set(p);
+  c.addTo(stats, 4);
+  c.get(rows).i32(1).op(OP.i32Sub).tee(rows).op(OP.brIf, 0);
+  c.op(OP.end);
+}
+
 /**
  * normfwd(x, w, b, out, stats, rows, d, center, epsAt): per row, μ (0 unless center), r = 1/sqrt(Σ(x−μ)²/d
  * + eps), out = ((x − μ)·r)·w + b; μ to stats[row] and r to stats[rows + row] (float32). eps is the float64
@@ -380,13 +401,7 @@ function normForwardFunction(): WasmFunction {
   const [R, J, PS] = [9, 10, 11];
   const [MEAN, SS, INV, C, DF, EPS] = [12, 13, 14, 15, 16, 17];
   const c = new Code();
-  const loopJ = (body: () => void): void => {
-    c.i32(0).set(J);
-    c.op(OP.loop, T.void);
-    body();
-    c.get(J).i32(1).op(OP.i32Add).tee(J).get(D).op(OP.i32LtU).op(OP.brIf, 0);
-    c.op(OP.end);
-  };
+  const loopJ = (body: () => void): void => countedLoop(c, J, D, body);
   c.get(D).op(OP.f64ConvertI32U).set(DF);
   c.get(EPS_AT).op(OP.f64Load, 3, 0).set(EPS);
   c.get(STATS).set(PS);
@@ -409,12 +424,7 @@ function normForwardFunction(): WasmFunction {
   });
   c.get(PS).get(MEAN).op(OP.f32DemoteF64).op(OP.f32Store, 2, 0);
   c.get(PS).get(ROWS).i32(4).op(OP.i32Mul).op(OP.i32Add).get(INV).op(OP.f32DemoteF64).op(OP.f32Store, 2, 0);
-  c.get(D).i32(4).op(OP.i32Mul).set(J); // J as scratch: the row's byte length
-  c.get(X).get(J).op(OP.i32Add).set(X);
-  c.get(OUT).get(J).op(OP.i32Add).set(OUT);
-  c.addTo(PS, 4);
-  c.get(R).i32(1).op(OP.i32Sub).tee(R).op(OP.brIf, 0);
-  c.op(OP.end);
+  endRow(c, D, J, [X, OUT], PS, R); // J as scratch
   return { name: 'normfwd', params: 9, locals: [[3, T.i32], [6, T.f64]], code: c };
 }
 
@@ -428,13 +438,7 @@ function normBackwardFunction(): WasmFunction {
   const [R, J, PS, AT] = [9, 10, 11, 12];
   const [MEAN, INV, SG, SGX, XH, GJ, GX, MG, MGX, DF] = [13, 14, 15, 16, 17, 18, 19, 20, 21, 22];
   const c = new Code();
-  const loopJ = (body: () => void): void => {
-    c.i32(0).set(J);
-    c.op(OP.loop, T.void);
-    body();
-    c.get(J).i32(1).op(OP.i32Add).tee(J).get(D).op(OP.i32LtU).op(OP.brIf, 0);
-    c.op(OP.end);
-  };
+  const loopJ = (body: () => void): void => countedLoop(c, J, D, body);
   // dw[j] or db[j] (float64) address: dwb + 8·j (+ 8·d for db).
   const f64At = (db: boolean): void => {
     c.get(DWB).get(J).i32(8).op(OP.i32Mul).op(OP.i32Add);
@@ -468,13 +472,7 @@ function normBackwardFunction(): WasmFunction {
     c.get(XH).get(MGX).op(OP.f64Mul).op(OP.f64Sub);
     c.op(OP.f64Mul).op(OP.f32DemoteF64).op(OP.f32Store, 2, 0);
   });
-  c.get(D).i32(4).op(OP.i32Mul).set(AT); // the row's byte length
-  c.get(X).get(AT).op(OP.i32Add).set(X);
-  c.get(G).get(AT).op(OP.i32Add).set(G);
-  c.get(OUT).get(AT).op(OP.i32Add).set(OUT);
-  c.addTo(PS, 4);
-  c.get(R).i32(1).op(OP.i32Sub).tee(R).op(OP.brIf, 0);
-  c.op(OP.end);
+  endRow(c, D, AT, [X, G, OUT], PS, R);
   return { name: 'normback', params: 9, locals: [[4, T.i32], [10, T.f64]], code: c };
 }
 
