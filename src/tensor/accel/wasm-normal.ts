@@ -211,29 +211,20 @@ function emitSinCos(c: Code, X: number, SIN: number, COS: number, s: Scratch): v
   // __ieee754_rem_pio2 → n, y0, y1
   when(c, ilt(ix, i32(0x4002d97c)), () => {
     const nearPio2 = ieq(ix, i32(0x3ff921fb));
-    when(c, igt(hx, i32(0)), () => {
-      set(c, TT, sub(x, f64(PIO2_1)));
+    // fdlibm's two mirrored branches: x > 0 subtracts the pieces of π/2 (n = 1), x < 0 adds them (n = −1).
+    const towardZero = (step: typeof sub, n: number) => (): void => {
+      set(c, TT, step(x, f64(PIO2_1)));
       when(c, nearPio2, () => {
-        set(c, TT, sub(t, f64(PIO2_2)));
-        set(c, Y0, sub(t, f64(PIO2_2T)));
-        set(c, Y1, sub(sub(t, y0), f64(PIO2_2T)));
+        set(c, TT, step(t, f64(PIO2_2)));
+        set(c, Y0, step(t, f64(PIO2_2T)));
+        set(c, Y1, step(sub(t, y0), f64(PIO2_2T)));
       }, () => {
-        set(c, Y0, sub(t, f64(PIO2_1T)));
-        set(c, Y1, sub(sub(t, y0), f64(PIO2_1T)));
+        set(c, Y0, step(t, f64(PIO2_1T)));
+        set(c, Y1, step(sub(t, y0), f64(PIO2_1T)));
       });
-      set(c, N, i32(1));
-    }, () => {
-      set(c, TT, add(x, f64(PIO2_1)));
-      when(c, nearPio2, () => {
-        set(c, TT, add(t, f64(PIO2_2)));
-        set(c, Y0, add(t, f64(PIO2_2T)));
-        set(c, Y1, add(sub(t, y0), f64(PIO2_2T)));
-      }, () => {
-        set(c, Y0, add(t, f64(PIO2_1T)));
-        set(c, Y1, add(sub(t, y0), f64(PIO2_1T)));
-      });
-      set(c, N, i32(-1));
-    });
+      set(c, N, i32(n));
+    };
+    when(c, igt(hx, i32(0)), towardZero(sub, 1), towardZero(add, -1));
   }, () => {
     set(c, TT, abs(x));
     set(c, N, truncI32(add(mul(t, f64(INVPIO2)), f64(0.5))));
