@@ -143,27 +143,19 @@ const INVPIO2 = 6.36619772367581382433e-01, PIO2_1 = 1.57079632673412561417e+00,
 const PIO2_2 = 6.07710050630396597660e-11, PIO2_2T = 2.02226624879595063154e-21;
 const PIO2_3 = 2.02226624871116645580e-21, PIO2_3T = 8.47842766036889956997e-32;
 
-/** __kernel_sin(x, y, 1) (the reduced-argument form; |x| ≤ π/4). */
-function kernelSin(x: E, y: E, ix: E, z: number, v: number, c: Code, OUT: number): void {
+/**
+ * __kernel_sin(x, y, iy) (|x| ≤ π/4): with a tail y, the reduced-argument form (iy = 1); with y null,
+ * the form for an argument already small (iy = 0).
+ */
+function kernelSin(x: E, y: E | null, ix: E, z: number, v: number, c: Code, OUT: number): void {
   c.op(OP.block, T.void);
   when(c, ilt(ix, i32(0x3e400000)), () => { set(c, OUT, x); c.op(OP.br, 1); });
   set(c, z, mul(x, x));
   set(c, v, mul(get(z), x));
   const zz = get(z);
   const r = add(f64(S2), mul(zz, add(f64(S3), mul(zz, add(f64(S4), mul(zz, add(f64(S5), mul(zz, f64(S6)))))))));
-  set(c, OUT, sub(x, sub(sub(mul(zz, sub(mul(f64(0.5), y), mul(get(v), r))), y), mul(get(v), f64(S1)))));
-  c.op(OP.end);
-}
-
-/** __kernel_sin(x, 0, 0). */
-function kernelSin0(x: E, ix: E, z: number, v: number, c: Code, OUT: number): void {
-  c.op(OP.block, T.void);
-  when(c, ilt(ix, i32(0x3e400000)), () => { set(c, OUT, x); c.op(OP.br, 1); });
-  set(c, z, mul(x, x));
-  set(c, v, mul(get(z), x));
-  const zz = get(z);
-  const r = add(f64(S2), mul(zz, add(f64(S3), mul(zz, add(f64(S4), mul(zz, add(f64(S5), mul(zz, f64(S6)))))))));
-  set(c, OUT, add(x, mul(get(v), add(f64(S1), mul(zz, r)))));
+  if (y === null) set(c, OUT, add(x, mul(get(v), add(f64(S1), mul(zz, r)))));
+  else set(c, OUT, sub(x, sub(sub(mul(zz, sub(mul(f64(0.5), y), mul(get(v), r))), y), mul(get(v), f64(S1)))));
   c.op(OP.end);
 }
 
@@ -197,7 +189,7 @@ function emitSinCos(c: Code, X: number, SIN: number, COS: number, s: Scratch): v
   set(c, HX, hiWord(x));
   set(c, IX, iand(hx, i32(0x7fffffff)));
   when(c, ile(ix, i32(0x3fe921fb)), () => {
-    kernelSin0(x, ix, Z, V, c, SIN);
+    kernelSin(x, null, ix, Z, V, c, SIN);
     kernelCos(x, f64(0), ix, Z, R2, QX, c, COS);
     c.op(OP.br, 1);
   });
