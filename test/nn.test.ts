@@ -231,6 +231,53 @@ describe('AdamW', () => {
     }
   });
 
+  test('the WebAssembly update gives the bits of the JavaScript loop (parameters, both moments; odd sizes, decay, special values)', () => {
+    // Sizes around whole 4-lane vectors, so a spilled lane would land in the next parameter's moments.
+    const sizes = [1, 3, 4, 5, 17, 1000, 2];
+    const specials = [0, -0, 1e-40, -1e-40, 1e30, -1e30, 3e38, 2 ** -24, 1, -1];
+    const rng = new Rng(21);
+    const values = (n: number, wildEvery: number): Float32Array =>
+      Float32Array.from({ length: n }, (_, i) => (i % wildEvery === 2 ? specials[(i * 3) % specials.length] : 0.3 * rng.normal()));
+    const init = sizes.map((n) => values(n, 5));
+    let grads = [0, 1, 2, 3, 4].map(() => sizes.map((n) => values(n, 3)));
+    const run = (kernel: 'auto' | 'js'): { params: Parameter[]; opt: AdamW } => {
+      const params = init.map((x) => new Parameter(NDArray.fromData(x.slice(), [x.length], 'float32')));
+      const opt = new AdamW(params.map((p, i): [string, Parameter] => [`p${i}`, p]), { lr: 0.01, weightDecay: 0.1, decayFilter: (name) => name !== 'p2', kernel });
+      grads.forEach((gs, step) => {
+        opt.lr = 0.01 * (1 - step / 10); // a schedule: the constants change every step
+        params.forEach((p, i) => { p.grad = new Tensor(NDArray.fromData(gs[i], [gs[i].length], 'float32')); });
+        opt.step();
+      });
+      return { params, opt };
+    };
+    const wasm = run('auto');
+    const js = run('js');
+    assert.equal(wasm.opt.kernel, 'wasm', 'float32 parameters on a SIMD runtime take the kernel');
+    assert.equal(js.opt.kernel, 'js');
+    const bits = (x: ArrayLike<number>): number[] => Array.from(new Uint32Array(Float32Array.from(x).buffer));
+    wasm.params.forEach((p, i) => assert.deepEqual(bits(p.toArray() as number[]), bits(js.params[i].toArray() as number[]), `p${i}`));
+    const [sw, sj] = [wasm.opt.state(), js.opt.state()];
+    for (const name of Object.keys(sj.m)) {
+      assert.deepEqual(bits(sw.m[name].data), bits(sj.m[name].data), `m of ${name}`);
+      assert.deepEqual(bits(sw.v[name].data), bits(sj.v[name].data), `v of ${name}`);
+    }
+    // A restored state goes into the kernel's moments and carries on identically (finite moments:
+    // loadState refuses the infinite v that a 3e38 gradient leaves).
+    grads = [0, 1].map(() => sizes.map((n) => Float32Array.from({ length: n }, () => 0.3 * rng.normal())));
+    const state = run('js').opt.state();
+    const again = run('auto');
+    again.opt.loadState(state);
+    const resumed = run('js');
+    resumed.opt.loadState(state);
+    for (const o of [again, resumed]) {
+      o.params.forEach((p, i) => { p.grad = new Tensor(NDArray.fromData(grads[0][i], [sizes[i]], 'float32')); });
+      o.opt.step();
+    }
+    again.params.forEach((p, i) => assert.deepEqual(bits(p.toArray() as number[]), bits(resumed.params[i].toArray() as number[]), `resumed p${i}`));
+    // float64 parameters, or CALM_CPU_ACCEL=off, keep the loop.
+    assert.equal(new AdamW([new Parameter(NDArray.fromData(new Float64Array(3), [3], 'float64'))], { lr: 0.1 }).kernel, 'js');
+  });
+
   test('on the CPU the update is in place and gives the bits of the copy-and-replace path', () => {
     // The copy path is what a device backend takes: a backend object without hostStorage forces it.
     const host = cpuBackend();

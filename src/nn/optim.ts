@@ -7,6 +7,8 @@ import { Tensor } from '../autograd/tensor.js';
 import { NDArray } from '../tensor/ndarray.js';
 import type { TypedArray } from '../tensor/dtype.js';
 import { fmtShape, shapesEqual } from '../tensor/shape.js';
+import { cpuAccelEnabled } from '../tensor/accel/index.js';
+import { WasmAdamW } from '../tensor/accel/wasm-adamw.js';
 import type { NamedArray } from './io/safetensors.js';
 import { assignData } from './module.js';
 
@@ -29,6 +31,12 @@ export interface AdamWOptions {
   weightDecay?: number;
   /** Which parameters decay (default {@link decayMatricesExceptEmbeddings}). */
   decayFilter?: DecayFilter;
+  /**
+   * Which loop updates float32 parameters: 'auto' (default) the WebAssembly kernel when SIMD is
+   * available and CALM_CPU_ACCEL is not off, else the JavaScript loop; 'js' always the loop. Both give
+   * the same bits (float64 parameters always take the loop).
+   */
+  kernel?: 'auto' | 'js';
 }
 
 /** Everything needed to resume: step count and both moments per parameter name. */
@@ -56,6 +64,8 @@ export class AdamW {
   /** Steps taken so far. */
   stepCount = 0;
   private readonly slots: Slot[];
+  /** The wasm update and the moments' home, when every parameter is float32 (see AdamWOptions.kernel). */
+  private readonly wasm: WasmAdamW | null;
 
   /** `params` are tensors (named `param.i`) or `[name, tensor]` pairs such as `module.namedParameters()`. */
   constructor(params: readonly Tensor[] | readonly (readonly [string, Tensor])[], options: AdamWOptions) {
@@ -66,13 +76,24 @@ export class AdamW {
     const filter = options.decayFilter ?? decayMatricesExceptEmbeddings;
     const named = params.map((p, i): readonly [string, Tensor] => (p instanceof Tensor ? [`param.${i}`, p] : p));
     const seen = new Set<string>();
-    this.slots = named.map(([name, param]) => {
+    for (const [name, param] of named) {
       if (seen.has(name)) throw new Error(`AdamW: parameter name '${name}' appears twice`);
       seen.add(name);
       if (param.dtype !== 'float32' && param.dtype !== 'float64') throw new TypeError(`AdamW: parameter '${name}' has dtype ${param.dtype}`);
+    }
+    // ~17 ns per element as a JavaScript loop (2.6% of a bench:train step); the kernel does it in ~1/4.
+    const useWasm = (options.kernel ?? 'auto') === 'auto' && cpuAccelEnabled() && named.every(([, p]) => p.dtype === 'float32');
+    this.wasm = useWasm ? WasmAdamW.create(named.map(([, p]) => p.size)) : null;
+    this.slots = named.map(([name, param], i) => {
       const Arr = param.dtype === 'float64' ? Float64Array : Float32Array;
-      return { name, param, decay: filter(name, param), m: new Arr(param.size), v: new Arr(param.size) };
+      const { m, v } = this.wasm?.moments(i) ?? { m: new Arr(param.size), v: new Arr(param.size) };
+      return { name, param, decay: filter(name, param), m, v };
     });
+  }
+
+  /** Which loop updates the parameters (see {@link AdamWOptions.kernel}). */
+  get kernel(): 'wasm' | 'js' {
+    return this.wasm === null ? 'js' : 'wasm';
   }
 
   /** Names of the parameters that receive weight decay. */
@@ -91,7 +112,7 @@ export class AdamW {
     const { beta1, beta2, eps, lr } = this;
     const stepSize = lr / (1 - Math.pow(beta1, t));
     const sqrtBc2 = Math.sqrt(1 - Math.pow(beta2, t));
-    for (const slot of this.slots) {
+    for (const [i, slot] of this.slots.entries()) {
       const { param, m, v } = slot;
       if (param.grad === null) continue;
       const g = hostValues(param.grad.data);
@@ -100,7 +121,8 @@ export class AdamW {
       const inPlace = param.data.hostElements();
       const p = inPlace ?? param.toTypedArray();
       const shrink = slot.decay ? 1 - lr * this.weightDecay : 1;
-      adamwUpdate(p, g, m, v, beta1, beta2, shrink, stepSize, sqrtBc2, eps);
+      if (this.wasm !== null) this.wasm.update(i, p as Float32Array, g as Float32Array, { beta1, beta2, shrink, stepSize, sqrtBc2, eps });
+      else adamwUpdate(p, g, m, v, beta1, beta2, shrink, stepSize, sqrtBc2, eps);
       if (inPlace !== null) continue;
       const replaced = param.data;
       assignData(param, NDArray.fromData(p, param.shape, param.dtype, param.data.backend));
