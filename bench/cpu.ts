@@ -3,6 +3,12 @@
  * and with 1 (`calm-ts-cpu-1t`) side by side with TensorFlow.js (`tfjs-backend-cpu`,
  * `tfjs-backend-wasm`) in the same process. Matmul rows also get GFLOP/s (2n³ / time).
  * `--quick` runs small sizes only; `--ours` skips the peers.
+ *
+ * calm-ts (2 and 1 threads) and tfjs-wasm are timed interleaved: each case runs ROUNDS short tinybench
+ * runs of each contender in turn, and a row's median is over all of that contender's samples, so a
+ * change in the machine's speed during the run (this shared host drifts by 10-20 % within minutes)
+ * hits every contender alike instead of whichever happened to run then. tfjs-cpu, 20-60x slower,
+ * runs on its own afterwards.
  */
 import { Bench } from 'tinybench';
 import { NDArray } from '../src/tensor/ndarray.js';
@@ -10,7 +16,7 @@ import { softmaxRows } from '../src/tensor/fused.js';
 import { setMatmulThreads } from '../src/tensor/ops/matmul.js';
 import { Rng } from '../src/tensor/random.js';
 import { saveResults, type BenchRow } from './report.js';
-import { tf, usePeer, type PeerName } from './peers.js';
+import { tf, usePeer } from './peers.js';
 
 interface Case {
   name: string;
@@ -97,33 +103,55 @@ function cases(): Case[] {
   return list;
 }
 
-async function median(fn: () => void): Promise<number> {
-  const bench = new Bench({ time: quick ? 200 : 1000, iterations: 5, warmupIterations: 2 });
+/** Interleaved rounds per case (see the file comment). */
+const ROUNDS = 5;
+
+/** The latency samples (ms) of one short tinybench run of `fn` (after its warm-up iterations). */
+async function samples(fn: () => void): Promise<number[]> {
+  const bench = new Bench({ time: quick ? 60 : 250, iterations: 3, warmupIterations: 2 });
   bench.add('case', fn);
   await bench.run();
-  const p50 = bench.tasks[0].result?.latency.p50;
-  if (p50 === undefined) throw new Error('bench: tinybench returned no latency');
-  return p50;
+  const latency = bench.tasks[0].result?.latency;
+  if (latency === undefined) throw new Error('bench: tinybench returned no latency');
+  return latency.samples;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 async function main(): Promise<void> {
   const results: BenchRow[] = [];
   const all = cases();
   const gflops = (c: Case, ms: number): string | undefined => (c.name === 'matmul' ? `${((2 * c.size ** 3) / (ms * 1e6)).toFixed(1)} GFLOP/s` : undefined);
-  for (const [impl, threads] of [['calm-ts-cpu', 2], ['calm-ts-cpu-1t', 1]] as const) {
-    setMatmulThreads(threads);
-    for (const c of all) {
-      const ms = await median(c.ours());
-      results.push({ case: c.name, size: c.size, impl, medianMs: ms, note: gflops(c, ms) });
-      console.log(`${c.name} ${c.size} ${impl} ${ms.toFixed(3)} ms ${gflops(c, ms) ?? ''}`);
+  const withPeers = !process.argv.includes('--ours');
+  if (withPeers) await usePeer('tfjs-wasm');
+  for (const c of all) {
+    const contenders: { impl: string; threads?: number; fn: () => void; times: number[] }[] = [
+      { impl: 'calm-ts-cpu', threads: 2, fn: c.ours(), times: [] },
+      { impl: 'calm-ts-cpu-1t', threads: 1, fn: c.ours(), times: [] },
+      ...(withPeers ? [{ impl: 'tfjs-wasm', fn: c.peer(), times: [] }] : []),
+    ];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const k of contenders) {
+        if (k.threads !== undefined) setMatmulThreads(k.threads);
+        k.times.push(...(await samples(k.fn)));
+      }
+    }
+    for (const k of contenders) {
+      const ms = median(k.times);
+      results.push({ case: c.name, size: c.size, impl: k.impl, medianMs: ms, note: gflops(c, ms) });
+      console.log(`${c.name} ${c.size} ${k.impl} ${ms.toFixed(3)} ms (${k.times.length} samples) ${gflops(c, ms) ?? ''}`);
     }
   }
-  for (const peer of (process.argv.includes('--ours') ? [] : ['tfjs-cpu', 'tfjs-wasm']) as PeerName[]) {
-    await usePeer(peer);
+  if (withPeers) {
+    await usePeer('tfjs-cpu');
     for (const c of all) {
-      const ms = await median(c.peer());
-      results.push({ case: c.name, size: c.size, impl: peer, medianMs: ms, note: gflops(c, ms) });
-      console.log(`${c.name} ${c.size} ${peer} ${ms.toFixed(3)} ms ${gflops(c, ms) ?? ''}`);
+      const ms = median(await samples(c.peer()));
+      results.push({ case: c.name, size: c.size, impl: 'tfjs-cpu', medianMs: ms, note: gflops(c, ms) });
+      console.log(`${c.name} ${c.size} tfjs-cpu ${ms.toFixed(3)} ms ${gflops(c, ms) ?? ''}`);
     }
   }
   saveResults(results);

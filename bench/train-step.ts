@@ -55,6 +55,9 @@ const BATCH = 16;
 const VOCAB = 256;
 const TOKENS = SEQ * BATCH;
 const LR = 1e-3;
+/** Untimed steps per implementation before the timed rounds, and the timed rounds (one step each, interleaved). */
+const WARMUP_STEPS = 3;
+const ROUNDS = 7;
 
 const rng = new Rng(7);
 const blocks = new Int32Array(BATCH * (SEQ + 1));
@@ -197,8 +200,10 @@ async function main(): Promise<void> {
     c.step();
     return performance.now() - t0;
   };
-  for (const c of contenders) timed(c); // warm-up
-  for (let round = 0; round < 5; round++) for (const c of contenders) c.times.push(timed(c));
+  // Three warm-up steps each: the first steps run slower (JIT tiers, first-touch page faults, the
+  // wasm modules' memories growing) for every implementation, and a training run lives in the steady state.
+  for (let i = 0; i < WARMUP_STEPS; i++) for (const c of contenders) timed(c);
+  for (let round = 0; round < ROUNDS; round++) for (const c of contenders) c.times.push(timed(c));
   for (const c of contenders) {
     const ms = [...c.times].sort((x, y) => x - y)[Math.floor(c.times.length / 2)];
     rows.push({ case: 'train-step', size: TOKENS, impl: c.impl, medianMs: ms, note: tokensNote(ms) });
@@ -223,8 +228,8 @@ async function main(): Promise<void> {
       b.r.step();
       return performance.now() - t0;
     };
-    for (const b of built) for (let i = 0; i < 2; i++) step(b); // warm-up
-    for (let round = 0; round < 5; round++) for (const b of built) b.times.push(step(b));
+    for (let i = 0; i < WARMUP_STEPS; i++) for (const b of built) step(b);
+    for (let round = 0; round < ROUNDS; round++) for (const b of built) b.times.push(step(b));
     for (const b of built) {
       const ms = [...b.times].sort((x, y) => x - y)[Math.floor(b.times.length / 2)];
       rows.push({ case: 'calm-train-step', size: b.r.tokens, impl: b.impl, medianMs: ms, note: tokensNote(ms, b.r.tokens) });
@@ -243,7 +248,7 @@ async function main(): Promise<void> {
       'One optimiser step (forward, backward, Adam) of a 2-layer pre-norm Transformer LM: d = 128, 4 heads, RoPE, SwiGLU 344, ' +
       'vocabulary 256, batch 16 x 64 tokens (size = tokens per step). tfjs-wasm embeds by one-hot matmul (its gather has no gradient). ' +
       'The TensorFlow.js peers are in their fast formulation: linear layers are plain 2-D matmuls whose gradients are written with explicit transposes. ' +
-      'calm-ts (2 and 1 threads) and tfjs-wasm are timed interleaved, five rounds after a warm-up; tfjs-cpu on its own.',
+      `calm-ts (2 and 1 threads) and tfjs-wasm are timed interleaved, ${ROUNDS} rounds after ${WARMUP_STEPS} warm-up steps each; tfjs-cpu on its own.`,
     'calm-train-step':
       'One CALM training step (forward, energy loss, backward, AdamW) at the demo configuration: d 64, 2 layers, batch 16 blocks of 17 chunks, ' +
       'K 4, latent 128, N 4 samples, M 32 targets, frozen autoencoder (bench/calm-step.ts); size = tokens per step. The steps of the ' +
