@@ -259,6 +259,42 @@ describe('cpu accelerations against their op-table entries', () => {
     }
   });
 
+  test('copy (the wasm row gather for views made of contiguous runs): the reference\'s bits, over permutations, offsets and run lengths', () => {
+    const bits = (x: TypedArray): Uint32Array => new Uint32Array(x.buffer, x.byteOffset, x.length);
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 2, maxLength: 3 }), fc.constantFrom(1, 3, 4, 5, 8, 32), fc.integer({ min: 0, max: 5 }), seedArb,
+        (lead, run, offset, seed) => {
+          const r = new Rng(seed);
+          const stored = [...lead, run]; // storage layout
+          const n = sizeOf(stored);
+          const data = new Float32Array(offset + n + 3).fill(Number.NaN);
+          // Values with NaN payloads, −0 and subnormals among them: a copy must move every bit.
+          const raw = new Uint32Array(data.buffer);
+          for (let i = 0; i < n; i++) raw[offset + i] = i % 9 === 4 ? [0x7fc00001, 0xffa00000, 0x80000000, 0x00000003][i % 4] : new Uint32Array(Float32Array.of(3 * r.normal()).buffer)[0];
+          // Swap the two leading axes (attention's heads ⇄ positions), keeping the runs contiguous.
+          const strides = contiguousStrides(stored);
+          const shape = [stored[1], stored[0], ...stored.slice(2)];
+          const viewStrides = [strides[1], strides[0], ...strides.slice(2)];
+          const x: CpuView = { data, dtype: 'float32', shape, strides: viewStrides, offset };
+          const got = CPU_ACCEL.copy([x], {} as never);
+          const want = OPS.copy.cpu([x], {});
+          const runLength = stored[0] === 1 || stored[1] === 1 ? n : sizeOf(stored.slice(2)); // merged runs when an axis is 1
+          if (n < WASM_MIN || runLength < 4 || runLength === n) assert.equal(got, null, `declines [${shape}] runs of ${runLength}`);
+          else {
+            assert.ok(got !== null, `takes [${shape}] runs of ${runLength}`);
+            assert.deepEqual(bits(got), bits(want), `copy [${shape}] (storage [${stored}], offset ${offset})`);
+          }
+        }),
+      { numRuns: 200 },
+    );
+    // The case it is for: bench:train's heads, [16, 64, 4, 32] stored, read as [16, 4, 64, 32].
+    const data = Float32Array.from({ length: 16 * 64 * 4 * 32 }, (_, i) => i);
+    const x: CpuView = { data, dtype: 'float32', shape: [16, 4, 64, 32], strides: [8192, 32, 128, 1], offset: 0 };
+    const got = CPU_ACCEL.copy([x], {} as never);
+    assert.ok(got !== null);
+    assert.deepEqual(bits(got), bits(OPS.copy.cpu([x], {})));
+  });
+
   test('rope (the wasm path for contiguous rows in any order): bit-identical, forward and inverse, special values included', () => {
     const specials = [0, -0, Infinity, -Infinity, Number.NaN, 1e-40, -3.4e38];
     fc.assert(

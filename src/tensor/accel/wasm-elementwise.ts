@@ -260,6 +260,31 @@ function colSumFunction(): WasmFunction {
   return { name: 'colsum', params: 5, locals: [[5, T.i32], [3, T.v128]], code: c };
 }
 
+/**
+ * gather_rows(src, table, out, rows, len): out's rows, each `len` float32s, are copied from src + table[r]
+ * (byte offsets), r < rows, in whole 4-lane vectors: a row's last vector spills into the next row's
+ * start (written next) or, after the last row, into padding. A copy moves bits, so the result is the
+ * reference's exactly. rows, len >= 1.
+ */
+function gatherRowsFunction(): WasmFunction {
+  const [SRC, TABLE, OUT, ROWS, LEN] = [0, 1, 2, 3, 4];
+  const [J, PS] = [5, 6];
+  const c = new Code();
+  c.op(OP.loop, T.void); // rows
+  c.get(SRC).get(TABLE).op(OP.i32Load, 2, 0).op(OP.i32Add).set(PS);
+  c.get(LEN).set(J);
+  c.op(OP.loop, T.void); // 4 floats at a time
+  c.get(OUT).get(PS).simd(SIMD.v128Load, 2, 0).simd(SIMD.v128Store, 2, 0);
+  c.addTo(OUT, 16).addTo(PS, 16);
+  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.op(OP.end);
+  c.get(OUT).get(J).i32(4).op(OP.i32Mul).op(OP.i32Add).set(OUT); // back to the row's end
+  c.addTo(TABLE, 4);
+  c.get(ROWS).i32(1).op(OP.i32Sub).tee(ROWS).op(OP.brIf, 0);
+  c.op(OP.end);
+  return { name: 'gather_rows', params: 5, locals: [[2, T.i32]], code: c };
+}
+
 /** The whole module's bytes. */
 /** i8x16.shuffle lanes joining the low halves (two f32 each) of two vectors. */
 const LOW_HALVES = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
@@ -480,7 +505,7 @@ export function emitElementwiseModule(): Uint8Array {
   const fns: WasmFunction[] = [];
   for (const op of WASM_BINARY_OPS) for (const [ka, kb] of [['v', 'v'], ['v', 's'], ['s', 'v']] as const) fns.push(binaryFunction(op, ka, kb));
   for (const op of WASM_UNARY_OPS) fns.push(unaryFunction(op));
-  fns.push(rowSumFunction(), rowMaxFunction(), softmaxFunction(), sigmoidFunction(), colSumFunction(), siluMulBackFunction(), ropeFunction(false), ropeFunction(true), normForwardFunction(), normBackwardFunction());
+  fns.push(rowSumFunction(), rowMaxFunction(), softmaxFunction(), sigmoidFunction(), colSumFunction(), siluMulBackFunction(), ropeFunction(false), ropeFunction(true), normForwardFunction(), normBackwardFunction(), gatherRowsFunction());
   return wasmModule(fns);
 }
 
@@ -585,6 +610,29 @@ export class WasmElementwise {
     else h.set(sin.subarray(sinAt, sinAt + t * half), sinAtB / 4);
     this.fns[inverse ? 'rope_inv' : 'rope_fwd'](0, tableAt, cosAtB, sinAtB, outAt, groups, t, half);
     out.set(h.subarray(outAt / 4, outAt / 4 + rows * 2 * half));
+  }
+
+  /**
+   * Copies rows of `len` float32s from `src` at `rowStarts` (element offsets, one per row) into `out`,
+   * one after another (see gatherRowsFunction).
+   */
+  gatherRows(src: Float32Array, rowStarts: Int32Array, len: number, out: Float32Array): void {
+    const rows = rowStarts.length;
+    if (rows === 0 || len === 0) return;
+    let lo = Infinity, hi = -Infinity;
+    for (let r = 0; r < rows; r++) {
+      if (rowStarts[r] < lo) lo = rowStarts[r];
+      if (rowStarts[r] > hi) hi = rowStarts[r];
+    }
+    const span = hi - lo + len;
+    const tableAt = align(4 * span + PAD);
+    const outAt = align(tableAt + 4 * rows);
+    this.reserve(outAt + 4 * rows * len + PAD);
+    this.heap32.set(src.subarray(lo, lo + span), 0);
+    const table = new Int32Array(this.memory.buffer, tableAt, rows);
+    for (let r = 0; r < rows; r++) table[r] = 4 * (rowStarts[r] - lo);
+    this.fns.gather_rows(0, tableAt, outAt, rows, len);
+    out.set(this.heap32.subarray(outAt / 4, outAt / 4 + rows * len));
   }
 
   /**
