@@ -13,14 +13,12 @@
  * all parameters, and never grown, so the Float32Array views handed out stay valid. Each step copies a
  * parameter and its gradient in and the parameter out; m and v are updated where they are.
  */
-import { Code, HIGH_HALF, OP, SIMD, T, WASM_PAGE, wasmApi, wasmModule, type WasmFunction, type WasmMemory } from './wasm-emit.js';
+import { Code, LOW_HALVES, OP, pushF64Half, SIMD, T, WASM_PAGE, wasmApi, wasmModule, type WasmFunction, type WasmMemory } from './wasm-emit.js';
 import { wasmSimdAvailable } from './wasm-matmul.js';
 
 /** SIMD opcodes this module needs beyond wasm-emit's. */
 const V = { load64Splat: 0x0a, f64x2Sqrt: 0xef, f64x2Div: 0xf3 } as const;
 const I32_GT_S = 0x4a;
-/** i8x16.shuffle lanes joining the low halves (two f32 each) of two vectors. */
-const LOW_HALVES = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 /** The float64 scalars of one update, in the order they sit at `consts` (8 bytes each). */
 export const ADAMW_CONSTANTS = ['beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'shrink', 'stepSize', 'sqrtBc2', 'eps'] as const;
 /** Linear memory beyond this is refused (the optimiser then keeps the JavaScript loop). */
@@ -36,12 +34,7 @@ function adamwFunction(): WasmFunction {
   const [VP, VG, VM, VV2, MLO, VLO, PLO] = [14, 15, 16, 17, 18, 19, 20];
   const c = new Code();
   [B1, A1, B2, A2, SHRINK, STEP, BC2, EPS].forEach((local, i) => c.get(CONSTS).simd(V.load64Splat, 3, 8 * i).set(local));
-  // Pushes the float64 pair of lanes (low: 0-1, high: 2-3) of a float32 vector local.
-  const half = (v: number, high: boolean): Code => {
-    c.get(v);
-    if (high) c.get(v).simd(SIMD.i8x16Shuffle).op(...HIGH_HALF);
-    return c.simd(SIMD.f64x2PromoteLowF32x4);
-  };
+  const half = (v: number, high: boolean): Code => pushF64Half(c, v, high);
   // The new m of one half, rounded to float32 (in lanes 0-1): β1·m + (1−β1)·g.
   const newM = (high: boolean): void => {
     c.get(B1); half(VM, high); c.simd(SIMD.f64x2Mul);

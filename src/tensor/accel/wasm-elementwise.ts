@@ -16,7 +16,7 @@
  * different order than the reference, so they agree to float64 rounding before the final float32
  * rounding.
  */
-import { Code, HIGH_HALF, OP, SIMD, T, reserveBytes, wasmApi, wasmModule, type WasmFunction, type WasmMemory } from './wasm-emit.js';
+import { Code, HIGH_HALF, LOW_HALVES, OP, pushF64Half, SIMD, T, reserveBytes, wasmApi, wasmModule, type WasmFunction, type WasmMemory } from './wasm-emit.js';
 
 export type WasmBinaryOp = 'add' | 'sub' | 'mul' | 'div';
 export type WasmUnaryOp = 'neg' | 'abs' | 'sqrt';
@@ -286,8 +286,6 @@ function gatherRowsFunction(): WasmFunction {
 }
 
 /** The whole module's bytes. */
-/** i8x16.shuffle lanes joining the low halves (two f32 each) of two vectors. */
-const LOW_HALVES = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 
 /**
  * silumulback(a, b, s, g, da, db, n): da = g·b·s·(1 + a·(1 − s)) and db = g·a·s over ceil(n/4) vectors
@@ -299,12 +297,7 @@ function siluMulBackFunction(): WasmFunction {
   const [A, B, S, G, DA, DB, N] = [0, 1, 2, 3, 4, 5, 6];
   const [VA, VB, VS, VG, LO] = [7, 8, 9, 10, 11];
   const c = new Code();
-  // Pushes the float64 pair of lanes (low: 0-1, high: 2-3) of a float32 vector local.
-  const half = (v: number, high: boolean): Code => {
-    c.get(v);
-    if (high) c.get(v).simd(SIMD.i8x16Shuffle).op(...HIGH_HALF);
-    return c.simd(SIMD.f64x2PromoteLowF32x4);
-  };
+  const half = (v: number, high: boolean): Code => pushF64Half(c, v, high);
   // da for one half: ((g·b)·s)·(1 + a·(1 − s)).
   const da = (high: boolean): void => {
     half(VG, high); half(VB, high); c.simd(SIMD.f64x2Mul);

@@ -34,6 +34,18 @@ export const SIMD = {
 } as const;
 /** i8x16.shuffle lanes moving the high two f32 of a vector into the low half. */
 export const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+/** i8x16.shuffle lanes joining the low halves (two f32 each) of two vectors. */
+export const LOW_HALVES = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+
+/**
+ * Pushes the float64 pair of lanes 0-1 (or, with `high`, 2-3) of the float32 vector in local `v`:
+ * how the float64 kernels widen a float32 vector half by half.
+ */
+export function pushF64Half(c: Code, v: number, high: boolean): Code {
+  c.get(v);
+  if (high) c.get(v).simd(SIMD.i8x16Shuffle).op(...HIGH_HALF);
+  return c.simd(SIMD.f64x2PromoteLowF32x4);
+}
 
 /** Unsigned LEB128. */
 export function uleb(n: number): number[] {
