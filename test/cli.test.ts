@@ -133,7 +133,7 @@ describe('defineCommand', () => {
     'generate-calm': 'checkpoint prompt max-tokens max-context temperature method pool top-k seed backend',
     eval: 'checkpoint split block-size blocks seed backend',
     demo: 'out ae-steps calm-steps max-tokens eval-blocks seed backend quiet',
-    experiment: 'out budget ks baseline-steps ae-steps ae-latent ae-beta dim layers heads block batch samples target-samples eval-blocks eval-points gen-tokens tokenizer merges seed backend quiet',
+    experiment: 'out budget ks baseline-steps ae-steps ae-latent ae-beta ae-hidden dim layers heads block batch samples target-samples eval-blocks eval-points gen-tokens tokenizer merges seed backend quiet',
     export: 'checkpoint format out',
     import: 'reference out',
     info: 'backend',

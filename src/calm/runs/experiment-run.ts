@@ -54,6 +54,8 @@ export interface ExperimentOptions {
   aeLatent: number;
   /** Autoencoder KL weight β (CALM.md §2.7). */
   aeBeta: number;
+  /** Autoencoder width d_ae (its SwiGLU width is 2.5 d_ae). */
+  aeHidden: number;
   /** 'byte', or 'bpe': one BPE tokenizer of `merges` merges learned from the training split, shared by every model. */
   tokenizer: string;
   merges: number;
@@ -215,7 +217,7 @@ export async function runExperiment(o: Options, ks: readonly number[], backend: 
       version: 1,
       tokenizer: kind,
       ...(kind === 'bpe' ? { merges: o.merges } : {}),
-      autoencoder: { vocabSize: V, K, hidden: 128, intermediate: 320, latent, encoderLayers: 2, decoderLayers: 2 },
+      autoencoder: { vocabSize: V, K, hidden: o.aeHidden, intermediate: Math.round(2.5 * o.aeHidden), latent, encoderLayers: 2, decoderLayers: 2 },
       regularisation: { ...defaultRegularisation(tokenizer.mask), beta: o.aeBeta },
       data: { batchSize: AUTOENCODER_RECIPE.batch, validFraction: VALID_FRACTION, validChunks: 1024, reportChunks: 8192, seed: o.seed },
       train: trainSection(aeSteps, AUTOENCODER_RECIPE.lr, AUTOENCODER_RECIPE.minLr),
@@ -343,7 +345,7 @@ function setupLines(o: Options, ks: readonly number[], ffn: number, baselineStep
     `shared backbone: d ${o.dim}, ${o.layers} layers, ${o.heads} heads, SwiGLU ${ffn}; the baseline adds an untied ${o.dim} x ${V} output projection, CALM adds the input compression MLP and an energy head (2 blocks, noise 32, N = ${o.samples} samples, M = ${o.targetSamples} targets)`,
     `training blocks of ${o.block} tokens (CALM: ${o.block}/K chunk positions; baseline: ${o.block} token positions), ${o.batch} blocks = ${tokensPerStep} tokens per step for every LM; AdamW (0.9, 0.95), wd 0.1, clip 1, cosine schedule with warmup; lr 3e-3 (baseline) / ${CALM_LR} (CALM), Linear weights N(0, 1/fan_in) for CALM (calm-model.ts); CALM trains with energy-score exponent α = ${CALM_RUN_DEFAULTS.energyExponent} and every held-out energy loss is scored at α = 1`,
     `matched compute: the baseline trains ${baselineSteps} steps (budget ${o.budget}); each CALM gets steps = ${baselineSteps} x (baseline train FLOPs/token) / (its train FLOPs/token), both from flops.ts (6 x matmul MACs incl. the energy head N times and the frozen AE encoder for targets, + attention), so LM training FLOPs match to rounding; autoencoder training FLOPs are listed separately and not included`,
-    `autoencoders: one per K (${ks.join(', ')}), d_ae 128, latent l = ${o.aeLatent}K, ${aeSteps} steps of 128 chunks (peak lr 5e-3), regularisation beta ${o.aeBeta}${o.aeBeta === 1e-3 ? ' (the reference\'s)' : ' (reference 1e-3)'}, KL floor 0.5, dropouts 0.15 as in the reference`,
+    `autoencoders: one per K (${ks.join(', ')}), d_ae ${o.aeHidden}, latent l = ${o.aeLatent}K, ${aeSteps} steps of 128 chunks (peak lr 5e-3), regularisation beta ${o.aeBeta}${o.aeBeta === 1e-3 ? ' (the reference\'s)' : ' (reference 1e-3)'}, KL floor 0.5, dropouts 0.15 as in the reference`,
     `evaluation: the same ${evalBlocks} held-out blocks of ${o.block} tokens for every model ("same tokens" of context); BrierLM at ${o.evalPoints} checkpoints per run; 95% interval by the delta method over the per-position spread`,
     `generation speed: temperature 1, batch 1, KV cache, ${o.genTokens} new tokens from a BOS prompt, repeated for at least 2 s; same backbone, same machine, one process`,
   ];

@@ -32,6 +32,7 @@ export const { specs, help, run } = defineCommand({
     aeSteps: { type: 'number', integer: true, min: 1, default: 1500, description: `autoencoder steps (of ${AE.batch} chunks, peak lr ${AE.lr.toExponential()}, as in the demo) at budget 1` },
     aeLatent: { type: 'number', integer: true, min: 1, default: 8, description: 'autoencoder latent size per token (l = this x K; 8 gives l = 32 at K = 4, where the reference has 128: README, "How we chose the CALM recipe")' },
     aeBeta: { type: 'number', min: 0, default: 1e-3, description: 'autoencoder KL weight beta (reference 1e-3)' },
+    aeHidden: { type: 'number', integer: true, min: 4, default: 128, description: 'autoencoder width d_ae (SwiGLU 2.5 x d_ae); its encoder makes every CALM training target, so it counts in CALM\'s matched FLOPs' },
     dim: { type: 'number', integer: true, min: 8, default: 64, description: 'backbone width d (shared by CALM and the baseline)' },
     layers: { type: 'number', integer: true, min: 1, default: 2, description: 'backbone layers' },
     heads: { type: 'number', integer: true, min: 1, default: 4, description: 'attention heads' },
