@@ -175,7 +175,9 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor): Tensor {
     const gy = g.data.matmul(v.data.transpose()).mul(p); // dP ⊙ P   [..., T, S]
     const ds = gy.sub(p.mul(gy.sum(-1, true))); // softmax backward (softmaxLast's rule)
     const dq = needs[0] ? new Tensor(ds.matmul(k.data).mul(scale)) : null; // [..., T, hd]
-    const dk = needs[1] ? new Tensor(qs.transpose().matmul(ds).transpose()) : null; // [..., S, hd]
+    // dsᵀ·qs, not (qsᵀ·ds)ᵀ: the same sums over T in the same order (so the same bits), but a contiguous
+    // result, which RoPE's backward then reads through its wasm path (it declines transposed rows).
+    const dk = needs[1] ? new Tensor(ds.transpose().matmul(qs)) : null; // [..., S, hd]
     return [dq, dk, dv];
   });
 }
