@@ -56,8 +56,8 @@ export interface BatchItem {
 }
 
 /** The module's functions, in order (their indices). */
-const FUNCTIONS = ['gemm', 'packA', 'packB', 'gemmItems'] as const;
-const [GEMM, , , GEMM_ITEMS] = FUNCTIONS.map((_, i) => i);
+const FUNCTIONS = ['gemm', 'packA', 'packB', 'gemmItems', 'packBT'] as const;
+const [GEMM, PACK_A, PACK_B, GEMM_ITEMS, PACK_BT] = FUNCTIONS.map((_, i) => i);
 
 /** The gemm function's i32 parameters, in order. */
 const GEMM_PARAMS = ['a', 'aPanel', 'aRow', 'aStep', 'b', 'c', 'nPanels', 'k', 'blocks', 'scratch', 'next'] as const;
@@ -216,7 +216,7 @@ export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE, sharedMaxPages?:
   c.op(OP.end); // $exit
 
   const gemm = { name: 'gemm', params: GEMM_PARAMS.length, locals: [[I32_LOCALS, T.i32], [V128_LOCALS, T.v128]] as [number, number][], code: c };
-  return wasmModule([gemm, emitPanelCopy('packA', mr), emitPanelCopy('packB', nr), emitGemmItems()], sharedMaxPages);
+  return wasmModule([gemm, emitPanelCopy('packA', mr), emitPanelCopy('packB', nr), emitGemmItems(), emitTransposedPanelCopy(nr)], sharedMaxPages);
 }
 
 /**
@@ -275,6 +275,75 @@ function emitPanelCopy(name: string, width: number): { name: string; params: num
   }
   c.op(OP.end);
   return { name, params: 5, locals: [[3, T.i32]], code: c };
+}
+
+/** i8x16.shuffle lanes picking f32 lanes (0-3 of the first operand, 4-7 of the second). */
+const f32Lanes = (...lanes: number[]): number[] => lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]);
+
+/**
+ * `packBT(src, srcRow, dst, panels, k)`: packB's layout (panel i, step p at dst + 32·(i·k + p), 8 floats)
+ * from B = Mᵀ with M row-major (row c of M, byte stride srcRow from src, is column c of B): the
+ * transposed weights of a linear layer's input gradient, g·Wᵀ. Panel i reads M's rows 8i … 8i+7 four
+ * floats at a time and transposes each 4 x 4 block with shuffles (an odd last 1-3 steps go a float at
+ * a time), where the JS packer gathered one float per load. Rows past M's end must be zeros the caller
+ * provides. Only for nr = 8 (the default tile); another width packs in JS.
+ */
+function emitTransposedPanelCopy(nr: number): { name: string; params: number; locals: [number, number][]; code: Code } {
+  const [SRC, SRC_ROW, DST, PANELS, K] = [0, 1, 2, 3, 4];
+  const [I, P, D] = [5, 6, 7];
+  const ROW = Array.from({ length: 8 }, (_, c) => 8 + c); // the panel's 8 row pointers
+  const V = Array.from({ length: 8 }, (_, c) => 16 + c); // 4 floats of each row
+  const [T0, T1, T2, T3] = [24, 25, 26, 27];
+  const c = new Code();
+  if (nr !== 8) return { name: 'packBT', params: 5, locals: [], code: c }; // never called (matmulBatch checks NR)
+  c.i32(0).set(I);
+  c.op(OP.loop, T.void); // panels
+  {
+    c.get(SRC).get(I).get(SRC_ROW).op(OP.i32Mul).i32(8).op(OP.i32Mul).op(OP.i32Add).set(ROW[0]);
+    for (let r = 1; r < 8; r++) c.get(ROW[r - 1]).get(SRC_ROW).op(OP.i32Add).set(ROW[r]);
+    c.get(DST).get(I).get(K).op(OP.i32Mul).i32(32).op(OP.i32Mul).op(OP.i32Add).set(D);
+    c.get(K).set(P);
+    c.op(OP.block, T.void); // four steps at a time while at least four are left
+    c.op(OP.loop, T.void);
+    {
+      c.get(P).i32(4).op(OP.i32LtU).op(OP.brIf, 1);
+      for (let r = 0; r < 8; r++) c.get(ROW[r]).simd(SIMD.v128Load, 2, 0).set(V[r]).addTo(ROW[r], 16);
+      for (const half of [0, 1]) {
+        const [a, b, cc, d] = V.slice(4 * half, 4 * half + 4);
+        c.get(a).get(b).simd(SIMD.i8x16Shuffle).op(...f32Lanes(0, 4, 1, 5)).set(T0);
+        c.get(cc).get(d).simd(SIMD.i8x16Shuffle).op(...f32Lanes(0, 4, 1, 5)).set(T1);
+        c.get(a).get(b).simd(SIMD.i8x16Shuffle).op(...f32Lanes(2, 6, 3, 7)).set(T2);
+        c.get(cc).get(d).simd(SIMD.i8x16Shuffle).op(...f32Lanes(2, 6, 3, 7)).set(T3);
+        // Step j's floats of rows a, b, cc, d, at column offset 16·half of the step's 32 bytes.
+        const store = (step: number, x: number, y: number, lanes: number[]): void => {
+          c.get(D).get(x).get(y).simd(SIMD.i8x16Shuffle).op(...f32Lanes(...lanes)).simd(SIMD.v128Store, 2, 32 * step + 16 * half);
+        };
+        store(0, T0, T1, [0, 1, 4, 5]);
+        store(1, T0, T1, [2, 3, 6, 7]);
+        store(2, T2, T3, [0, 1, 4, 5]);
+        store(3, T2, T3, [2, 3, 6, 7]);
+      }
+      c.addTo(D, 128);
+      c.get(P).i32(4).op(OP.i32Sub).set(P);
+      c.op(OP.br, 0);
+    }
+    c.op(OP.end);
+    c.op(OP.end);
+    c.op(OP.block, T.void); // the last 0-3 steps, a float at a time
+    c.op(OP.loop, T.void);
+    {
+      c.get(P).op(OP.i32Eqz).op(OP.brIf, 1);
+      for (let r = 0; r < 8; r++) c.get(D).get(ROW[r]).op(OP.f32Load, 2, 0).op(OP.f32Store, 2, 4 * r).addTo(ROW[r], 4);
+      c.addTo(D, 32);
+      c.get(P).i32(1).op(OP.i32Sub).set(P);
+      c.op(OP.br, 0);
+    }
+    c.op(OP.end);
+    c.op(OP.end);
+    c.get(I).i32(1).op(OP.i32Add).tee(I).get(PANELS).op(OP.i32LtU).op(OP.brIf, 0);
+  }
+  c.op(OP.end);
+  return { name: 'packBT', params: 5, locals: [[11, T.i32], [12, T.v128]], code: c };
 }
 
 // ---------------------------------------------------------------- running it
@@ -391,6 +460,8 @@ export class WasmMatmul {
     const [aPanel, aRow, aStep] = layout === 'rows' ? [4 * MR * k, 4 * k, 4] : [4 * MR * k, 4, 4 * MR];
     // B: packed by wasm from a plain copy when row-major and contiguous, else by JS.
     const bRows = b0.colStride === 1 && b0.rowStride === n && NR % 4 === 0;
+    // Or, for B = Mᵀ with M row-major and contiguous (g·Wᵀ), by wasm's transposing packer from a copy of M.
+    const bCols = !bRows && b0.rowStride === 1 && b0.colStride === k && NR === 8;
     // Threads claim whole items, or row blocks of one product (see emitGemmModule), as they go.
     // Every C entry is computed the same way whichever thread claims it (the same k blocks, in the
     // same order), so neither the split nor the block sizes change the result.
@@ -413,7 +484,7 @@ export class WasmMatmul {
     const nextAt = roundUp(cAt + 4 * mPanels * MR * ldc, 64);
     const aCopyAt = roundUp(nextAt + 4 + 4 * blockStarts.length, 64);
     const bCopyAt = roundUp(aCopyAt + (layout === 'columns' ? 4 * (m * k + MR) : 0), 64);
-    const itemBytes = roundUp(bCopyAt + (bRows ? 4 * (k * n + NR) : 0), 64);
+    const itemBytes = roundUp(bCopyAt + (bRows ? 4 * (k * n + NR) : bCols ? 4 * nPanels * NR * k : 0), 64);
     const scratchBytes = 8 * MR * NR;
     if (byItems && items.length * itemBytes > BATCH_BYTES) {
       // A batch that would need much memory (which stays the module's) goes in parts.
@@ -437,7 +508,7 @@ export class WasmMatmul {
       else if (layout === 'columns') {
         heap.set(a.data.subarray(a.offset, a.offset + m * k), (base + aCopyAt) / 4);
         heap.fill(0, (base + aCopyAt) / 4 + m * k, (base + aCopyAt) / 4 + m * k + MR);
-        this.pool.run(1, panelCopyJobs(base + aCopyAt, 4 * m, base, mPanels, k, MR, parts));
+        this.pool.run(PACK_A, panelCopyJobs(base + aCopyAt, 4 * m, base, mPanels, k, MR, parts));
       } else {
         heap.set(a.data.subarray(a.offset, a.offset + m * k), base / 4);
         heap.fill(0, base / 4 + m * k, base / 4 + aFloats);
@@ -445,7 +516,12 @@ export class WasmMatmul {
       if (bRows) {
         heap.set(b.data.subarray(b.offset, b.offset + k * n), (base + bCopyAt) / 4);
         heap.fill(0, (base + bCopyAt) / 4 + k * n, (base + bCopyAt) / 4 + k * n + NR);
-        this.pool.run(2, panelCopyJobs(base + bCopyAt, 4 * n, base + bAt, nPanels, k, NR, parts));
+        this.pool.run(PACK_B, panelCopyJobs(base + bCopyAt, 4 * n, base + bAt, nPanels, k, NR, parts));
+      } else if (bCols) {
+        // M's n rows of k, then zero rows up to whole panels (the columns past B's edge).
+        heap.set(b.data.subarray(b.offset, b.offset + k * n), (base + bCopyAt) / 4);
+        heap.fill(0, (base + bCopyAt) / 4 + k * n, (base + bCopyAt) / 4 + nPanels * NR * k);
+        this.pool.run(PACK_BT, panelCopyJobs(base + bCopyAt, 4 * k, base + bAt, nPanels, k, NR, parts, 4 * NR * k));
       } else packB(b, k, n, NR, heap, (base + bAt) / 4);
       heapI32[(base + nextAt) / 4] = 0; // the row-block counter
       heapI32.set(blockStarts, (base + nextAt) / 4 + 1);
@@ -534,16 +610,18 @@ function packB(b: MatrixOperand, k: number, n: number, nr: number, dst: Float32A
 }
 
 /**
- * The arguments of the wasm panel copies (packA, packB: `(src, srcStep, dst, panels, k)`) for `panels`
- * panels of `width` floats split into at most `parts` runs of consecutive panels, one per thread: the
- * panels are independent, so the packed bytes are the same however they are split.
+ * The arguments of the wasm panel copies (packA, packB, packBT: `(src, srcStep, dst, panels, k)`) for
+ * `panels` panels of `width` floats split into at most `parts` runs of consecutive panels, one per
+ * thread: the panels are independent, so the packed bytes are the same however they are split. A panel
+ * starts `srcPanelBytes` after the previous one in the source (width floats along a row for packA and
+ * packB; width rows of M for packBT).
  */
-export function panelCopyJobs(src: number, srcStep: number, dst: number, panels: number, k: number, width: number, parts: number): number[][] {
+export function panelCopyJobs(src: number, srcStep: number, dst: number, panels: number, k: number, width: number, parts: number, srcPanelBytes = 4 * width): number[][] {
   const jobs: number[][] = [];
   const per = Math.ceil(panels / Math.max(1, Math.min(parts, panels)));
   for (let first = 0; first < panels; first += per) {
     const count = Math.min(per, panels - first);
-    jobs.push([src + 4 * width * first, srcStep, dst + 4 * width * k * first, count, k]);
+    jobs.push([src + srcPanelBytes * first, srcStep, dst + 4 * width * k * first, count, k]);
   }
   return jobs;
 }
