@@ -8,6 +8,9 @@
 #   bash scripts/calm-recipe-sweep.sh OUT [NAME ...]    # all configurations, or the named ones
 #
 # Each configuration takes about 7 minutes on 2 cores; set PARALLEL=n to run n at once (2 threads each).
+# A configuration's own flags come after the common ones, so they override them: the -h64 rows give CALM
+# the matched-FLOPs steps of an autoencoder of width 64 (its encoder, which makes the targets, costs a
+# quarter of width 128's; steps from flops.ts's matchedSteps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: calm-recipe-sweep.sh OUT [NAME ...]}; shift
@@ -23,6 +26,12 @@ l64-b4e-3    --latent 64 --beta 4e-3
 l32-b1e-3    --latent 32 --beta 1e-3
 l32-b1.5e-2  --latent 32 --beta 1.5e-2
 l16-b1.5e-2  --latent 16 --beta 1.5e-2
+l32-b5e-2    --latent 32 --beta 5e-2
+l32-b1.5e-1  --latent 32 --beta 1.5e-1
+l32-b1.5e-2-m64 --latent 32 --beta 1.5e-2 | --target-samples 64
+l32-b1e-3-lr4e-3 --latent 32 --beta 1e-3 | --lr 4e-3 --min-lr 4e-4
+l32-h64      --latent 32 --beta 1e-3 --hidden 64 | --steps 1681 --eval-every 1681 --checkpoint-every 1681
+l32-b1.5e-2-h64 --latent 32 --beta 1.5e-2 --hidden 64 | --steps 1681 --eval-every 1681 --checkpoint-every 1681
 '
 one() {
   local name=$1 ae=$2 lm=$3 d=$out/$1
