@@ -361,8 +361,7 @@ const copyAccel: CpuAccel = (inputs) => {
   const k = wasmKernels();
   if (k === null) return null;
   const out = new Float32Array(n);
-  k.gatherRows(x.data, rowStarts(shape, strides[0], x.offset), len, out);
-  return out;
+  return k.gatherRows(x.data, rowStarts(shape, strides[0], x.offset), len, out) ? out : null;
 };
 /** Shorter runs than this stay with the reference (the row table would cost more than it saves). */
 const COPY_MIN_RUN = 4;

@@ -607,17 +607,20 @@ export class WasmElementwise {
 
   /**
    * Copies rows of `len` float32s from `src` at `rowStarts` (element offsets, one per row) into `out`,
-   * one after another (see gatherRowsFunction).
+   * one after another (see gatherRowsFunction). The stretch of `src` the rows span is copied in whole, so
+   * rows scattered over much more than they hold (a strided slice of a large array) are declined: returns
+   * false, having done nothing.
    */
-  gatherRows(src: Float32Array, rowStarts: Int32Array, len: number, out: Float32Array): void {
+  gatherRows(src: Float32Array, rowStarts: Int32Array, len: number, out: Float32Array): boolean {
     const rows = rowStarts.length;
-    if (rows === 0 || len === 0) return;
+    if (rows === 0 || len === 0) return true;
     let lo = Infinity, hi = -Infinity;
     for (let r = 0; r < rows; r++) {
       if (rowStarts[r] < lo) lo = rowStarts[r];
       if (rowStarts[r] > hi) hi = rowStarts[r];
     }
     const span = hi - lo + len;
+    if (span > 8 * rows * len + 4096) return false;
     const tableAt = align(4 * span + PAD);
     const outAt = align(tableAt + 4 * rows);
     this.reserve(outAt + 4 * rows * len + PAD);
@@ -626,6 +629,7 @@ export class WasmElementwise {
     for (let r = 0; r < rows; r++) table[r] = 4 * (rowStarts[r] - lo);
     this.fns.gather_rows(0, tableAt, outAt, rows, len);
     out.set(this.heap32.subarray(outAt / 4, outAt / 4 + rows * len));
+    return true;
   }
 
   /**
