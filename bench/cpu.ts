@@ -15,7 +15,7 @@ import { NDArray } from '../src/tensor/ndarray.js';
 import { softmaxRows } from '../src/tensor/fused.js';
 import { setMatmulThreads } from '../src/tensor/ops/matmul.js';
 import { Rng } from '../src/tensor/random.js';
-import { saveResults, type BenchRow } from './report.js';
+import { medianOf, saveResults, type BenchRow } from './report.js';
 import { tf, usePeer } from './peers.js';
 
 interface Case {
@@ -116,12 +116,6 @@ async function samples(fn: () => void): Promise<number[]> {
   return latency.samples;
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
 async function main(): Promise<void> {
   const results: BenchRow[] = [];
   const all = cases();
@@ -141,7 +135,7 @@ async function main(): Promise<void> {
       }
     }
     for (const k of contenders) {
-      const ms = median(k.times);
+      const ms = medianOf(k.times);
       results.push({ case: c.name, size: c.size, impl: k.impl, medianMs: ms, note: gflops(c, ms) });
       console.log(`${c.name} ${c.size} ${k.impl} ${ms.toFixed(3)} ms (${k.times.length} samples) ${gflops(c, ms) ?? ''}`);
     }
@@ -149,7 +143,7 @@ async function main(): Promise<void> {
   if (withPeers) {
     await usePeer('tfjs-cpu');
     for (const c of all) {
-      const ms = median(await samples(c.peer()));
+      const ms = medianOf(await samples(c.peer()));
       results.push({ case: c.name, size: c.size, impl: 'tfjs-cpu', medianMs: ms, note: gflops(c, ms) });
       console.log(`${c.name} ${c.size} tfjs-cpu ${ms.toFixed(3)} ms ${gflops(c, ms) ?? ''}`);
     }

@@ -13,6 +13,7 @@ import { NDArray } from '../src/tensor/ndarray.js';
 import { setMatmulThreads } from '../src/tensor/ops/matmul.js';
 import { Rng } from '../src/tensor/random.js';
 import { tf, usePeer } from './peers.js';
+import { medianOf } from './report.js';
 
 /** m x k times k x n; `a` / `b` transposed: that operand is a transposed view of a stored [k, m] / [n, k] matrix. */
 interface Shape { readonly label: string; readonly m: number; readonly k: number; readonly n: number; readonly aT?: boolean; readonly bT?: boolean }
@@ -66,15 +67,14 @@ for (const s of SHAPES) {
       cpu[i].push((c.user + c.system) / 1000 / reps);
     });
   }
-  const median = (xs: number[]): number => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
-  const peerWall = median(wall[2]);
-  const peerCpu = median(cpu[2]);
+  const peerWall = medianOf(wall[2]);
+  const peerCpu = medianOf(cpu[2]);
   const line = contenders.map(([name], i) => {
-    const w = median(wall[i]);
-    const c = median(cpu[i]);
+    const w = medianOf(wall[i]);
+    const c = medianOf(cpu[i]);
     return `${name} ${w.toFixed(3)} ms (tfjs/this ${(peerWall / w).toFixed(2)}x), cpu ${c.toFixed(3)} ms (${(peerCpu / c).toFixed(2)}x)`;
   });
-  const gflops = (2 * s.m * s.k * s.n) / median(wall[0]) / 1e6;
+  const gflops = (2 * s.m * s.k * s.n) / medianOf(wall[0]) / 1e6;
   console.log(`${s.label} ${s.m}x${s.k}x${s.n}: ${line.join('; ')}; calm-ts-cpu ${gflops.toFixed(1)} GFLOP/s`);
 }
 process.exit(0); // the pool's workers are unref'd, but tfjs-wasm's runtime may hold the loop

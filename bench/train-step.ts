@@ -26,7 +26,7 @@ import { TransformerLM } from '../src/nn/transformer-lm.js';
 import { Rng } from '../src/tensor/random.js';
 import { setMatmulThreads } from '../src/tensor/ops/matmul.js';
 import { calmStepRunner } from './calm-step.js';
-import { saveResults, type BenchRow } from './report.js';
+import { medianOf, saveResults, type BenchRow } from './report.js';
 import { tf, usePeer, type PeerName } from './peers.js';
 
 /**
@@ -205,7 +205,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < WARMUP_STEPS; i++) for (const c of contenders) timed(c);
   for (let round = 0; round < ROUNDS; round++) for (const c of contenders) c.times.push(timed(c));
   for (const c of contenders) {
-    const ms = [...c.times].sort((x, y) => x - y)[Math.floor(c.times.length / 2)];
+    const ms = medianOf(c.times);
     rows.push({ case: 'train-step', size: TOKENS, impl: c.impl, medianMs: ms, note: tokensNote(ms) });
     console.log(`train-step ${c.impl} ${ms.toFixed(1)} ms (${tokensNote(ms)})`);
   }
@@ -231,7 +231,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < WARMUP_STEPS; i++) for (const b of built) step(b);
     for (let round = 0; round < ROUNDS; round++) for (const b of built) b.times.push(step(b));
     for (const b of built) {
-      const ms = [...b.times].sort((x, y) => x - y)[Math.floor(b.times.length / 2)];
+      const ms = medianOf(b.times);
       rows.push({ case: 'calm-train-step', size: b.r.tokens, impl: b.impl, medianMs: ms, note: tokensNote(ms, b.r.tokens) });
       console.log(`calm-train-step ${b.impl} ${ms.toFixed(1)} ms (${tokensNote(ms, b.r.tokens)})`);
     }

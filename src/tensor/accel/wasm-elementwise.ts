@@ -285,8 +285,6 @@ function gatherRowsFunction(): WasmFunction {
   return { name: 'gather_rows', params: 5, locals: [[2, T.i32]], code: c };
 }
 
-/** The whole module's bytes. */
-
 /**
  * silumulback(a, b, s, g, da, db, n): da = g·b·s·(1 + a·(1 − s)) and db = g·a·s over ceil(n/4) vectors
  * of contiguous float32 operands (siluMulBackward). The arithmetic is float64 (f64x2, each half of a
@@ -494,6 +492,7 @@ function normBackwardFunction(): WasmFunction {
   return { name: 'normback', params: 9, locals: [[4, T.i32], [10, T.f64]], code: c };
 }
 
+/** The whole module's bytes. */
 export function emitElementwiseModule(): Uint8Array {
   const fns: WasmFunction[] = [];
   for (const op of WASM_BINARY_OPS) for (const [ka, kb] of [['v', 'v'], ['v', 's'], ['s', 'v']] as const) fns.push(binaryFunction(op, ka, kb));
@@ -583,21 +582,14 @@ export class WasmElementwise {
   rope(x: Float32Array, rowStarts: Int32Array, cos: Float32Array, cosAt: number, sin: Float32Array, sinAt: number, groups: number, t: number, half: number, inverse: boolean, out: Float32Array): void {
     const rows = rowStarts.length;
     if (rows === 0) return;
-    let lo = Infinity, hi = -Infinity;
-    for (let r = 0; r < rows; r++) {
-      if (rowStarts[r] < lo) lo = rowStarts[r];
-      if (rowStarts[r] > hi) hi = rowStarts[r];
-    }
-    const span = hi - lo + 2 * half;
+    const { lo, span } = rowSpan(rowStarts, 2 * half);
     const tableAt = align(4 * span);
     const cosAtB = align(tableAt + 4 * rows);
     const sinAtB = align(cosAtB + 4 * t * half);
     const outAt = align(sinAtB + 4 * t * half);
     this.reserve(outAt + 4 * rows * 2 * half);
     const h = this.heap32;
-    h.set(x.subarray(lo, lo + span), 0);
-    const table = new Int32Array(this.memory.buffer, tableAt, rows);
-    for (let r = 0; r < rows; r++) table[r] = 4 * (rowStarts[r] - lo);
+    this.stageRowTable(x, rowStarts, lo, span, tableAt);
     h.set(cos.subarray(cosAt, cosAt + t * half), cosAtB / 4);
     if (inverse) for (let i = 0, q = sinAtB / 4; i < t * half; i++) h[q + i] = -sin[sinAt + i];
     else h.set(sin.subarray(sinAt, sinAt + t * half), sinAtB / 4);
@@ -614,19 +606,12 @@ export class WasmElementwise {
   gatherRows(src: Float32Array, rowStarts: Int32Array, len: number, out: Float32Array): boolean {
     const rows = rowStarts.length;
     if (rows === 0 || len === 0) return true;
-    let lo = Infinity, hi = -Infinity;
-    for (let r = 0; r < rows; r++) {
-      if (rowStarts[r] < lo) lo = rowStarts[r];
-      if (rowStarts[r] > hi) hi = rowStarts[r];
-    }
-    const span = hi - lo + len;
+    const { lo, span } = rowSpan(rowStarts, len);
     if (span > 8 * rows * len + 4096) return false;
     const tableAt = align(4 * span + PAD);
     const outAt = align(tableAt + 4 * rows);
     this.reserve(outAt + 4 * rows * len + PAD);
-    this.heap32.set(src.subarray(lo, lo + span), 0);
-    const table = new Int32Array(this.memory.buffer, tableAt, rows);
-    for (let r = 0; r < rows; r++) table[r] = 4 * (rowStarts[r] - lo);
+    this.stageRowTable(src, rowStarts, lo, span, tableAt);
     this.fns.gather_rows(0, tableAt, outAt, rows, len);
     out.set(this.heap32.subarray(outAt / 4, outAt / 4 + rows * len));
     return true;
@@ -742,6 +727,16 @@ export class WasmElementwise {
     }
   }
 
+  /**
+   * Copies the stretch src[lo, lo + span) to address 0 and writes, at tableAt, each row's byte offset
+   * into it (the row tables the rope and gather kernels read); the memory must already hold both.
+   */
+  private stageRowTable(src: Float32Array, rowStarts: Int32Array, lo: number, span: number, tableAt: number): void {
+    this.heap32.set(src.subarray(lo, lo + span), 0);
+    const table = new Int32Array(this.memory.buffer, tableAt, rowStarts.length);
+    for (let r = 0; r < rowStarts.length; r++) table[r] = 4 * (rowStarts[r] - lo);
+  }
+
   private reserve(bytes: number): void {
     if (reserveBytes(this.memory, bytes)) this.remap();
   }
@@ -756,6 +751,16 @@ export class WasmElementwise {
 /** Elements from the operand's first to its last used element, inclusive. */
 function extent(x: GridOperand, rows: number, cols: number): number {
   return (rows - 1) * x.rowStride + (cols - 1) * x.colStride + 1;
+}
+
+/** The first element of the rows starting at rowStarts (each len long), and how many elements they span. */
+function rowSpan(rowStarts: Int32Array, len: number): { lo: number; span: number } {
+  let lo = Infinity, hi = -Infinity;
+  for (let r = 0; r < rowStarts.length; r++) {
+    if (rowStarts[r] < lo) lo = rowStarts[r];
+    if (rowStarts[r] > hi) hi = rowStarts[r];
+  }
+  return { lo, span: hi - lo + len };
 }
 
 function align(bytes: number): number {
