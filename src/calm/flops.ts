@@ -134,7 +134,12 @@ export function autoencoderDecoderMacsPerChunk(c: AutoencoderConfig): number {
 /** Backbone matmul MACs per position (attention score/value products excluded). */
 const backboneMacs = (c: BackboneConfig): number => c.layers * (4 * c.d * c.d + swiglu(c.d, c.ffn));
 
-/** Energy head MACs for one sample (CALM.md §3.4). */
+/**
+ * Energy head MACs for one sample (CALM.md §3.4). W_h·h is counted with every sample although
+ * energy-head.ts computes it once per position and broadcasts it: CALM is charged (N − 1)·d·h MACs per
+ * chunk it does not spend (about 2 % of its training FLOPs at the experiment's sizes), which errs
+ * against CALM in the matched-compute comparison.
+ */
 function headMacs(c: CalmConfig): number {
   const h = c.headDim ?? c.d;
   return c.noiseDim * h + c.d * h + c.headBlocks * 6 * h * h + h * h + h * c.latent;
