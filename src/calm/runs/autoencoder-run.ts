@@ -87,6 +87,9 @@ export function autoencoderTokens(validFraction: number, K: number, tokenizer: T
  */
 export const AUTOENCODER_RECIPE = { batch: 128, lr: 5e-3, minLr: 5e-4 } as const;
 
+/** The SwiGLU width of an autoencoder of width `hidden`: 2.5 x hidden (320 at the default 128). */
+export const aeIntermediate = (hidden: number): number => Math.round(2.5 * hidden);
+
 /**
  * The run configuration from parsed `calm train-ae` options. With `--tokenizer bpe` the vocabulary size and
  * MASK id are 0 until {@link trainAutoencoder} has learned the tokenizer (or is handed one).
@@ -102,7 +105,7 @@ export function autoencoderRunConfig(o: AutoencoderRunOptions): AutoencoderRunCo
     version: 1,
     tokenizer: kind,
     ...(kind === 'bpe' ? { merges: o.merges } : {}), // byte configs stay as they were before BPE
-    autoencoder: { vocabSize, K: o.k, hidden: o.hidden, intermediate: Math.round(2.5 * o.hidden), latent: o.latent, encoderLayers: o.layers, decoderLayers: o.layers },
+    autoencoder: { vocabSize, K: o.k, hidden: o.hidden, intermediate: aeIntermediate(o.hidden), latent: o.latent, encoderLayers: o.layers, decoderLayers: o.layers },
     regularisation: { ...defaultRegularisation(maskId), beta: o.beta, klFloor: o.klFloor, tokenDropout: o.tokenDropout, latentDropout: o.latentDropout },
     data: { batchSize: o.batch, validFraction: o.validFraction, validChunks: o.validChunks, reportChunks: o.reportChunks, seed: o.seed },
     train: trainConfigFrom(o),

@@ -31,7 +31,7 @@ import { drawQuality, formatDrawQuality, type DrawQuality } from '../draw-qualit
 import { generateCalm } from '../generate.js';
 import { ChunkTables, gapClosed, referenceLevels, type ReferenceLevels } from '../reference-levels.js';
 import { createCalmTask, evenBlocks } from '../tasks.js';
-import { AUTOENCODER_RECIPE, trainAutoencoder, type AutoencoderRunConfig } from './autoencoder-run.js';
+import { aeIntermediate, AUTOENCODER_RECIPE, trainAutoencoder, type AutoencoderRunConfig } from './autoencoder-run.js';
 import { AUTOENCODER_SUBDIR, CALM_RUN_DEFAULTS, type CalmRunConfig } from './calm-run.js';
 
 /** The settings of `calm experiment` (its flags; the defaults are in its option specs). */
@@ -217,7 +217,7 @@ export async function runExperiment(o: Options, ks: readonly number[], backend: 
       version: 1,
       tokenizer: kind,
       ...(kind === 'bpe' ? { merges: o.merges } : {}),
-      autoencoder: { vocabSize: V, K, hidden: o.aeHidden, intermediate: Math.round(2.5 * o.aeHidden), latent, encoderLayers: 2, decoderLayers: 2 },
+      autoencoder: { vocabSize: V, K, hidden: o.aeHidden, intermediate: aeIntermediate(o.aeHidden), latent, encoderLayers: 2, decoderLayers: 2 },
       regularisation: { ...defaultRegularisation(tokenizer.mask), beta: o.aeBeta },
       data: { batchSize: AUTOENCODER_RECIPE.batch, validFraction: VALID_FRACTION, validChunks: 1024, reportChunks: 8192, seed: o.seed },
       train: trainSection(aeSteps, AUTOENCODER_RECIPE.lr, AUTOENCODER_RECIPE.minLr),

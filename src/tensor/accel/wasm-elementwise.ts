@@ -16,7 +16,7 @@
  * different order than the reference, so they agree to float64 rounding before the final float32
  * rounding.
  */
-import { Code, HIGH_HALF, LOW_HALVES, OP, pushF64Half, SIMD, T, reserveBytes, wasmApi, wasmModule, type WasmFunction, type WasmMemory } from './wasm-emit.js';
+import { Code, LOW_HALVES, OP, pushF64Half, SIMD, T, reserveBytes, wasmApi, wasmModule, type WasmFunction, type WasmMemory } from './wasm-emit.js';
 
 export type WasmBinaryOp = 'add' | 'sub' | 'mul' | 'div';
 export type WasmUnaryOp = 'neg' | 'abs' | 'sqrt';
@@ -89,8 +89,7 @@ function rowSumFunction(): WasmFunction {
   c.zero().set(ACC0).zero().set(ACC1).get(COLS).set(J);
   c.op(OP.loop, T.void);
   c.get(X).simd(SIMD.v128Load, 2, 0).set(V);
-  c.get(ACC0).get(V).simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(ACC0);
-  c.get(ACC1).get(V).get(V).simd(SIMD.i8x16Shuffle).op(...HIGH_HALF).simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(ACC1);
+  addWidenedHalves(c, V, ACC0, ACC1);
   c.addTo(X, 16);
   c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
   c.op(OP.end);
@@ -127,6 +126,12 @@ function rowMaxFunction(): WasmFunction {
 /** i8x16.shuffle lanes swapping the two 64-bit halves, and the two f32 of each half. */
 const SWAP_HALVES = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
 const SWAP_PAIRS = [4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11];
+
+/** acc0 += the float64 lanes 0-1 of the float32 vector in local v, acc1 += lanes 2-3 (float64 sums of float32 data). */
+function addWidenedHalves(c: Code, v: number, acc0: number, acc1: number): void {
+  c.get(acc0); pushF64Half(c, v, false).simd(SIMD.f64x2Add).set(acc0);
+  c.get(acc1); pushF64Half(c, v, true).simd(SIMD.f64x2Add).set(acc1);
+}
 
 /** Leaves the horizontal `combine` (f32x4 max or add) of local `v` in all four lanes of `v`. */
 function horizontal(c: Code, v: number, combine: number): void {
@@ -182,8 +187,7 @@ function softmaxFunction(): WasmFunction {
   c.get(Q).get(P).simd(SIMD.v128Load, 2, 0).get(M).simd(SIMD.f32x4Sub);
   expNonPositive(c, TT, NN);
   c.tee(V).simd(SIMD.v128Store, 2, 0);
-  c.get(S).get(V).simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(S);
-  c.get(S1).get(V).get(V).simd(SIMD.i8x16Shuffle).op(...HIGH_HALF).simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(S1);
+  addWidenedHalves(c, V, S, S1);
   c.addTo(P, 16).addTo(Q, 16);
   c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
   c.op(OP.end);
@@ -246,8 +250,7 @@ function colSumFunction(): WasmFunction {
   c.zero().set(ACC0).zero().set(ACC1).get(BLOCK).get(CV).i32(16).op(OP.i32Mul).op(OP.i32Add).set(P).get(ROWS).set(R);
   c.op(OP.loop, T.void); // rows
   c.get(P).simd(SIMD.v128Load, 2, 0).set(V);
-  c.get(ACC0).get(V).simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(ACC0);
-  c.get(ACC1).get(V).get(V).simd(SIMD.i8x16Shuffle).op(...HIGH_HALF).simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(ACC1);
+  addWidenedHalves(c, V, ACC0, ACC1);
   c.get(P).get(STEP).op(OP.i32Add).set(P);
   c.get(R).i32(1).op(OP.i32Sub).tee(R).op(OP.brIf, 0);
   c.op(OP.end);

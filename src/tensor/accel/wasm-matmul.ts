@@ -20,7 +20,7 @@
  */
 import { envSetting } from '../env.js';
 import type { MatrixOperand } from '../cpu/matmul.js';
-import { ATOMIC, Code, HIGH_HALF, OP, SIMD, T, reserveBytes, WASM_PAGE, wasmApi, wasmModule, type WasmMemory } from './wasm-emit.js';
+import { ATOMIC, Code, OP, pushF64Half, SIMD, T, reserveBytes, WASM_PAGE, wasmApi, wasmModule, type WasmMemory } from './wasm-emit.js';
 import { threadCount, WasmPool } from './pool.js';
 
 /** Micro-kernel tile: rows per A panel, columns per B panel (a multiple of 4), and the accuracy k block. */
@@ -169,11 +169,7 @@ export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE, sharedMaxPages?:
           }
           c.op(OP.end);
           // scratch (float64) = or += this block's float32 sums, each f32x4 widened to two f64x2.
-          const widened = (r: number, v: number, half: number): void => {
-            c.get(acc(r, v));
-            if (half === 1) c.get(acc(r, v)).simd(SIMD.i8x16Shuffle).op(...HIGH_HALF);
-            c.simd(SIMD.f64x2PromoteLowF32x4);
-          };
+          const widened = (r: number, v: number, half: number): void => void pushF64Half(c, acc(r, v), half === 1);
           c.get(FIRST).op(OP.if, T.void);
           for (let r = 0; r < mr; r++) for (let v = 0; v < nv; v++) for (const half of [0, 1]) {
             c.get(SCRATCH);
@@ -216,7 +212,7 @@ export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE, sharedMaxPages?:
   c.op(OP.end); // $exit
 
   const gemm = { name: 'gemm', params: GEMM_PARAMS.length, locals: [[I32_LOCALS, T.i32], [V128_LOCALS, T.v128]] as [number, number][], code: c };
-  return wasmModule([gemm, emitPanelCopy('packA', mr), emitPanelCopy('packB', nr), emitGemmItems(), emitTransposedPanelCopy(nr)], sharedMaxPages);
+  return wasmModule([gemm, emitPanelCopy('packA', mr), emitPanelCopy('packB', nr), emitGemmItems(), emitTransposedPanelCopy()], sharedMaxPages);
 }
 
 /**
@@ -286,16 +282,16 @@ const f32Lanes = (...lanes: number[]): number[] => lanes.flatMap((l) => [4 * l, 
  * transposed weights of a linear layer's input gradient, g·Wᵀ. Panel i reads M's rows 8i … 8i+7 four
  * floats at a time and transposes each 4 x 4 block with shuffles (an odd last 1-3 steps go a float at
  * a time), where the JS packer gathered one float per load. Rows past M's end must be zeros the caller
- * provides. Only for nr = 8 (the default tile); another width packs in JS.
+ * provides. Panels are 8 wide: matmulBatch calls it only for nr = 8 (the default tile); another width
+ * packs in JS.
  */
-function emitTransposedPanelCopy(nr: number): { name: string; params: number; locals: [number, number][]; code: Code } {
+function emitTransposedPanelCopy(): { name: string; params: number; locals: [number, number][]; code: Code } {
   const [SRC, SRC_ROW, DST, PANELS, K] = [0, 1, 2, 3, 4];
   const [I, P, D] = [5, 6, 7];
   const ROW = Array.from({ length: 8 }, (_, c) => 8 + c); // the panel's 8 row pointers
   const V = Array.from({ length: 8 }, (_, c) => 16 + c); // 4 floats of each row
   const [T0, T1, T2, T3] = [24, 25, 26, 27];
   const c = new Code();
-  if (nr !== 8) return { name: 'packBT', params: 5, locals: [], code: c }; // never called (matmulBatch checks NR)
   c.i32(0).set(I);
   c.op(OP.loop, T.void); // panels
   {
