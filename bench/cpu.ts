@@ -16,7 +16,7 @@ import { softmaxRows } from '../src/tensor/fused.js';
 import { setMatmulThreads } from '../src/tensor/ops/matmul.js';
 import { Rng } from '../src/tensor/random.js';
 import { medianOf, saveResults, type BenchRow } from './report.js';
-import { tf, usePeer } from './peers.js';
+import { checkNoLeak, readBack, tf, usePeer } from './peers.js';
 
 interface Case {
   name: string;
@@ -50,7 +50,7 @@ function cases(): Case[] {
       peer: () => {
         const x = tf.tensor2d(a, [n, n]);
         const y = tf.tensor2d(b, [n, n]);
-        return () => tf.tidy(() => tf.matMul(x, y)).dataSync() && undefined;
+        return () => readBack(() => tf.matMul(x, y));
       },
     });
   }
@@ -69,7 +69,7 @@ function cases(): Case[] {
       peer: () => {
         const x = tf.tensor1d(a);
         const y = tf.tensor1d(b);
-        return () => void tf.tidy(() => (op === 'add' ? tf.add(x, y) : tf.mul(x, y))).dataSync();
+        return () => readBack(() => (op === 'add' ? tf.add(x, y) : tf.mul(x, y)));
       },
     });
   }
@@ -85,7 +85,7 @@ function cases(): Case[] {
     },
     peer: () => {
       const x = tf.tensor2d(s, [rows, cols]);
-      return () => void tf.tidy(() => tf.softmax(x)).dataSync();
+      return () => readBack(() => tf.softmax(x));
     },
   });
   list.push({
@@ -97,7 +97,7 @@ function cases(): Case[] {
     },
     peer: () => {
       const x = tf.tensor2d(s, [rows, cols]);
-      return () => void tf.tidy(() => tf.sum(x, -1)).dataSync();
+      return () => readBack(() => tf.sum(x, -1));
     },
   });
   return list;
@@ -131,7 +131,9 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const k of contenders) {
         if (k.threads !== undefined) setMatmulThreads(k.threads);
+        const tensors = tf.memory().numTensors;
         k.times.push(...(await samples(k.fn)));
+        checkNoLeak(`${c.name} ${c.size} ${k.impl}`, tensors);
       }
     }
     for (const k of contenders) {
@@ -143,7 +145,10 @@ async function main(): Promise<void> {
   if (withPeers) {
     await usePeer('tfjs-cpu');
     for (const c of all) {
-      const ms = medianOf(await samples(c.peer()));
+      const peer = c.peer();
+      const tensors = tf.memory().numTensors;
+      const ms = medianOf(await samples(peer));
+      checkNoLeak(`${c.name} ${c.size} tfjs-cpu`, tensors);
       results.push({ case: c.name, size: c.size, impl: 'tfjs-cpu', medianMs: ms, note: gflops(c, ms) });
       console.log(`${c.name} ${c.size} tfjs-cpu ${ms.toFixed(3)} ms ${gflops(c, ms) ?? ''}`);
     }

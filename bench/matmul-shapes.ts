@@ -12,7 +12,7 @@
 import { NDArray } from '../src/tensor/ndarray.js';
 import { setMatmulThreads } from '../src/tensor/ops/matmul.js';
 import { Rng } from '../src/tensor/random.js';
-import { tf, usePeer } from './peers.js';
+import { checkNoLeak, readBack, tf, usePeer } from './peers.js';
 import { medianOf } from './report.js';
 
 /** m x k times k x n; `a` / `b` transposed: that operand is a transposed view of a stored [k, m] / [n, k] matrix. */
@@ -51,12 +51,13 @@ for (const s of SHAPES) {
   const contenders: [string, () => void][] = [
     ['calm-ts-cpu', ours(2)],
     ['calm-ts-cpu-1t', ours(1)],
-    ['tfjs-wasm', () => void tf.tidy(() => tf.matMul(tx, ty, s.aT, s.bT)).dataSync()],
+    ['tfjs-wasm', () => readBack(() => tf.matMul(tx, ty, s.aT, s.bT))],
   ];
   const wall = contenders.map(() => [] as number[]);
   const cpu = contenders.map(() => [] as number[]);
   const reps = Math.max(1, Math.round(2e6 / (s.m * s.k * s.n))); // calls per timing, so tiny products are measurable
   for (const [, f] of contenders) for (let i = 0; i < 3 * reps; i++) f();
+  const tensors = tf.memory().numTensors;
   for (let r = 0; r < rounds; r++) {
     contenders.forEach(([, f], i) => {
       const c0 = process.cpuUsage();
@@ -67,6 +68,7 @@ for (const s of SHAPES) {
       cpu[i].push((c.user + c.system) / 1000 / reps);
     });
   }
+  checkNoLeak(`matmul-shapes ${s.label}`, tensors);
   const peerWall = medianOf(wall[2]);
   const peerCpu = medianOf(cpu[2]);
   const line = contenders.map(([name], i) => {

@@ -23,3 +23,22 @@ export async function usePeer(peer: PeerName): Promise<void> {
   if (!ok) throw new Error(`bench: TensorFlow.js backend ${peer} failed to initialise`);
   await tf.ready();
 }
+
+/**
+ * Runs a TensorFlow.js computation, reads its result back (as the calm-ts cases do) and frees it.
+ * `tf.tidy` keeps the tensor it returns, so a timed call that only reads it leaks one result per call:
+ * tfjs-wasm's heap then grows without end, every later call pays for fresh memory, and a long run
+ * aborts inside the wasm module (bench/cpu.ts did this until 1 Dec 2026, which made tfjs-wasm look
+ * slower than it is).
+ */
+export function readBack(compute: () => tf.Tensor): void {
+  const result = tf.tidy(compute);
+  result.dataSync();
+  result.dispose();
+}
+
+/** Throws if TensorFlow.js holds more tensors than `before`: a timed peer that leaks is a wrong measurement. */
+export function checkNoLeak(label: string, before: number): void {
+  const now = tf.memory().numTensors;
+  if (now > before) throw new Error(`bench: ${label} left ${now - before} TensorFlow.js tensors undisposed`);
+}

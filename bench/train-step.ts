@@ -27,7 +27,7 @@ import { Rng } from '../src/tensor/random.js';
 import { setMatmulThreads } from '../src/tensor/ops/matmul.js';
 import { calmStepRunner } from './calm-step.js';
 import { medianOf, saveResults, type BenchRow } from './report.js';
-import { tf, usePeer, type PeerName } from './peers.js';
+import { checkNoLeak, tf, usePeer, type PeerName } from './peers.js';
 
 /**
  * tfjs-core's Node bundle ships without gradient functions (the `@tensorflow/tfjs` umbrella package registers
@@ -203,7 +203,9 @@ async function main(): Promise<void> {
   // Three warm-up steps each: the first steps run slower (JIT tiers, first-touch page faults, the
   // wasm modules' memories growing) for every implementation, and a training run lives in the steady state.
   for (let i = 0; i < WARMUP_STEPS; i++) for (const c of contenders) timed(c);
+  const tensors = tf.memory().numTensors;
   for (let round = 0; round < ROUNDS; round++) for (const c of contenders) c.times.push(timed(c));
+  checkNoLeak('train-step tfjs-wasm', tensors);
   for (const c of contenders) {
     const ms = medianOf(c.times);
     rows.push({ case: 'train-step', size: TOKENS, impl: c.impl, medianMs: ms, note: tokensNote(ms) });
