@@ -138,28 +138,61 @@ function horizontal(c: Code, v: number, combine: number): void {
   for (const lanes of [SWAP_HALVES, SWAP_PAIRS]) c.get(v).get(v).get(v).simd(SIMD.i8x16Shuffle).op(...lanes).simd(combine).set(v);
 }
 
+/** The constants of {@link expNonPositive}, in the locals {@link setExpConstants} fills. */
+const EXP_CONSTANTS = [
+  Math.LOG2E,
+  // 1.5·2^23: adding it rounds to an integer n (ties to even, as f32x4.nearest: it is even) and leaves
+  // n in the float's low bits, so (bits + 127) << 23 are 2^n's bits.
+  12582912,
+  0.693359375, -2.12194440e-4, // ln 2 in two parts (Cody-Waite)
+  1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1, // Cephes' expf polynomial
+  1, -126,
+] as const;
+const [K_LOG2E, K_ROUND, K_LN2_HI, K_LN2_LO, K_P0] = [0, 1, 2, 3, 4];
+const [K_ONE, K_MIN_EXP, K_EXP_BIAS] = [10, 11, 12];
+/** v128 locals {@link expNonPositive} reads its constants from (the float32 ones, then i32x4 127, the exponent bias). */
+export const EXP_CONSTANT_LOCALS = EXP_CONSTANTS.length + 1;
+
 /**
- * exp of the f32x4 on the stack, for arguments <= 0 (softmax's x − max): 2^n · p(r) with
- * n = round(t / ln 2), r = t − n ln 2 in two parts (Cody-Waite), p Cephes' degree-7 expf polynomial
- * (about 1 ulp); arguments below −87 (where 2^n would leave the normal range) give exactly 0, so a
- * −Infinity (a masked score) stays a zero weight. NaN stays NaN. Uses locals t, n (v128).
+ * Sets the EXP_CONSTANT_LOCALS v128 locals from `first` to the splatted constants, once per call:
+ * V8 would otherwise rebuild every v128.const inside the loop (a few instructions each).
  */
-function expNonPositive(c: Code, T: number, N: number): void {
-  c.set(T);
-  c.get(T).f32x4(Math.LOG2E).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Nearest).set(N);
-  // r = t − n·ln2_hi − n·ln2_lo, left in T
-  c.get(T).get(N).f32x4(0.693359375).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Sub)
-    .get(N).f32x4(-2.12194440e-4).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Sub);
-  const r = (): Code => c.get(T);
-  c.set(T);
+function setExpConstants(c: Code, first: number): void {
+  EXP_CONSTANTS.forEach((value, i) => c.f32x4(value).set(first + i));
+  c.i32x4(127).set(first + K_EXP_BIAS);
+}
+
+/** The v128 locals of one {@link expNonPositive} lane: its argument and result t, and temporaries n, f, p. */
+interface ExpLane { readonly t: number; readonly n: number; readonly f: number; readonly p: number }
+
+/**
+ * exp of the f32x4 in each lane's local t, for arguments <= 0 (softmax's x − max), left in t: 2^n · p(r)
+ * with n = round(t / ln 2), r = t − n ln 2 in two parts (Cody-Waite), p Cephes' degree-7 expf polynomial
+ * (about 1 ulp); arguments below −87 (where 2^n would leave the normal range) give exactly 0, so a
+ * −Infinity (a masked score) stays a zero weight. NaN stays NaN. Constants from the locals at k
+ * (setExpConstants).
+ *
+ * Each step is written for every lane before the next step: the steps of one lane form a chain of
+ * ~25 dependent operations, so two independent lanes side by side keep the vector units busy where
+ * one lane waits on latencies.
+ */
+function expNonPositive(c: Code, lanes: readonly ExpLane[], k: number): void {
+  const K = (i: number): Code => c.get(k + i);
+  const each = (step: (lane: ExpLane) => void): void => lanes.forEach(step);
+  // f = t·log2e + 1.5·2^23 (rounded to an integer), n = f − 1.5·2^23, exact
+  each(({ t, n, f }) => { c.get(t); K(K_LOG2E).simd(SIMD.f32x4Mul); K(K_ROUND).simd(SIMD.f32x4Add).tee(f); K(K_ROUND).simd(SIMD.f32x4Sub).set(n); });
+  // r = t − n·ln2_hi − n·ln2_lo, into t
+  each(({ t, n }) => { c.get(t).get(n); K(K_LN2_HI).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Sub).get(n); K(K_LN2_LO).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Sub).set(t); });
   // p = ((((c5 r + c4) r + c3) r + c2) r + c1) r + c0, then p r² + r + 1
-  c.f32x4(1.9875691500e-4);
-  for (const k of [1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]) r().simd(SIMD.f32x4Mul).f32x4(k).simd(SIMD.f32x4Add);
-  r().simd(SIMD.f32x4Mul).get(T).simd(SIMD.f32x4Mul).get(T).simd(SIMD.f32x4Add).f32x4(1).simd(SIMD.f32x4Add);
-  // times 2^n: (n + 127) << 23 as float bits
-  c.get(N).simd(SIMD.i32x4TruncSatF32x4S).i32x4(127).simd(SIMD.i32x4Add).i32(23).simd(SIMD.i32x4Shl).simd(SIMD.f32x4Mul);
+  each(({ t, p }) => { K(K_P0).get(t).simd(SIMD.f32x4Mul); K(K_P0 + 1).simd(SIMD.f32x4Add).set(p); });
+  for (let i = 2; i <= 5; i++) each(({ t, p }) => { c.get(p).get(t).simd(SIMD.f32x4Mul); K(K_P0 + i).simd(SIMD.f32x4Add).set(p); });
+  each(({ t, p }) => { c.get(p).get(t).simd(SIMD.f32x4Mul).get(t).simd(SIMD.f32x4Mul).get(t).simd(SIMD.f32x4Add); K(K_ONE).simd(SIMD.f32x4Add).set(p); });
+  // times 2^n: (f's bits + 127) << 23 = (n + 127) << 23, the bits of 2^n (the 1.5·2^23 shifts out);
   // zero where n < −126 (t < −87.3): n is compared, so NaN (n NaN, comparison false) stays NaN
-  c.get(N).f32x4(-126).simd(SIMD.f32x4Lt).simd(SIMD.v128AndNot);
+  each(({ t, n, f, p }) => {
+    c.get(p).get(f); K(K_EXP_BIAS).simd(SIMD.i32x4Add).i32(23).simd(SIMD.i32x4Shl).simd(SIMD.f32x4Mul);
+    c.get(n); K(K_MIN_EXP).simd(SIMD.f32x4Lt).simd(SIMD.v128AndNot).set(t);
+  });
 }
 
 /**
@@ -170,31 +203,42 @@ function expNonPositive(c: Code, T: number, N: number): void {
 function softmaxFunction(): WasmFunction {
   const [X, OUT, ROWS, COLS] = [0, 1, 2, 3];
   const [J, P, Q] = [4, 5, 6];
-  const [M, S, V, TT, NN, S1] = [7, 8, 9, 10, 11, 12];
+  const [M, S, S1, K0] = [7, 8, 9, 10];
+  const LANES = [0, 1].map((i): ExpLane => { const at = K0 + EXP_CONSTANT_LOCALS + 4 * i; return { t: at, n: at + 1, f: at + 2, p: at + 3 }; });
   const c = new Code();
+  setExpConstants(c, K0);
   c.op(OP.loop, T.void);
   // max
   c.get(X).simd(SIMD.v128Load, 2, 0).set(M).get(X).i32(16).op(OP.i32Add).set(P).get(COLS).i32(4).op(OP.i32Sub).set(J);
   c.op(OP.block, T.void).get(J).op(OP.i32Eqz).op(OP.brIf, 0);
   c.op(OP.loop, T.void);
-  c.get(M).get(P).simd(SIMD.v128Load, 2, 0).simd(SIMD.f32x4Max).set(M).addTo(P, 16);
+  c.get(M).get(P).simd(SIMD.v128Load, 2, 0).simd(SIMD.f32x4Pmax).set(M).addTo(P, 16);
   c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
   c.op(OP.end).op(OP.end);
-  horizontal(c, M, SIMD.f32x4Max);
+  horizontal(c, M, SIMD.f32x4Pmax);
   // exp, and its sum in float64 (two f64x2 accumulators, S and S1)
+  // Two vectors at a time while 8 columns are left, then a last one; each added to the sums in column order.
   c.zero().set(S).zero().set(S1).get(X).set(P).get(OUT).set(Q).get(COLS).set(J);
-  c.op(OP.loop, T.void);
-  c.get(Q).get(P).simd(SIMD.v128Load, 2, 0).get(M).simd(SIMD.f32x4Sub);
-  expNonPositive(c, TT, NN);
-  c.tee(V).simd(SIMD.v128Store, 2, 0);
-  addWidenedHalves(c, V, S, S1);
-  c.addTo(P, 16).addTo(Q, 16);
-  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  const expVectors = (lanes: readonly ExpLane[]): void => {
+    lanes.forEach(({ t }, v) => c.get(P).simd(SIMD.v128Load, 2, 16 * v).get(M).simd(SIMD.f32x4Sub).set(t));
+    expNonPositive(c, lanes, K0);
+    lanes.forEach(({ t }, v) => c.get(Q).get(t).simd(SIMD.v128Store, 2, 16 * v));
+    for (const { t } of lanes) addWidenedHalves(c, t, S, S1);
+    c.addTo(P, 16 * lanes.length).addTo(Q, 16 * lanes.length);
+    c.get(J).i32(4 * lanes.length).op(OP.i32Sub).set(J);
+  };
+  c.op(OP.block, T.void).op(OP.loop, T.void);
+  c.get(J).i32(8).op(OP.i32LtU).op(OP.brIf, 1);
+  expVectors(LANES);
+  c.op(OP.br, 0);
+  c.op(OP.end).op(OP.end);
+  c.get(J).op(OP.if, T.void);
+  expVectors(LANES.slice(0, 1));
   c.op(OP.end);
   // S = splat(1 / float32(sum of the four float64 lanes))
   c.get(S).get(S1).simd(SIMD.f64x2Add).tee(S).simd(SIMD.f64x2ExtractLane).op(0).get(S).simd(SIMD.f64x2ExtractLane).op(1).op(OP.f64Add).op(OP.f32DemoteF64);
   c.simd(SIMD.f32x4Splat).set(S);
-  c.f32x4(1).get(S).simd(SIMD.f32x4Div).set(S);
+  c.get(K0 + K_ONE).get(S).simd(SIMD.f32x4Div).set(S);
   // normalise
   c.get(OUT).set(Q).get(COLS).set(J);
   c.op(OP.loop, T.void);
@@ -207,29 +251,33 @@ function softmaxFunction(): WasmFunction {
   c.get(OUT).get(COLS).i32(4).op(OP.i32Mul).op(OP.i32Add).set(OUT);
   c.get(ROWS).i32(1).op(OP.i32Sub).tee(ROWS).op(OP.brIf, 0);
   c.op(OP.end);
-  return { name: 'softmax', params: 4, locals: [[3, T.i32], [6, T.v128]], code: c };
+  return { name: 'softmax', params: 4, locals: [[3, T.i32], [3 + EXP_CONSTANT_LOCALS + 8, T.v128]], code: c };
 }
 
 /**
  * sigmoid(x, out, n): 1 / (1 + e) for x >= 0 and e / (1 + e) below, e = exp(−|x|) (the reference's
  * stable split, with the polynomial exp of {@link expNonPositive}); a few float32 ulps from the
- * reference. n >= 1, whole vectors (padding is read and written).
+ * reference. n >= 1, in whole pairs of vectors (up to 7 floats of padding are read and written).
  */
 function sigmoidFunction(): WasmFunction {
   const [X, OUT, N] = [0, 1, 2];
-  const [V, E, R, TT, NN] = [3, 4, 5, 6, 7];
+  const K0 = 3;
+  const LANES = [0, 1].map((i) => { const at = K0 + EXP_CONSTANT_LOCALS + 6 * i; return { x: at, r: at + 1, exp: { t: at + 2, n: at + 3, f: at + 4, p: at + 5 } }; });
   const c = new Code();
+  setExpConstants(c, K0);
+  // Two vectors per pass (independent chains, see expNonPositive); the caller pads to 8 floats.
   c.op(OP.loop, T.void);
-  c.get(X).simd(SIMD.v128Load, 2, 0).tee(V).simd(SIMD.f32x4Abs).simd(SIMD.f32x4Neg);
-  expNonPositive(c, TT, NN);
-  c.set(E);
-  c.f32x4(1).f32x4(1).get(E).simd(SIMD.f32x4Add).simd(SIMD.f32x4Div).set(R); // 1 / (1 + e)
+  LANES.forEach(({ x, exp }, v) => c.get(X).simd(SIMD.v128Load, 2, 16 * v).tee(x).simd(SIMD.f32x4Abs).simd(SIMD.f32x4Neg).set(exp.t));
+  expNonPositive(c, LANES.map((l) => l.exp), K0);
+  for (const { r, exp } of LANES) c.get(K0 + K_ONE).get(K0 + K_ONE).get(exp.t).simd(SIMD.f32x4Add).simd(SIMD.f32x4Div).set(r); // 1 / (1 + e)
   // out = x >= 0 ? r : e · r
-  c.get(OUT).get(R).get(E).get(R).simd(SIMD.f32x4Mul).get(V).zero().simd(SIMD.f32x4Ge).simd(SIMD.v128Bitselect).simd(SIMD.v128Store, 2, 0);
-  c.addTo(X, 16).addTo(OUT, 16);
-  c.get(N).i32(4).op(OP.i32Sub).tee(N).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  LANES.forEach(({ x, r, exp }, v) => {
+    c.get(OUT).get(r).get(exp.t).get(r).simd(SIMD.f32x4Mul).get(x).zero().simd(SIMD.f32x4Ge).simd(SIMD.v128Bitselect).simd(SIMD.v128Store, 2, 16 * v);
+  });
+  c.addTo(X, 32).addTo(OUT, 32);
+  c.get(N).i32(8).op(OP.i32Sub).tee(N).i32(0).op(I32_GT_S).op(OP.brIf, 0);
   c.op(OP.end);
-  return { name: 'sigmoid', params: 3, locals: [[5, T.v128]], code: c };
+  return { name: 'sigmoid', params: 3, locals: [[EXP_CONSTANT_LOCALS + 12, T.v128]], code: c };
 }
 
 /**
