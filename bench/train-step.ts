@@ -203,9 +203,10 @@ async function main(): Promise<void> {
   // Three warm-up steps each: the first steps run slower (JIT tiers, first-touch page faults, the
   // wasm modules' memories growing) for every implementation, and a training run lives in the steady state.
   for (let i = 0; i < WARMUP_STEPS; i++) for (const c of contenders) timed(c);
-  const tensors = tf.memory().numTensors;
+  const withTfjs = want('tfjs-wasm');
+  const tensors = withTfjs ? tf.memory().numTensors : 0;
   for (let round = 0; round < ROUNDS; round++) for (const c of contenders) c.times.push(timed(c));
-  checkNoLeak('train-step tfjs-wasm', tensors);
+  if (withTfjs) checkNoLeak('train-step tfjs-wasm', tensors);
   for (const c of contenders) {
     const ms = medianOf(c.times);
     rows.push({ case: 'train-step', size: TOKENS, impl: c.impl, medianMs: ms, note: tokensNote(ms) });
