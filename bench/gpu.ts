@@ -222,7 +222,7 @@ async function main(): Promise<void> {
         return before ? `${r.impl} ${before.medianMs.toFixed(3)} -> ${r.medianMs.toFixed(3)} ms (${(before.medianMs / r.medianMs).toFixed(2)}x)` : '';
       })
       .filter((s) => s !== '');
-    return `Fusion (composed -> fused, same backend): ${lines.join('; ')}. calm-ts-cpu has no fused kernel, so both rows are the composition there.`;
+    return `Fusion (composed -> fused, same backend): ${lines.join('; ')}.`;
   });
   const sections: Record<string, string> = {
     'softmax-rows': fusion[0],
