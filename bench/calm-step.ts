@@ -52,7 +52,10 @@ export function calmStepRunner(seed = 1, trainLength = 200_000): { step: () => n
 
 const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/.*\/dist\//, 'dist/'));
 if (isMain) {
-  const steps = Number(process.argv[2] ?? 10);
+  // The step count is the first argument that is not a flag (`--profile 20` and `20 --profile` both work).
+  const counts = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+  const steps = counts.length > 0 ? Number(counts[0]) : 10;
+  if (!Number.isInteger(steps) || steps < 1) throw new Error(`calm-step: expected a positive step count, got '${counts[0]}'`);
   const r = calmStepRunner();
   r.step(); r.step(); // warm-up
   const times: number[] = [];
