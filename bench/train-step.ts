@@ -23,6 +23,7 @@ import path from 'node:path';
 import { Bench } from 'tinybench';
 import { AdamW } from '../src/nn/optim.js';
 import { TransformerLM } from '../src/nn/transformer-lm.js';
+import { memoryScope } from '../src/tensor/memory.js';
 import { Rng } from '../src/tensor/random.js';
 import { setMatmulThreads } from '../src/tensor/ops/matmul.js';
 import { calmStepRunner } from './calm-step.js';
@@ -67,12 +68,15 @@ for (let i = 0; i < blocks.length; i++) blocks[i] = rng.int(VOCAB);
 function calmStep(): () => void {
   const model = new TransformerLM({ vocabSize: VOCAB, dim: DIM, nLayers: LAYERS, nHeads: HEADS, ffnHidden: FFN }, { rng: new Rng(1) });
   const optimizer = new AdamW(model.namedParameters(), { lr: LR, betas: [0.9, 0.95], weightDecay: 0.1 });
-  return () => {
-    const loss = model.loss(blocks, BATCH);
-    loss.backward();
-    optimizer.step();
-    optimizer.zeroGrad();
-  };
+  // In a memory scope, as the trainer runs a step (and as tfjs's minimize runs in a tidy): the
+  // step's arrays are released when it ends, and the next step reuses them (src/tensor/recycle.ts).
+  return () =>
+    memoryScope(() => {
+      const loss = model.loss(blocks, BATCH);
+      loss.backward();
+      optimizer.step();
+      optimizer.zeroGrad();
+    });
 }
 
 /** The same model written with TensorFlow.js ops. */

@@ -2,6 +2,8 @@
  * Element types. `float32` is the default; `float64` exists for reference computations and
  * gradient checks; `int32` holds indices.
  */
+import { takeRecycled } from './recycle.js';
+
 export type DType = 'float32' | 'float64' | 'int32';
 
 export const DTYPES: readonly DType[] = ['float32', 'float64', 'int32'];
@@ -15,8 +17,13 @@ export type TypedArrayFor<D extends DType> = D extends 'float32'
     ? Float64Array
     : Int32Array;
 
-/** Allocates a zero-filled typed array of `size` elements of `dtype`. */
+/**
+ * Allocates a zero-filled typed array of `size` elements of `dtype`: a released CPU array of that
+ * size when one is kept (recycle.ts), else a new one.
+ */
 export function allocTyped(dtype: DType, size: number): TypedArray {
+  const reused = takeRecycled(dtype, size);
+  if (reused !== undefined) return reused;
   switch (dtype) {
     case 'float32':
       return new Float32Array(size);
@@ -28,6 +35,11 @@ export function allocTyped(dtype: DType, size: number): TypedArray {
       // Reachable from JavaScript callers, whose strings the type system never saw.
       throw new TypeError(`unknown dtype '${String(dtype)}' (expected one of ${DTYPES.join(', ')})`);
   }
+}
+
+/** {@link allocTyped} for float32, typed as such (the accelerations' outputs). */
+export function allocFloat32(size: number): Float32Array {
+  return allocTyped('float32', size) as Float32Array;
 }
 
 /** The dtype of a typed array, or an error naming what was passed. */

@@ -32,7 +32,7 @@
  * `CALM_CPU_ACCEL=off` turns all of them off (the matmul kernel has its own switch, CALM_CPU_MATMUL).
  */
 import { envSetting } from '../env.js';
-import type { TypedArray } from '../dtype.js';
+import { allocFloat32, type TypedArray } from '../dtype.js';
 import { isContiguous, sizeOf } from '../shape.js';
 import { coalesce, forEachRow, reducedStrides, RowWalker } from '../cpu/strided.js';
 import type { CpuView } from '../ops/types.js';
@@ -114,7 +114,7 @@ function binaryAccel(op: WasmBinaryOp): CpuAccel {
   return ([a, b]) => {
     if (!isF32(a) || !isF32(b)) return null;
     const n = sizeOf(a.shape);
-    const out = new Float32Array(n);
+    const out = allocFloat32(n);
     if (n === 0) return out;
     const grid = n >= WASM_MIN ? binaryGrid(a, b) : null;
     const kernels = grid === null ? null : wasmKernels();
@@ -157,7 +157,7 @@ function unaryAccel(op: keyof typeof F32_UNARY): CpuAccel {
   return ([x]) => {
     if (!isF32(x)) return null;
     const n = sizeOf(x.shape);
-    const out = new Float32Array(n);
+    const out = allocFloat32(n);
     if (n === 0) return out;
     if (simd && n >= WASM_MIN) {
       const { shape, strides } = coalesce(x.shape, [x.strides]);
@@ -193,7 +193,7 @@ const reduceAccel: CpuAccel = ([x], attrs: ReduceAttrs) => {
     const cols = shape[last];
     const kernels = cols >= WASM_ROW_MIN ? wasmKernels() : null;
     if (kernels !== null) {
-      const out = new Float32Array(outSize);
+      const out = allocFloat32(outSize);
       kernels.rowReduce(op, x.data, x.offset, shape.length === 2 ? sx[0] : cols, rows, cols, out);
       return out;
     }
@@ -207,7 +207,7 @@ const reduceAccel: CpuAccel = ([x], attrs: ReduceAttrs) => {
     const contiguous = mid >= 0 && so[mid] === 0 && sx[mid] === cols && (shape.length === 2 || (sx[0] === shape[1] * cols && so[0] === cols));
     const kernels = contiguous ? wasmKernels() : null;
     if (kernels !== null) {
-      const out = new Float32Array(outSize);
+      const out = allocFloat32(outSize);
       kernels.colSums(x.data, x.offset, outer, shape[mid], cols, out);
       return out;
     }
@@ -247,7 +247,7 @@ const siluBackwardAccel: CpuAccel = (inputs) => {
   if (!inputs.every(isF32)) return null;
   const [x, s, g] = inputs as (CpuView & { data: Float32Array })[];
   const n = sizeOf(x.shape);
-  const out = new Float32Array(n);
+  const out = allocFloat32(n);
   forEachRow(inputs, n, (pos, step, len, o) => siluBackRow(x.data, pos[0], step[0], s.data, pos[1], step[1], g.data, pos[2], step[2], out, o, o + len));
   return out;
 };
@@ -265,7 +265,7 @@ const siluMulBackwardAccel: CpuAccel = (inputs) => {
   if (!inputs.every(isF32)) return null;
   const [a, b, s, g] = inputs as (CpuView & { data: Float32Array })[];
   const n = sizeOf(a.shape);
-  const out = new Float32Array(2 * n);
+  const out = allocFloat32(2 * n);
   const k = n >= WASM_MIN && inputs.every((v) => isContiguous(v.shape, v.strides)) ? wasmKernels() : null;
   if (k !== null) {
     // Contiguous operands (SwiGLU's): wasm, float64 arithmetic two lanes at a time, the same bits.
@@ -302,7 +302,7 @@ const normRowsAccel: CpuAccel = (inputs, attrs) => {
   if (k === null) return null;
   const { eps, center } = attrs as { eps: number; center: boolean };
   const rows = n / d;
-  const out = new Float32Array(n + 2 * rows);
+  const out = allocFloat32(n + 2 * rows);
   k.normRows(x.data as Float32Array, x.offset, w.data as Float32Array, w.offset, b.data as Float32Array, b.offset, rows, d, eps, center, out);
   return out;
 };
@@ -316,7 +316,7 @@ const normRowsBackwardAccel: CpuAccel = (inputs, attrs) => {
   const k = wasmKernels();
   if (k === null) return null;
   const { center } = attrs as { center: boolean };
-  const out = new Float32Array(n + 2 * d);
+  const out = allocFloat32(n + 2 * d);
   k.normRowsBackward(x.data as Float32Array, x.offset, w.data as Float32Array, w.offset, st.data as Float32Array, st.offset, g.data as Float32Array, g.offset, n / d, d, center, out);
   return out;
 };
@@ -360,7 +360,7 @@ const copyAccel: CpuAccel = (inputs) => {
   if (strides[0][rank - 1] !== 1 || len < COPY_MIN_RUN || len === n) return null; // one run: the reference's single `set`
   const k = wasmKernels();
   if (k === null) return null;
-  const out = new Float32Array(n);
+  const out = allocFloat32(n);
   return k.gatherRows(x.data, rowStarts(shape, strides[0], x.offset), len, out) ? out : null;
 };
 /** Shorter runs than this stay with the reference (the row table would cost more than it saves). */
@@ -388,7 +388,7 @@ const ropeAccel: CpuAccel = (inputs, attrs) => {
   if (k === null) return null;
   const rows = n / hd;
   const starts = rowStarts(x.shape, x.strides, x.offset);
-  const out = new Float32Array(n);
+  const out = allocFloat32(n);
   k.rope(x.data, starts, cos.data, cos.offset, sin.data, sin.offset, rows / t, t, half, (attrs as { inverse: boolean }).inverse, out);
   return out;
 };
@@ -416,7 +416,7 @@ const crossEntropyAccel: CpuAccel = ([x, t]) => {
   for (let r = 0; r < n; r++) if (t.data[t.offset + r * tStride] >= v) return null;
   const kernel = crossEntropyWasm();
   if (kernel === null) return null;
-  const out = new Float32Array(n * v + n);
+  const out = allocFloat32(n * v + n);
   return kernel.forward(x.data, x.offset, n, v, t.data, t.offset, tStride, out) ? out : null;
 };
 
@@ -432,13 +432,13 @@ const softmaxAccel: CpuAccel = ([x]) => {
   const rowStride = shape.length === 2 ? strides[0][0] : len;
   const kernels = len >= WASM_ROW_MIN && n >= WASM_MIN ? wasmKernels() : null;
   if (kernels !== null) {
-    const out = new Float32Array(n);
+    const out = allocFloat32(n);
     kernels.softmaxRows(x.data, x.offset, rowStride, n / len, len, out);
     return out;
   }
   // The reference's loop itself on the strided rows (no copy of the data); exp dominates it, so a
   // float32-only copy of the loop measured only ~5% faster.
-  return softmaxRowsLoop(x.data, x.offset, rowStride, n, len, new Float32Array(n), new Float32Array(len + 1));
+  return softmaxRowsLoop(x.data, x.offset, rowStride, n, len, allocFloat32(n), allocFloat32(len + 1));
 };
 
 /** The accelerations by op name. */

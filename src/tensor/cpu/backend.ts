@@ -4,7 +4,8 @@
  * `run(op, views, attrs)` hands the entry's `cpu` function the views' typed arrays; every entry
  * accepts arbitrary strided views, walking them row by row (see strided.ts), and computes in JS
  * doubles rounded once when stored into the output's typed array. This file only owns memory:
- * buffers are typed arrays with a disposed flag.
+ * buffers are typed arrays with a disposed flag, and a released array goes back for reuse (recycle.ts)
+ * when nothing else can see it.
  */
 import type { Backend, BackendBuffer, View } from '../backend.js';
 import { allocTyped, dtypeOfTyped, type DType, type TypedArray } from '../dtype.js';
@@ -12,6 +13,7 @@ import { opEntry, type CpuView, type OpAttrs, type OpName } from '../ops/index.j
 import { materialize } from './strided.js';
 import { CPU_ACCEL, cpuAccelEnabled } from '../accel/index.js';
 import { profiling, recordOp } from '../profile.js';
+import { offerRecycled } from '../recycle.js';
 
 /** A CPU buffer: a typed array plus a disposed flag. */
 export class CpuBuffer implements BackendBuffer {
@@ -36,12 +38,32 @@ export class CpuBuffer implements BackendBuffer {
     return this.store;
   }
 
-  /** Releases the storage; returns false if it was already released. */
-  release(): boolean {
-    if (this.store === null) return false;
+  /** Releases the storage; returns the released array, or null if it was already released. */
+  release(): TypedArray | null {
+    const store = this.store;
     this.store = null;
-    return true;
+    return store;
   }
+}
+
+/**
+ * Which released arrays may be reused (recycle.ts): the backend counts the live buffers that wrap each
+ * ArrayBuffer (an op may return a view of an input's storage, so two buffers can share one) and
+ * remembers the ones handed out by `hostStorage`, which code outside the engine may still hold.
+ */
+const wrappers = new WeakMap<ArrayBufferLike, number>();
+const handedOut = new WeakSet<ArrayBufferLike>();
+
+function addWrapper(data: TypedArray): void {
+  wrappers.set(data.buffer, (wrappers.get(data.buffer) ?? 0) + 1);
+}
+
+/** Drops one wrapper of `data`'s buffer; offers the array for reuse when it was the last and nothing else can see it. */
+function dropWrapper(data: TypedArray): void {
+  const left = (wrappers.get(data.buffer) ?? 1) - 1;
+  wrappers.set(data.buffer, left);
+  const ownsItsBuffer = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
+  if (left === 0 && ownsItsBuffer && !handedOut.has(data.buffer)) offerRecycled(data);
 }
 
 /**
@@ -72,7 +94,10 @@ export class CpuBackend implements Backend {
   }
 
   dispose(buffer: BackendBuffer): void {
-    if (this.asCpu('dispose', buffer).release()) this.live--;
+    const released = this.asCpu('dispose', buffer).release();
+    if (released === null) return;
+    this.live--;
+    dropWrapper(released);
   }
 
   liveBuffers(): number {
@@ -80,7 +105,9 @@ export class CpuBackend implements Backend {
   }
 
   hostStorage(buffer: BackendBuffer): TypedArray {
-    return this.asCpu('hostStorage', buffer).dataFor('hostStorage');
+    const data = this.asCpu('hostStorage', buffer).dataFor('hostStorage');
+    handedOut.add(data.buffer); // never reused: the caller may keep a window onto it
+    return data;
   }
 
   // ---------------------------------------------------------------- ops
@@ -100,6 +127,7 @@ export class CpuBackend implements Backend {
 
   private wrap(data: TypedArray): CpuBuffer {
     this.live++;
+    addWrapper(data);
     return new CpuBuffer(data);
   }
 

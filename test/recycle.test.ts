@@ -1,0 +1,148 @@
+/**
+ * Reuse of released CPU storage (src/tensor/recycle.ts, cpu/backend.ts): what comes back and when,
+ * and that training with reuse on gives the same bits as with it off.
+ */
+import { test, describe, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { calmStepRunner } from '../bench/calm-step.js';
+import { AdamW } from '../src/nn/optim.js';
+import { TransformerLM } from '../src/nn/transformer-lm.js';
+import { allocTyped } from '../src/tensor/dtype.js';
+import { memoryScope } from '../src/tensor/memory.js';
+import { NDArray } from '../src/tensor/ndarray.js';
+import { Rng } from '../src/tensor/random.js';
+import { clearRecycled, offerRecycled, RECYCLE_MAX_BYTES, RECYCLE_MIN_ELEMENTS, recycledBytes, recyclingSetting, setRecycling, takeRecycled } from '../src/tensor/recycle.js';
+
+const N = RECYCLE_MIN_ELEMENTS; // the smallest size that is kept
+
+function filled(n: number, value: number): NDArray {
+  return NDArray.fromData(new Float32Array(n).fill(value), [n]);
+}
+
+describe('recycling released CPU storage', () => {
+  afterEach(() => {
+    setRecycling(true);
+    clearRecycled();
+  });
+
+  test('CALM_CPU_RECYCLE is read and checked', () => {
+    assert.equal(recyclingSetting(undefined), true);
+    assert.equal(recyclingSetting('on'), true);
+    assert.equal(recyclingSetting('off'), false);
+    assert.throws(() => recyclingSetting('no'), /CALM_CPU_RECYCLE: expected 'on' or 'off', got 'no'/);
+  });
+
+  test('a kept array comes back zero-filled, for its dtype and length only', () => {
+    clearRecycled();
+    const a = new Float32Array(N).fill(7);
+    assert.equal(offerRecycled(a), true);
+    assert.equal(recycledBytes(), 4 * N);
+    assert.equal(takeRecycled('float32', N + 1), undefined);
+    assert.equal(takeRecycled('float64', N), undefined);
+    const back = takeRecycled('float32', N);
+    assert.equal(back, a);
+    assert.ok(back!.every((v) => v === 0), 'zero-filled');
+    assert.equal(recycledBytes(), 0);
+    assert.equal(takeRecycled('float32', N), undefined, 'each array comes back once');
+  });
+
+  test('small arrays, offers past the byte bound, and everything while off are not kept', () => {
+    clearRecycled();
+    assert.equal(offerRecycled(new Float32Array(N - 1)), false);
+    assert.equal(offerRecycled(new Float64Array(RECYCLE_MAX_BYTES / 8 + 1)), false);
+    setRecycling(false);
+    assert.equal(offerRecycled(new Float32Array(N)), false);
+    assert.equal(recycledBytes(), 0);
+  });
+
+  test('a disposed op result is reused by the next allocation of its size', () => {
+    clearRecycled();
+    const x = filled(N, 1);
+    const y = x.add(x); // a fresh result that only y wraps
+    y.dispose();
+    assert.equal(recycledBytes(), 4 * N);
+    const z = allocTyped('float32', N);
+    assert.equal(recycledBytes(), 0);
+    assert.ok(z.every((v) => v === 0));
+    assert.deepEqual(Array.from(x.toTypedArray().subarray(0, 3)), [1, 1, 1], 'the input is untouched');
+  });
+
+  test('storage shared by views comes back only when the last view is disposed', () => {
+    clearRecycled();
+    const y = filled(N, 1).add(filled(N, 2));
+    const view = y.reshape([N / 4, 4]);
+    y.dispose();
+    assert.equal(recycledBytes(), 0, 'the reshaped view still holds the storage');
+    assert.equal(view.toTypedArray()[0], 3);
+    view.dispose();
+    assert.equal(recycledBytes(), 4 * N);
+  });
+
+  test('storage handed out by hostElements never comes back', () => {
+    clearRecycled();
+    const y = filled(N, 1).add(filled(N, 2));
+    const window = y.hostElements()!;
+    y.dispose();
+    assert.equal(recycledBytes(), 0);
+    allocTyped('float32', N).fill(9);
+    assert.equal(window[0], 3, 'the caller\'s window is not overwritten');
+  });
+
+  test('arrays disposed by a memory scope come back for the next step', () => {
+    clearRecycled();
+    const x = filled(N, 1);
+    memoryScope(() => x.add(x).mul(x).item !== undefined);
+    assert.ok(recycledBytes() >= 4 * N, `kept ${recycledBytes()} bytes`);
+  });
+
+  /** Parameters' bits and the losses of a few steps, as one string. */
+  function digest(losses: number[], params: Iterable<[string, { toTypedArray(): ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number } }]>): string {
+    const parts = losses.map((l) => l.toString());
+    for (const [name, p] of params) {
+      const data = p.toTypedArray();
+      parts.push(name, Buffer.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)).toString('hex'));
+    }
+    return parts.join('|');
+  }
+
+  function transformerRun(): string {
+    const model = new TransformerLM({ vocabSize: 64, dim: 64, nLayers: 1, nHeads: 4, ffnHidden: 176 }, { rng: new Rng(3) });
+    const optimizer = new AdamW(model.namedParameters(), { lr: 1e-3 });
+    const rng = new Rng(4);
+    const losses: number[] = [];
+    for (let step = 0; step < 4; step++) {
+      const blocks = new Int32Array(8 * 33);
+      for (let i = 0; i < blocks.length; i++) blocks[i] = rng.int(64);
+      losses.push(memoryScope(() => {
+        const loss = model.loss(blocks, 8);
+        loss.backward();
+        optimizer.step();
+        optimizer.zeroGrad();
+        return loss.item();
+      }));
+    }
+    return digest(losses, model.namedParameters());
+  }
+
+  test('Transformer training steps in memory scopes: the same bits with reuse on and off', () => {
+    setRecycling(false);
+    const off = transformerRun();
+    setRecycling(true);
+    const on = transformerRun();
+    assert.ok(on === off, 'parameters or losses differ with reuse on');
+  });
+
+  test('CALM training steps (the demo configuration): the same bits with reuse on and off', () => {
+    const run = (): string => {
+      const r = calmStepRunner(1, 20_000);
+      const losses = [r.step(), r.step(), r.step()];
+      return digest(losses, r.model.namedParameters());
+    };
+    setRecycling(false);
+    const off = run();
+    setRecycling(true);
+    const on = run();
+    assert.ok(recycledBytes() > 0, 'the CALM steps released arrays for reuse');
+    assert.ok(on === off, 'parameters or losses differ with reuse on');
+  });
+});
