@@ -11,6 +11,7 @@
  * runs on its own afterwards.
  */
 import { Bench } from 'tinybench';
+import { memoryScope } from '../src/tensor/memory.js';
 import { NDArray } from '../src/tensor/ndarray.js';
 import { softmaxRows } from '../src/tensor/fused.js';
 import { setMatmulThreads } from '../src/tensor/ops/matmul.js';
@@ -28,6 +29,14 @@ interface Case {
 }
 
 const quick = process.argv.includes('--quick');
+
+/**
+ * calm-ts's side of readBack (peers.ts): computes in a memory scope, reads the result back, and
+ * releases what the computation made, as the peers free theirs.
+ */
+function readBackOurs(compute: () => NDArray): void {
+  memoryScope(() => void compute().toTypedArray());
+}
 const rng = new Rng(1);
 
 function data(n: number): Float32Array {
@@ -45,7 +54,7 @@ function cases(): Case[] {
       ours: () => {
         const x = NDArray.fromData(a, [n, n]);
         const y = NDArray.fromData(b, [n, n]);
-        return () => void x.matmul(y).toTypedArray();
+        return () => readBackOurs(() => x.matmul(y));
       },
       peer: () => {
         const x = tf.tensor2d(a, [n, n]);
@@ -64,7 +73,7 @@ function cases(): Case[] {
       ours: () => {
         const x = NDArray.fromData(a, [n]);
         const y = NDArray.fromData(b, [n]);
-        return () => void x.binary(op, y).toTypedArray();
+        return () => readBackOurs(() => x.binary(op, y));
       },
       peer: () => {
         const x = tf.tensor1d(a);
@@ -81,7 +90,7 @@ function cases(): Case[] {
     size: rows * cols,
     ours: () => {
       const x = NDArray.fromData(s, [rows, cols]);
-      return () => void softmaxRows(x).toTypedArray(); // the fused op, as tf.softmax is one
+      return () => readBackOurs(() => softmaxRows(x)); // the fused op, as tf.softmax is one
     },
     peer: () => {
       const x = tf.tensor2d(s, [rows, cols]);
@@ -93,7 +102,7 @@ function cases(): Case[] {
     size: rows * cols,
     ours: () => {
       const x = NDArray.fromData(s, [rows, cols]);
-      return () => void x.sum(-1).toTypedArray();
+      return () => readBackOurs(() => x.sum(-1));
     },
     peer: () => {
       const x = tf.tensor2d(s, [rows, cols]);

@@ -9,6 +9,7 @@
  * XNNPACK (bench:train writes them with explicit transposes instead), so those rows flatter calm-ts.
  * Writes nothing.
  */
+import { memoryScope } from '../src/tensor/memory.js';
 import { NDArray } from '../src/tensor/ndarray.js';
 import { setMatmulThreads } from '../src/tensor/ops/matmul.js';
 import { Rng } from '../src/tensor/random.js';
@@ -43,7 +44,7 @@ for (const s of SHAPES) {
     const y = s.bT ? NDArray.fromData(b, [s.n, s.k]).transpose() : NDArray.fromData(b, [s.k, s.n]);
     return () => {
       setMatmulThreads(threads);
-      x.matmul(y).toTypedArray();
+      memoryScope(() => void x.matmul(y).toTypedArray()); // the product released, as the peer frees its own
     };
   };
   const tx = s.aT ? tf.tensor2d(a, [s.k, s.m]) : tf.tensor2d(a, [s.m, s.k]);
