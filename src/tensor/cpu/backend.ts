@@ -48,8 +48,9 @@ export class CpuBuffer implements BackendBuffer {
 
 /**
  * Which released arrays may be reused (recycle.ts): the backend counts the live buffers that wrap each
- * ArrayBuffer (an op may return a view of an input's storage, so two buffers can share one) and
- * remembers the ones handed out by `hostStorage`, which code outside the engine may still hold.
+ * ArrayBuffer (no op returns a view of an input's storage today, but one that did would make two
+ * buffers share one) and remembers the ones handed out by `hostStorage`, which code outside the engine
+ * may still hold.
  */
 const wrappers = new WeakMap<ArrayBufferLike, number>();
 const handedOut = new WeakSet<ArrayBufferLike>();
