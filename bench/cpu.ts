@@ -11,13 +11,12 @@
  * runs on its own afterwards.
  */
 import { Bench } from 'tinybench';
-import { memoryScope } from '../src/tensor/memory.js';
 import { NDArray } from '../src/tensor/ndarray.js';
 import { softmaxRows } from '../src/tensor/fused.js';
 import { setMatmulThreads } from '../src/tensor/ops/matmul.js';
 import { Rng } from '../src/tensor/random.js';
 import { medianOf, saveResults, type BenchRow } from './report.js';
-import { checkNoLeak, readBack, tf, usePeer } from './peers.js';
+import { leakChecked, readBack, readBackCalm, tf, usePeer } from './peers.js';
 
 interface Case {
   name: string;
@@ -30,13 +29,6 @@ interface Case {
 
 const quick = process.argv.includes('--quick');
 
-/**
- * calm-ts's side of readBack (peers.ts): computes in a memory scope, reads the result back, and
- * releases what the computation made, as the peers free theirs.
- */
-function readBackOurs(compute: () => NDArray): void {
-  memoryScope(() => void compute().toTypedArray());
-}
 const rng = new Rng(1);
 
 function data(n: number): Float32Array {
@@ -54,7 +46,7 @@ function cases(): Case[] {
       ours: () => {
         const x = NDArray.fromData(a, [n, n]);
         const y = NDArray.fromData(b, [n, n]);
-        return () => readBackOurs(() => x.matmul(y));
+        return () => readBackCalm(() => x.matmul(y));
       },
       peer: () => {
         const x = tf.tensor2d(a, [n, n]);
@@ -73,7 +65,7 @@ function cases(): Case[] {
       ours: () => {
         const x = NDArray.fromData(a, [n]);
         const y = NDArray.fromData(b, [n]);
-        return () => readBackOurs(() => x.binary(op, y));
+        return () => readBackCalm(() => x.binary(op, y));
       },
       peer: () => {
         const x = tf.tensor1d(a);
@@ -90,7 +82,7 @@ function cases(): Case[] {
     size: rows * cols,
     ours: () => {
       const x = NDArray.fromData(s, [rows, cols]);
-      return () => readBackOurs(() => softmaxRows(x)); // the fused op, as tf.softmax is one
+      return () => readBackCalm(() => softmaxRows(x)); // the fused op, as tf.softmax is one
     },
     peer: () => {
       const x = tf.tensor2d(s, [rows, cols]);
@@ -102,7 +94,7 @@ function cases(): Case[] {
     size: rows * cols,
     ours: () => {
       const x = NDArray.fromData(s, [rows, cols]);
-      return () => readBackOurs(() => x.sum(-1));
+      return () => readBackCalm(() => x.sum(-1));
     },
     peer: () => {
       const x = tf.tensor2d(s, [rows, cols]);
@@ -140,10 +132,8 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const k of contenders) {
         if (k.threads !== undefined) setMatmulThreads(k.threads);
-        const peer = k.threads === undefined;
-        const tensors = peer ? tf.memory().numTensors : 0;
-        k.times.push(...(await samples(k.fn)));
-        if (peer) checkNoLeak(`${c.name} ${c.size} ${k.impl}`, tensors);
+        const run = (): Promise<number[]> => samples(k.fn);
+        k.times.push(...(await (k.threads === undefined ? leakChecked(`${c.name} ${c.size} ${k.impl}`, run) : run())));
       }
     }
     for (const k of contenders) {
@@ -156,9 +146,7 @@ async function main(): Promise<void> {
     await usePeer('tfjs-cpu');
     for (const c of all) {
       const peer = c.peer();
-      const tensors = tf.memory().numTensors;
-      const ms = medianOf(await samples(peer));
-      checkNoLeak(`${c.name} ${c.size} tfjs-cpu`, tensors);
+      const ms = medianOf(await leakChecked(`${c.name} ${c.size} tfjs-cpu`, () => samples(peer)));
       results.push({ case: c.name, size: c.size, impl: 'tfjs-cpu', medianMs: ms, note: gflops(c, ms) });
       console.log(`${c.name} ${c.size} tfjs-cpu ${ms.toFixed(3)} ms ${gflops(c, ms) ?? ''}`);
     }

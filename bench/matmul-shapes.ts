@@ -9,11 +9,10 @@
  * XNNPACK (bench:train writes them with explicit transposes instead), so those rows flatter calm-ts.
  * Writes nothing.
  */
-import { memoryScope } from '../src/tensor/memory.js';
 import { NDArray } from '../src/tensor/ndarray.js';
 import { setMatmulThreads } from '../src/tensor/ops/matmul.js';
 import { Rng } from '../src/tensor/random.js';
-import { checkNoLeak, readBack, tf, usePeer } from './peers.js';
+import { leakChecked, readBack, readBackCalm, tf, usePeer } from './peers.js';
 import { medianOf } from './report.js';
 
 /** m x k times k x n; `a` / `b` transposed: that operand is a transposed view of a stored [k, m] / [n, k] matrix. */
@@ -44,7 +43,7 @@ for (const s of SHAPES) {
     const y = s.bT ? NDArray.fromData(b, [s.n, s.k]).transpose() : NDArray.fromData(b, [s.k, s.n]);
     return () => {
       setMatmulThreads(threads);
-      memoryScope(() => void x.matmul(y).toTypedArray()); // the product released, as the peer frees its own
+      readBackCalm(() => x.matmul(y));
     };
   };
   const tx = s.aT ? tf.tensor2d(a, [s.k, s.m]) : tf.tensor2d(a, [s.m, s.k]);
@@ -58,18 +57,18 @@ for (const s of SHAPES) {
   const cpu = contenders.map(() => [] as number[]);
   const reps = Math.max(1, Math.round(2e6 / (s.m * s.k * s.n))); // calls per timing, so tiny products are measurable
   for (const [, f] of contenders) for (let i = 0; i < 3 * reps; i++) f();
-  const tensors = tf.memory().numTensors;
-  for (let r = 0; r < rounds; r++) {
-    contenders.forEach(([, f], i) => {
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      for (let j = 0; j < reps; j++) f();
-      wall[i].push((performance.now() - t0) / reps);
-      const c = process.cpuUsage(c0);
-      cpu[i].push((c.user + c.system) / 1000 / reps);
-    });
-  }
-  checkNoLeak(`matmul-shapes ${s.label}`, tensors);
+  await leakChecked(`matmul-shapes ${s.label}`, () => {
+    for (let r = 0; r < rounds; r++) {
+      contenders.forEach(([, f], i) => {
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        for (let j = 0; j < reps; j++) f();
+        wall[i].push((performance.now() - t0) / reps);
+        const c = process.cpuUsage(c0);
+        cpu[i].push((c.user + c.system) / 1000 / reps);
+      });
+    }
+  });
   const peerWall = medianOf(wall[2]);
   const peerCpu = medianOf(cpu[2]);
   const line = contenders.map(([name], i) => {

@@ -5,6 +5,8 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { memoryScope } from '../src/tensor/memory.js';
+import type { NDArray } from '../src/tensor/ndarray.js';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 
@@ -37,8 +39,19 @@ export function readBack(compute: () => tf.Tensor): void {
   result.dispose();
 }
 
-/** Throws if TensorFlow.js holds more tensors than `before`: a timed peer that leaks is a wrong measurement. */
-export function checkNoLeak(label: string, before: number): void {
+/** calm-ts's side of {@link readBack}: computes in a memory scope, reads the result back, and releases what the computation made. */
+export function readBackCalm(compute: () => NDArray): void {
+  memoryScope(() => void compute().toTypedArray());
+}
+
+/**
+ * Runs `timed` (which times a TensorFlow.js peer) and throws if TensorFlow.js then holds more tensors
+ * than before: a timed peer that leaks is a wrong measurement.
+ */
+export async function leakChecked<T>(label: string, timed: () => T | Promise<T>): Promise<T> {
+  const before = tf.memory().numTensors;
+  const result = await timed();
   const now = tf.memory().numTensors;
   if (now > before) throw new Error(`bench: ${label} left ${now - before} TensorFlow.js tensors undisposed`);
+  return result;
 }

@@ -28,7 +28,7 @@ import { Rng } from '../src/tensor/random.js';
 import { setMatmulThreads } from '../src/tensor/ops/matmul.js';
 import { calmStepRunner } from './calm-step.js';
 import { medianOf, saveResults, type BenchRow } from './report.js';
-import { checkNoLeak, tf, usePeer, type PeerName } from './peers.js';
+import { leakChecked, tf, usePeer, type PeerName } from './peers.js';
 
 /**
  * tfjs-core's Node bundle ships without gradient functions (the `@tensorflow/tfjs` umbrella package registers
@@ -207,10 +207,11 @@ async function main(): Promise<void> {
   // Three warm-up steps each: the first steps run slower (JIT tiers, first-touch page faults, the
   // wasm modules' memories growing) for every implementation, and a training run lives in the steady state.
   for (let i = 0; i < WARMUP_STEPS; i++) for (const c of contenders) timed(c);
-  const withTfjs = want('tfjs-wasm');
-  const tensors = withTfjs ? tf.memory().numTensors : 0;
-  for (let round = 0; round < ROUNDS; round++) for (const c of contenders) c.times.push(timed(c));
-  if (withTfjs) checkNoLeak('train-step tfjs-wasm', tensors);
+  const rounds = (): void => {
+    for (let round = 0; round < ROUNDS; round++) for (const c of contenders) c.times.push(timed(c));
+  };
+  if (want('tfjs-wasm')) await leakChecked('train-step tfjs-wasm', rounds);
+  else rounds();
   for (const c of contenders) {
     const ms = medianOf(c.times);
     rows.push({ case: 'train-step', size: TOKENS, impl: c.impl, medianMs: ms, note: tokensNote(ms) });

@@ -63,10 +63,6 @@ export function recycledBytes(): number {
 
 const keyOf = (dtype: DType, length: number): string => `${dtype}:${length}`;
 
-function dtypeOf(array: TypedArray): DType {
-  return array instanceof Float32Array ? 'float32' : array instanceof Float64Array ? 'float64' : 'int32';
-}
-
 /** A kept array of this dtype and length, zero-filled, or undefined. */
 export function takeRecycled(dtype: DType, length: number): TypedArray | undefined {
   if (!enabled || length < RECYCLE_MIN_ELEMENTS) return undefined;
@@ -77,12 +73,12 @@ export function takeRecycled(dtype: DType, length: number): TypedArray | undefin
 }
 
 /**
- * Keeps `array` for a later {@link takeRecycled}. The caller guarantees that nothing else refers to
- * it (the CPU backend's checks); returns whether it was kept.
+ * Keeps `array` (of `dtype`) for a later {@link takeRecycled}. The caller guarantees that nothing else
+ * refers to it (the CPU backend's checks); returns whether it was kept.
  */
-export function offerRecycled(array: TypedArray): boolean {
+export function offerRecycled(dtype: DType, array: TypedArray): boolean {
   if (!enabled || array.length < RECYCLE_MIN_ELEMENTS || keptBytes + array.byteLength > RECYCLE_MAX_BYTES) return false;
-  const key = keyOf(dtypeOf(array), array.length);
+  const key = keyOf(dtype, array.length);
   let list = kept.get(key);
   if (list === undefined) kept.set(key, (list = []));
   if (list.length >= MAX_PER_SIZE) return false;

@@ -151,7 +151,7 @@ const EXP_CONSTANTS = [
 const [K_LOG2E, K_ROUND, K_LN2_HI, K_LN2_LO, K_P0] = [0, 1, 2, 3, 4];
 const [K_ONE, K_MIN_EXP, K_EXP_BIAS] = [10, 11, 12];
 /** v128 locals {@link expNonPositive} reads its constants from (the float32 ones, then i32x4 127, the exponent bias). */
-export const EXP_CONSTANT_LOCALS = EXP_CONSTANTS.length + 1;
+const EXP_CONSTANT_LOCALS = EXP_CONSTANTS.length + 1;
 
 /**
  * Sets the EXP_CONSTANT_LOCALS v128 locals from `first` to the splatted constants, once per call:

@@ -25,7 +25,7 @@ export const SIMD = {
   v128Load: 0x00, load32Splat: 0x09, v128Store: 0x0b, v128Const: 0x0c, i8x16Shuffle: 0x0d,
   f32x4Splat: 0x13,
   f32x4ExtractLane: 0x1f, f64x2ExtractLane: 0x21, f32x4Lt: 0x43, f32x4Ge: 0x46, v128AndNot: 0x4f, v128Bitselect: 0x52,
-  f32x4Nearest: 0x6a, i32x4Shl: 0xab, i32x4Add: 0xae, i32x4TruncSatF32x4S: 0xf8,
+  i32x4Shl: 0xab, i32x4Add: 0xae,
   f32x4Max: 0xe9, f32x4Pmax: 0xeb,
   f32x4DemoteF64x2Zero: 0x5e, f64x2PromoteLowF32x4: 0x5f,
   f32x4Abs: 0xe0, f32x4Neg: 0xe1, f32x4Sqrt: 0xe3,

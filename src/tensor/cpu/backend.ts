@@ -64,7 +64,7 @@ function dropWrapper(data: TypedArray): void {
   const left = (wrappers.get(data.buffer) ?? 1) - 1;
   wrappers.set(data.buffer, left);
   const ownsItsBuffer = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
-  if (left === 0 && ownsItsBuffer && !handedOut.has(data.buffer)) offerRecycled(data);
+  if (left === 0 && ownsItsBuffer && !handedOut.has(data.buffer)) offerRecycled(dtypeOfTyped(data), data);
 }
 
 /**
