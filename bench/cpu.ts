@@ -14,6 +14,7 @@ import { Bench } from 'tinybench';
 import { NDArray } from '../src/tensor/ndarray.js';
 import { softmaxRows } from '../src/tensor/fused.js';
 import { setMatmulThreads } from '../src/tensor/ops/matmul.js';
+import { setElementwiseThreads } from '../src/tensor/accel/index.js';
 import { Rng } from '../src/tensor/random.js';
 import { medianOf, saveResults, type BenchRow } from './report.js';
 import { leakChecked, readBack, readBackCalm, tf, usePeer } from './peers.js';
@@ -131,7 +132,10 @@ async function main(): Promise<void> {
     ];
     for (let round = 0; round < ROUNDS; round++) {
       for (const k of contenders) {
-        if (k.threads !== undefined) setMatmulThreads(k.threads);
+        if (k.threads !== undefined) {
+          setMatmulThreads(k.threads);
+          setElementwiseThreads(k.threads);
+        }
         const run = (): Promise<number[]> => samples(k.fn);
         k.times.push(...(await (k.threads === undefined ? leakChecked(`${c.name} ${c.size} ${k.impl}`, run) : run())));
       }

@@ -2,13 +2,14 @@
  * Reuse of released CPU storage (src/tensor/recycle.ts, cpu/backend.ts): what comes back and when,
  * and that training with reuse on gives the same bits as with it off.
  */
-import { test, describe, afterEach } from 'node:test';
+import { test, describe, afterEach, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { calmStepRunner } from '../bench/calm-step.js';
 import type { Tensor } from '../src/autograd/tensor.js';
 import { AdamW } from '../src/nn/optim.js';
 import { TransformerLM } from '../src/nn/transformer-lm.js';
 import { allocTyped } from '../src/tensor/dtype.js';
+import { setCpuHeapBudget } from '../src/tensor/accel/index.js';
 import { memoryScope } from '../src/tensor/memory.js';
 import { NDArray } from '../src/tensor/ndarray.js';
 import { Rng } from '../src/tensor/random.js';
@@ -21,6 +22,15 @@ function filled(n: number, value: number): NDArray {
 }
 
 describe('recycling released CPU storage', () => {
+  // Reuse is for ordinary memory; large float32 buffers would otherwise live in the kernels' heap
+  // (test/heap.test.ts), so it is kept empty here.
+  let heapBudget = 0;
+  before(() => {
+    heapBudget = setCpuHeapBudget(0);
+  });
+  after(() => {
+    setCpuHeapBudget(heapBudget);
+  });
   afterEach(() => {
     setRecycling(true);
     clearRecycled();

@@ -29,7 +29,12 @@
  * - Rng.normalArray (random.ts, not an op): the Box-Muller transform in wasm (wasm-normal.ts: fdlibm's
  *   log, sin and cos, which are V8's Math.log/sin/cos; pairs split over the worker pool), bit for bit.
  *
- * `CALM_CPU_ACCEL=off` turns all of them off (the matmul kernel has its own switch, CALM_CPU_MATMUL).
+ * Results of the wasm-backed accelerations (and large float32 uploads and allocations, cpu/backend.ts)
+ * live in the elementwise kernels' heap (heap.ts) when it has room, so the next kernel reads them in
+ * place instead of copying them in.
+ *
+ * `CALM_CPU_ACCEL=off` turns all of them off, the heap included (the matmul kernel has its own switch,
+ * CALM_CPU_MATMUL).
  */
 import { envSetting } from '../env.js';
 import { allocFloat32, type TypedArray } from '../dtype.js';
@@ -43,6 +48,7 @@ import { WasmElementwise, type GridOperand, type WasmBinaryOp, type WasmUnaryOp 
 import { wasmSimdAvailable } from './wasm-matmul.js';
 import { WasmCrossEntropy } from './wasm-cross-entropy.js';
 import { agreesWithMath, probeInputs } from './math-check.js';
+import { HEAP_MIN_ELEMENTS, type Float32Heap } from './heap.js';
 
 /** One acceleration: the result, or null to let the reference run. */
 export type CpuAccel = (inputs: readonly CpuView[], attrs: never) => TypedArray | null;
@@ -54,6 +60,44 @@ let wasm: WasmElementwise | null | undefined;
 function wasmKernels(): WasmElementwise | null {
   if (wasm === undefined) wasm = wasmSimdAvailable() ? new WasmElementwise() : null;
   return wasm;
+}
+
+/**
+ * The float32 heap (heap.ts) that CPU storage may live in, so the wasm kernels use it in place; null
+ * without WebAssembly SIMD or with CALM_CPU_ACCEL=off (then every buffer is ordinary memory).
+ */
+export function cpuHeap(): Float32Heap | null {
+  if (heapChoice === undefined) heapChoice = cpuAccelEnabled() ? (wasmKernels()?.heap ?? null) : null;
+  return heapChoice;
+}
+let heapChoice: Float32Heap | null | undefined;
+
+/**
+ * Sets the heap's storage budget in bytes (0: new buffers are ordinary memory; buffers already in the
+ * heap stay there until released); returns the previous budget (0 without a heap). For tests and
+ * comparisons; CALM_CPU_HEAP_MB sets it at start.
+ */
+export function setCpuHeapBudget(bytes: number): number {
+  const heap = cpuHeap();
+  if (heap === null) return 0;
+  const previous = heap.budgetBytes;
+  heap.budgetBytes = bytes;
+  return previous;
+}
+
+/**
+ * An acceleration's result array of n float32s, which it must write in full: a heap block when the
+ * heap has room (the next kernel then reads it in place), else ordinary zeroed memory.
+ */
+function outputF32(n: number): Float32Array {
+  const heap = n >= HEAP_MIN_ELEMENTS ? cpuHeap() : null;
+  return heap?.storage(n) ?? allocFloat32(n);
+}
+
+/** Limits the threads one elementwise kernel call uses (undefined: the pool's all); for benchmarks of 1 and 2 threads. */
+export function setElementwiseThreads(threads: number | undefined): void {
+  const kernels = wasmKernels();
+  if (kernels !== null) kernels.threadLimit = threads;
 }
 
 /** Reads CALM_CPU_ACCEL: on (default) or off. */
@@ -114,7 +158,7 @@ function binaryAccel(op: WasmBinaryOp): CpuAccel {
   return ([a, b]) => {
     if (!isF32(a) || !isF32(b)) return null;
     const n = sizeOf(a.shape);
-    const out = allocFloat32(n);
+    const out = outputF32(n);
     if (n === 0) return out;
     const grid = n >= WASM_MIN ? binaryGrid(a, b) : null;
     const kernels = grid === null ? null : wasmKernels();
@@ -157,7 +201,7 @@ function unaryAccel(op: keyof typeof F32_UNARY): CpuAccel {
   return ([x]) => {
     if (!isF32(x)) return null;
     const n = sizeOf(x.shape);
-    const out = allocFloat32(n);
+    const out = outputF32(n);
     if (n === 0) return out;
     if (simd && n >= WASM_MIN) {
       const { shape, strides } = coalesce(x.shape, [x.strides]);
@@ -193,7 +237,7 @@ const reduceAccel: CpuAccel = ([x], attrs: ReduceAttrs) => {
     const cols = shape[last];
     const kernels = cols >= WASM_ROW_MIN ? wasmKernels() : null;
     if (kernels !== null) {
-      const out = allocFloat32(outSize);
+      const out = outputF32(outSize);
       kernels.rowReduce(op, x.data, x.offset, shape.length === 2 ? sx[0] : cols, rows, cols, out);
       return out;
     }
@@ -207,7 +251,7 @@ const reduceAccel: CpuAccel = ([x], attrs: ReduceAttrs) => {
     const contiguous = mid >= 0 && so[mid] === 0 && sx[mid] === cols && (shape.length === 2 || (sx[0] === shape[1] * cols && so[0] === cols));
     const kernels = contiguous ? wasmKernels() : null;
     if (kernels !== null) {
-      const out = allocFloat32(outSize);
+      const out = outputF32(outSize);
       kernels.colSums(x.data, x.offset, outer, shape[mid], cols, out);
       return out;
     }
@@ -247,7 +291,7 @@ const siluBackwardAccel: CpuAccel = (inputs) => {
   if (!inputs.every(isF32)) return null;
   const [x, s, g] = inputs as (CpuView & { data: Float32Array })[];
   const n = sizeOf(x.shape);
-  const out = allocFloat32(n);
+  const out = outputF32(n);
   forEachRow(inputs, n, (pos, step, len, o) => siluBackRow(x.data, pos[0], step[0], s.data, pos[1], step[1], g.data, pos[2], step[2], out, o, o + len));
   return out;
 };
@@ -265,7 +309,7 @@ const siluMulBackwardAccel: CpuAccel = (inputs) => {
   if (!inputs.every(isF32)) return null;
   const [a, b, s, g] = inputs as (CpuView & { data: Float32Array })[];
   const n = sizeOf(a.shape);
-  const out = allocFloat32(2 * n);
+  const out = outputF32(2 * n);
   const k = n >= WASM_MIN && inputs.every((v) => isContiguous(v.shape, v.strides)) ? wasmKernels() : null;
   if (k !== null) {
     // Contiguous operands (SwiGLU's): wasm, float64 arithmetic two lanes at a time, the same bits.
@@ -302,7 +346,7 @@ const normRowsAccel: CpuAccel = (inputs, attrs) => {
   if (k === null) return null;
   const { eps, center } = attrs as { eps: number; center: boolean };
   const rows = n / d;
-  const out = allocFloat32(n + 2 * rows);
+  const out = outputF32(n + 2 * rows);
   k.normRows(x.data as Float32Array, x.offset, w.data as Float32Array, w.offset, b.data as Float32Array, b.offset, rows, d, eps, center, out);
   return out;
 };
@@ -316,7 +360,7 @@ const normRowsBackwardAccel: CpuAccel = (inputs, attrs) => {
   const k = wasmKernels();
   if (k === null) return null;
   const { center } = attrs as { center: boolean };
-  const out = allocFloat32(n + 2 * d);
+  const out = outputF32(n + 2 * d);
   k.normRowsBackward(x.data as Float32Array, x.offset, w.data as Float32Array, w.offset, st.data as Float32Array, st.offset, g.data as Float32Array, g.offset, n / d, d, center, out);
   return out;
 };
@@ -360,8 +404,10 @@ const copyAccel: CpuAccel = (inputs) => {
   if (strides[0][rank - 1] !== 1 || len < COPY_MIN_RUN || len === n) return null; // one run: the reference's single `set`
   const k = wasmKernels();
   if (k === null) return null;
-  const out = allocFloat32(n);
-  return k.gatherRows(x.data, rowStarts(shape, strides[0], x.offset), len, out) ? out : null;
+  const out = outputF32(n);
+  if (k.gatherRows(x.data, rowStarts(shape, strides[0], x.offset), len, out)) return out;
+  cpuHeap()?.release(out); // declined: the block (if it is one) goes back unused
+  return null;
 };
 /** Shorter runs than this stay with the reference (the row table would cost more than it saves). */
 const COPY_MIN_RUN = 4;
@@ -388,7 +434,7 @@ const ropeAccel: CpuAccel = (inputs, attrs) => {
   if (k === null) return null;
   const rows = n / hd;
   const starts = rowStarts(x.shape, x.strides, x.offset);
-  const out = allocFloat32(n);
+  const out = outputF32(n);
   k.rope(x.data, starts, cos.data, cos.offset, sin.data, sin.offset, rows / t, t, half, (attrs as { inverse: boolean }).inverse, out);
   return out;
 };
@@ -432,7 +478,7 @@ const softmaxAccel: CpuAccel = ([x]) => {
   const rowStride = shape.length === 2 ? strides[0][0] : len;
   const kernels = len >= WASM_ROW_MIN && n >= WASM_MIN ? wasmKernels() : null;
   if (kernels !== null) {
-    const out = allocFloat32(n);
+    const out = outputF32(n);
     kernels.softmaxRows(x.data, x.offset, rowStride, n / len, len, out);
     return out;
   }

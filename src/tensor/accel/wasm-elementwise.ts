@@ -3,8 +3,12 @@
  * TypeScript like the matmul kernel (wasm-emit.ts). They are accelerations of op-table entries
  * (see accel/index.ts, which decides when they apply); the entries' loops stay the reference.
  *
- * Layout: every kernel works on a [rows, cols] grid whose operands are copied into the module's
- * memory. An operand is either a vector along the row (column step 1, loaded 4 lanes at a time) or
+ * Memory: the module's linear memory is shared by a worker pool (pool.ts) and is also where large CPU
+ * float32 storage lives (heap.ts), so an operand or result that is such storage is read and written
+ * where it lies; any other operand is copied into a scratch block for the call, and such a result
+ * copied out of one.
+ *
+ * Layout: every kernel works on a [rows, cols] grid. An operand is either a vector along the row (column step 1, loaded 4 lanes at a time) or
  * one value per row (column step 0, splatted), with any row step: that covers same-shape
  * contiguous arrays (one long row), a row vector over rows, a column and a scalar. The inner loop
  * always runs whole 4-lane vectors; the last vector of a row may spill into the next row (which is
@@ -16,7 +20,9 @@
  * different order than the reference, so they agree to float64 rounding before the final float32
  * rounding.
  */
-import { Code, LOW_HALVES, OP, pushF64Half, SIMD, T, reserveBytes, wasmApi, wasmModule, type WasmFunction, type WasmMemory } from './wasm-emit.js';
+import { Code, LOW_HALVES, OP, pushF64Half, SIMD, T, wasmModule, type WasmFunction } from './wasm-emit.js';
+import { Float32Heap, heapBudgetSetting, MAX_HEAP_PAGES } from './heap.js';
+import { threadCount, WasmPool } from './pool.js';
 
 export type WasmBinaryOp = 'add' | 'sub' | 'mul' | 'div';
 export type WasmUnaryOp = 'neg' | 'abs' | 'sqrt';
@@ -543,13 +549,18 @@ function normBackwardFunction(): WasmFunction {
   return { name: 'normback', params: 9, locals: [[4, T.i32], [10, T.f64]], code: c };
 }
 
-/** The whole module's bytes. */
-export function emitElementwiseModule(): Uint8Array {
+/** The module's functions, in export order. */
+function elementwiseFunctions(): WasmFunction[] {
   const fns: WasmFunction[] = [];
   for (const op of WASM_BINARY_OPS) for (const [ka, kb] of [['v', 'v'], ['v', 's'], ['s', 'v']] as const) fns.push(binaryFunction(op, ka, kb));
   for (const op of WASM_UNARY_OPS) fns.push(unaryFunction(op));
   fns.push(rowSumFunction(), rowMaxFunction(), softmaxFunction(), sigmoidFunction(), colSumFunction(), siluMulBackFunction(), ropeFunction(false), ropeFunction(true), normForwardFunction(), normBackwardFunction(), gatherRowsFunction());
-  return wasmModule(fns);
+  return fns;
+}
+
+/** The whole module's bytes (its memory imported, shared, as the pool and heap need). */
+export function emitElementwiseModule(): Uint8Array {
+  return wasmModule(elementwiseFunctions(), MAX_HEAP_PAGES);
 }
 
 /** One operand of {@link WasmElementwise.binary}: element (r, j) is data[offset + r*rowStride + j*colStride], colStride 0 or 1. */
@@ -560,50 +571,66 @@ export interface GridOperand {
   readonly colStride: 0 | 1;
 }
 
-type Fn = (...args: number[]) => void;
-/** Bytes kept free after each region, for the spilled lanes of the last vector. */
-const PAD = 64;
+/** From this many elements sigmoid and softmax (bound by their exp) are split over the pool's threads. */
+export const ELEMENTWISE_PARALLEL_MIN = 1 << 16;
 
-/** An instance of the module plus its linear memory (grown on demand, never shrunk). */
+/** Construction options (tests pin them; the engine uses the defaults). */
+export interface WasmElementwiseOptions {
+  /** Threads in the pool (default: CALM_THREADS, else the machine's). */
+  readonly threads?: number;
+  /** Heap storage budget in bytes (default: CALM_CPU_HEAP_MB). */
+  readonly heapBudgetBytes?: number;
+}
+
+/**
+ * The kernels, run by a {@link WasmPool} over one shared memory that is also the {@link Float32Heap}:
+ * an operand or result that is a heap array is used where it lies; any other is copied into a scratch
+ * block for the call (and a result copied out of one).
+ */
 export class WasmElementwise {
-  private readonly memory: WasmMemory;
-  private readonly fns: Record<string, Fn>;
+  /** Where CPU float32 storage may live so that these kernels use it in place (cpu/backend.ts decides). */
+  readonly heap: Float32Heap;
+  private readonly pool: WasmPool;
+  private readonly index = new Map<string, number>();
   private heap32 = new Float32Array(0);
   private heap64 = new Float64Array(0);
 
-  constructor() {
-    const api = wasmApi();
-    if (api === undefined) throw new Error('WasmElementwise: WebAssembly is not available');
-    const instance = new api.Instance(new api.Module(emitElementwiseModule()), {});
-    this.memory = instance.exports.memory as WasmMemory;
-    this.fns = instance.exports as Record<string, Fn>;
-    this.remap();
+  constructor(options: WasmElementwiseOptions = {}) {
+    const fns = elementwiseFunctions();
+    fns.forEach((f, i) => this.index.set(f.name, i));
+    this.pool = new WasmPool(wasmModule(fns, MAX_HEAP_PAGES), fns.map((f) => f.name), options.threads ?? threadCount(), MAX_HEAP_PAGES);
+    this.heap = new Float32Heap(this.pool.memory, options.heapBudgetBytes ?? heapBudgetSetting() * 2 ** 20);
+  }
+
+  get threads(): number {
+    return this.pool.threads;
   }
 
   /** out (contiguous rows x cols) = a op b. Not both operands may have colStride 0. */
   binary(op: WasmBinaryOp, a: GridOperand, b: GridOperand, rows: number, cols: number, out: Float32Array): void {
     if (rows === 0 || cols === 0) return;
-    const ea = extent(a, rows, cols);
-    const eb = extent(b, rows, cols);
-    const pa = 0;
-    const pb = align(pa + 4 * ea + PAD);
-    const po = align(pb + 4 * eb + PAD);
-    this.reserve(po + 4 * rows * cols + PAD);
-    this.heap32.set(a.data.subarray(a.offset, a.offset + ea), pa / 4);
-    this.heap32.set(b.data.subarray(b.offset, b.offset + eb), pb / 4);
-    const kind = `${a.colStride === 1 ? 'v' : 's'}${b.colStride === 1 ? 'v' : 's'}`;
-    this.fns[`bin_${op}_${kind}`](pa, 4 * a.rowStride, pb, 4 * b.rowStride, po, rows, cols);
-    out.set(this.heap32.subarray(po / 4, po / 4 + rows * cols));
+    const call = new HeapCall(this.heap);
+    const pa = call.input(a.data, a.offset, extent(a, rows, cols));
+    const pb = call.input(b.data, b.offset, extent(b, rows, cols));
+    const po = call.output(out);
+    const fn = this.fn(`bin_${op}_${a.colStride === 1 ? 'v' : 's'}${b.colStride === 1 ? 'v' : 's'}`);
+    // One thread: the kernel is bound by memory traffic, and a second core's half of the result then has
+    // to cross to the core that reads it next (measured: no faster, and the next read of it slower).
+    this.pool.run(fn, [[pa, 4 * a.rowStride, pb, 4 * b.rowStride, po, rows, cols]]);
+    call.finish();
   }
 
   /** out[i] = op(x[offset + i]) for i < n (sigmoid: a few float32 ulps from the reference; the others exact). */
   unary(op: WasmUnaryOp | 'sigmoid', x: Float32Array, offset: number, n: number, out: Float32Array): void {
     if (n === 0) return;
-    const po = align(4 * n + PAD);
-    this.reserve(po + 4 * n + PAD);
-    this.heap32.set(x.subarray(offset, offset + n), 0);
-    this.fns[op === 'sigmoid' ? 'sigmoid' : `un_${op}`](0, po, n);
-    out.set(this.heap32.subarray(po / 4, po / 4 + n));
+    const call = new HeapCall(this.heap);
+    const px = call.input(x, offset, n);
+    const po = call.output(out);
+    // sigmoid (bound by its exp) is split over the threads, in whole pairs of vectors (its step) so that
+    // only the last part reads and writes past its end; the others are bound by memory traffic (see binary).
+    const parts = op === 'sigmoid' ? this.parts(n) : 1;
+    this.pool.run(this.fn(op === 'sigmoid' ? 'sigmoid' : `un_${op}`), spans(n, parts, 8).map(([s, e]) => [px + 4 * s, po + 4 * s, e - s]));
+    call.finish();
   }
 
   /**
@@ -612,17 +639,14 @@ export class WasmElementwise {
    */
   siluMulBackward(a: Float32Array, aAt: number, b: Float32Array, bAt: number, s: Float32Array, sAt: number, g: Float32Array, gAt: number, n: number, out: Float32Array): void {
     if (n === 0) return;
-    const at = [0];
-    for (let i = 0; i < 5; i++) at.push(align(at[i] + 4 * n + PAD)); // a, b, s, g, da, db
-    this.reserve(at[5] + 4 * n + PAD);
-    const h = this.heap32;
-    h.set(a.subarray(aAt, aAt + n), 0);
-    h.set(b.subarray(bAt, bAt + n), at[1] / 4);
-    h.set(s.subarray(sAt, sAt + n), at[2] / 4);
-    h.set(g.subarray(gAt, gAt + n), at[3] / 4);
-    this.fns.silumulback(at[0], at[1], at[2], at[3], at[4], at[5], n);
-    out.set(h.subarray(at[4] / 4, at[4] / 4 + n), 0);
-    out.set(h.subarray(at[5] / 4, at[5] / 4 + n), n);
+    const call = new HeapCall(this.heap);
+    // da and db are written side by side, so each gets its own region (a spill of one must not reach the other).
+    const [pda, pdb] = [call.scratch(n), call.scratch(n)];
+    this.pool.run(this.fn('silumulback'), [[call.input(a, aAt, n), call.input(b, bAt, n), call.input(s, sAt, n), call.input(g, gAt, n), pda, pdb, n]]);
+    const h = this.f32();
+    out.set(h.subarray(pda / 4, pda / 4 + n), 0);
+    out.set(h.subarray(pdb / 4, pdb / 4 + n), n);
+    call.finish();
   }
 
   /**
@@ -633,38 +657,37 @@ export class WasmElementwise {
   rope(x: Float32Array, rowStarts: Int32Array, cos: Float32Array, cosAt: number, sin: Float32Array, sinAt: number, groups: number, t: number, half: number, inverse: boolean, out: Float32Array): void {
     const rows = rowStarts.length;
     if (rows === 0) return;
-    const { lo, span } = rowSpan(rowStarts, 2 * half);
-    const tableAt = align(4 * span);
-    const cosAtB = align(tableAt + 4 * rows);
-    const sinAtB = align(cosAtB + 4 * t * half);
-    const outAt = align(sinAtB + 4 * t * half);
-    this.reserve(outAt + 4 * rows * 2 * half);
-    const h = this.heap32;
-    this.stageRowTable(x, rowStarts, lo, span, tableAt);
-    h.set(cos.subarray(cosAt, cosAt + t * half), cosAtB / 4);
-    if (inverse) for (let i = 0, q = sinAtB / 4; i < t * half; i++) h[q + i] = -sin[sinAt + i];
-    else h.set(sin.subarray(sinAt, sinAt + t * half), sinAtB / 4);
-    this.fns[inverse ? 'rope_inv' : 'rope_fwd'](0, tableAt, cosAtB, sinAtB, outAt, groups, t, half);
-    out.set(h.subarray(outAt / 4, outAt / 4 + rows * 2 * half));
+    const call = new HeapCall(this.heap);
+    const { src, table } = this.rowTable(call, x, rowStarts, 2 * half);
+    const pc = call.input(cos, cosAt, t * half);
+    let ps: number;
+    if (inverse) {
+      ps = call.scratch(t * half);
+      const h = this.f32();
+      for (let i = 0, q = ps / 4; i < t * half; i++) h[q + i] = -sin[sinAt + i];
+    } else {
+      ps = call.input(sin, sinAt, t * half);
+    }
+    const po = call.output(out);
+    this.pool.run(this.fn(inverse ? 'rope_inv' : 'rope_fwd'), [[src, table, pc, ps, po, groups, t, half]]);
+    call.finish();
   }
 
   /**
    * Copies rows of `len` float32s from `src` at `rowStarts` (element offsets, one per row) into `out`,
-   * one after another (see gatherRowsFunction). The stretch of `src` the rows span is copied in whole, so
-   * rows scattered over much more than they hold (a strided slice of a large array) are declined: returns
-   * false, having done nothing.
+   * one after another (see gatherRowsFunction). The stretch of `src` the rows span is copied in whole
+   * (unless it is in the heap already), so rows scattered over much more than they hold (a strided
+   * slice of a large array) are declined: returns false, having done nothing.
    */
   gatherRows(src: Float32Array, rowStarts: Int32Array, len: number, out: Float32Array): boolean {
     const rows = rowStarts.length;
     if (rows === 0 || len === 0) return true;
-    const { lo, span } = rowSpan(rowStarts, len);
-    if (span > 8 * rows * len + 4096) return false;
-    const tableAt = align(4 * span + PAD);
-    const outAt = align(tableAt + 4 * rows);
-    this.reserve(outAt + 4 * rows * len + PAD);
-    this.stageRowTable(src, rowStarts, lo, span, tableAt);
-    this.fns.gather_rows(0, tableAt, outAt, rows, len);
-    out.set(this.heap32.subarray(outAt / 4, outAt / 4 + rows * len));
+    const { span } = rowSpan(rowStarts, len);
+    if (!this.heap.views(src) && span > 8 * rows * len + 4096) return false;
+    const call = new HeapCall(this.heap);
+    const { src: ps, table } = this.rowTable(call, src, rowStarts, len);
+    this.pool.run(this.fn('gather_rows'), [[ps, table, call.output(out), rows, len]]);
+    call.finish();
     return true;
   }
 
@@ -674,16 +697,14 @@ export class WasmElementwise {
    */
   normRows(x: Float32Array, xAt: number, w: Float32Array, wAt: number, b: Float32Array, bAt: number, rows: number, d: number, eps: number, center: boolean, out: Float32Array): void {
     const n = rows * d;
-    const wB = align(4 * n), bB = align(wB + 4 * d), outB = align(bB + 4 * d), statsB = align(outB + 4 * n), epsB = align(statsB + 8 * rows);
-    this.reserve(epsB + 8);
-    const h = this.heap32;
-    h.set(x.subarray(xAt, xAt + n), 0);
-    h.set(w.subarray(wAt, wAt + d), wB / 4);
-    h.set(b.subarray(bAt, bAt + d), bB / 4);
-    this.heap64[epsB / 8] = eps;
-    this.fns.normfwd(0, wB, bB, outB, statsB, rows, d, center ? 1 : 0, epsB);
-    out.set(h.subarray(outB / 4, outB / 4 + n), 0);
-    out.set(h.subarray(statsB / 4, statsB / 4 + 2 * rows), n);
+    const call = new HeapCall(this.heap);
+    const [py, pstats, peps] = [call.scratch(n), call.scratch(2 * rows), call.scratch(2)];
+    this.f64()[peps / 8] = eps;
+    this.pool.run(this.fn('normfwd'), [[call.input(x, xAt, n), call.input(w, wAt, d), call.input(b, bAt, d), py, pstats, rows, d, center ? 1 : 0, peps]]);
+    const h = this.f32();
+    out.set(h.subarray(py / 4, py / 4 + n), 0);
+    out.set(h.subarray(pstats / 4, pstats / 4 + 2 * rows), n);
+    call.finish();
   }
 
   /**
@@ -692,18 +713,14 @@ export class WasmElementwise {
    */
   normRowsBackward(x: Float32Array, xAt: number, w: Float32Array, wAt: number, stats: Float32Array, statsAt: number, g: Float32Array, gAt: number, rows: number, d: number, center: boolean, out: Float32Array): void {
     const n = rows * d;
-    const wB = align(4 * n), gB = align(wB + 4 * d), outB = align(gB + 4 * n), statsB = align(outB + 4 * n), dwB = align(statsB + 8 * rows);
-    this.reserve(dwB + 16 * d);
-    const h = this.heap32;
-    h.set(x.subarray(xAt, xAt + n), 0);
-    h.set(w.subarray(wAt, wAt + d), wB / 4);
-    h.set(g.subarray(gAt, gAt + n), gB / 4);
-    h.set(stats.subarray(statsAt, statsAt + 2 * rows), statsB / 4);
-    this.heap64.fill(0, dwB / 8, dwB / 8 + 2 * d);
-    this.fns.normback(0, wB, gB, outB, statsB, dwB, rows, d, center ? 1 : 0);
-    out.set(h.subarray(outB / 4, outB / 4 + n), 0);
-    const acc = this.heap64;
-    for (let j = 0; j < 2 * d; j++) out[n + j] = acc[dwB / 8 + j];
+    const call = new HeapCall(this.heap);
+    const [pdx, pacc] = [call.scratch(n), call.scratch(4 * d)];
+    this.f64().fill(0, pacc / 8, pacc / 8 + 2 * d);
+    this.pool.run(this.fn('normback'), [[call.input(x, xAt, n), call.input(w, wAt, d), call.input(g, gAt, n), pdx, call.input(stats, statsAt, 2 * rows), pacc, rows, d, center ? 1 : 0]]);
+    out.set(this.f32().subarray(pdx / 4, pdx / 4 + n), 0);
+    const acc = this.f64();
+    for (let j = 0; j < 2 * d; j++) out[n + j] = acc[pacc / 8 + j];
+    call.finish();
   }
 
   /**
@@ -713,41 +730,43 @@ export class WasmElementwise {
   rowReduce(op: 'sum' | 'max', x: Float32Array, offset: number, rowStride: number, rows: number, cols: number, out: Float32Array): void {
     if (rows === 0) return;
     const cols4 = (cols + 3) & ~3;
-    const po = align(4 * rows * cols4 + PAD);
-    this.reserve(po + 16 * rows + PAD);
-    const h = this.heap32;
-    this.stageRows(x, offset, rowStride, rows, cols, cols4, op === 'sum' ? 0 : -Infinity);
     if (cols4 === 0) {
       out.fill(0, 0, rows);
       return;
     }
+    const call = new HeapCall(this.heap);
+    const px = this.rows(call, x, offset, rowStride, rows, cols, cols4, op === 'sum' ? 0 : -Infinity);
+    const po = call.scratch(4 * rows);
+    this.pool.run(this.fn(op === 'sum' ? 'rowsum' : 'rowmax'), [[px, po, rows, cols4]]);
     if (op === 'sum') {
-      this.fns.rowsum(0, po, rows, cols4);
-      const d = this.heap64;
+      const d = this.f64();
       for (let r = 0, q = po / 8; r < rows; r++, q += 2) out[r] = d[q] + d[q + 1];
     } else {
-      this.fns.rowmax(0, po, rows, cols4);
+      const h = this.f32();
       for (let r = 0, q = po / 4; r < rows; r++, q += 4) out[r] = Math.max(Math.max(h[q], h[q + 1]), Math.max(h[q + 2], h[q + 3]));
     }
+    call.finish();
   }
 
   /**
    * Softmax over each of `rows` rows of `cols` contiguous elements (rows `rowStride` apart from
    * `offset`) into the contiguous `out`. exp is a polynomial (about 1 ulp) and the division a
    * multiplication by the reciprocal, so this agrees with the reference to a few float32 ulps, not
-   * bit for bit.
+   * bit for bit. Large inputs are split into row ranges over the pool's threads.
    */
   softmaxRows(x: Float32Array, offset: number, rowStride: number, rows: number, cols: number, out: Float32Array): void {
     if (rows === 0 || cols === 0) return;
     const cols4 = (cols + 3) & ~3;
-    const po = align(4 * rows * cols4 + PAD);
-    this.reserve(po + 4 * rows * cols4 + PAD);
-    const h = this.heap32;
-    this.stageRows(x, offset, rowStride, rows, cols, cols4, -Infinity);
-    this.fns.softmax(0, po, rows, cols4);
-    const q = po / 4;
-    if (cols4 === cols) out.set(h.subarray(q, q + rows * cols));
-    else for (let r = 0; r < rows; r++) out.set(h.subarray(q + r * cols4, q + r * cols4 + cols), r * cols);
+    const call = new HeapCall(this.heap);
+    const px = this.rows(call, x, offset, rowStride, rows, cols, cols4, -Infinity);
+    const po = cols4 === cols ? call.output(out) : call.scratch(rows * cols4);
+    const bytes = 4 * cols4;
+    this.pool.run(this.fn('softmax'), spans(rows, this.parts(rows * cols), 1).map(([s, e]) => [px + s * bytes, po + s * bytes, e - s, cols4]));
+    if (cols4 !== cols) {
+      const h = this.f32(), q = po / 4;
+      for (let r = 0; r < rows; r++) out.set(h.subarray(q + r * cols4, q + r * cols4 + cols), r * cols);
+    }
+    call.finish();
   }
 
   /**
@@ -756,47 +775,132 @@ export class WasmElementwise {
    */
   colSums(x: Float32Array, offset: number, outer: number, rows: number, cols: number, out: Float32Array): void {
     if (outer === 0 || cols === 0) return;
-    const n = outer * rows * cols;
-    const po = align(4 * n + PAD);
-    this.reserve(po + 8 * outer * cols + PAD);
-    this.heap32.set(x.subarray(offset, offset + n), 0);
-    this.fns.colsum(0, po, outer, rows, cols);
-    out.set(this.heap64.subarray(po / 8, po / 8 + outer * cols));
+    const call = new HeapCall(this.heap);
+    const px = call.input(x, offset, outer * rows * cols);
+    const po = call.scratch(2 * outer * cols);
+    this.pool.run(this.fn('colsum'), [[px, po, outer, rows, cols]]);
+    out.set(this.f64().subarray(po / 8, po / 8 + outer * cols));
+    call.finish();
   }
 
-  /** Copies the rows to the heap from 0, each padded to `cols4` with `fill` (neutral for the row op). */
-  private stageRows(x: Float32Array, offset: number, rowStride: number, rows: number, cols: number, cols4: number, fill: number): void {
-    const h = this.heap32;
-    if (cols4 === cols && rowStride === cols) {
-      h.set(x.subarray(offset, offset + rows * cols), 0);
-      return;
-    }
-    for (let r = 0; r < rows; r++) {
-      const s = offset + r * rowStride;
-      h.set(x.subarray(s, s + cols), r * cols4);
-      h.fill(fill, r * cols4 + cols, (r + 1) * cols4);
-    }
+  /** At most this many threads share one call (undefined: all of the pool's); benchmarks compare 1 and 2. */
+  threadLimit: number | undefined = undefined;
+
+  /** How many threads share `n` elements of work. */
+  private parts(n: number): number {
+    return n >= ELEMENTWISE_PARALLEL_MIN ? Math.min(this.pool.threads, this.threadLimit ?? Infinity) : 1;
+  }
+
+  private fn(name: string): number {
+    const i = this.index.get(name);
+    if (i === undefined) throw new Error(`WasmElementwise: no kernel '${name}'`);
+    return i;
   }
 
   /**
-   * Copies the stretch src[lo, lo + span) to address 0 and writes, at tableAt, each row's byte offset
-   * into it (the row tables the rope and gather kernels read); the memory must already hold both.
+   * The address of `rows` rows of `cols` floats, `cols4` apart, as the row kernels read them: the rows in
+   * place when they are contiguous, whole vectors and in the heap; else a scratch copy, each row padded
+   * to `cols4` with `fill` (neutral for the row op).
    */
-  private stageRowTable(src: Float32Array, rowStarts: Int32Array, lo: number, span: number, tableAt: number): void {
-    this.heap32.set(src.subarray(lo, lo + span), 0);
-    const table = new Int32Array(this.memory.buffer, tableAt, rowStarts.length);
-    for (let r = 0; r < rowStarts.length; r++) table[r] = 4 * (rowStarts[r] - lo);
+  private rows(call: HeapCall, x: Float32Array, offset: number, rowStride: number, rows: number, cols: number, cols4: number, fill: number): number {
+    if (cols4 === cols && (rowStride === cols || rows === 1)) return call.input(x, offset, rows * cols);
+    const at = call.scratch(rows * cols4);
+    const h = this.f32();
+    for (let r = 0, q = at / 4; r < rows; r++, q += cols4) {
+      const s = offset + r * rowStride;
+      h.set(x.subarray(s, s + cols), q);
+      h.fill(fill, q + cols, q + cols4);
+    }
+    return at;
   }
 
-  private reserve(bytes: number): void {
-    if (reserveBytes(this.memory, bytes)) this.remap();
+  /**
+   * The rows' source and a table of each row's byte offset from it (the rope and gather kernels read rows
+   * through it): rows of a heap array are read where they lie; else the stretch of `src` they span is
+   * copied to a scratch block first.
+   */
+  private rowTable(call: HeapCall, src: Float32Array, rowStarts: Int32Array, len: number): { src: number; table: number } {
+    const rows = rowStarts.length;
+    const { lo, span } = rowSpan(rowStarts, len);
+    const base = call.input(src, lo, span);
+    const table = call.scratch(rows);
+    const t = new Int32Array(this.f32().buffer, table, rows);
+    for (let r = 0; r < rows; r++) t[r] = 4 * (rowStarts[r] - lo);
+    return { src: base, table };
   }
 
-  /** Growing the memory detaches the old buffer, so the views are rebuilt. */
+  /** The heap as float32s / float64s (rebuilt after the memory grows). */
+  private f32(): Float32Array {
+    if (this.heap32.buffer.byteLength !== this.pool.memory.buffer.byteLength) this.remap();
+    return this.heap32;
+  }
+
+  private f64(): Float64Array {
+    if (this.heap64.buffer.byteLength !== this.pool.memory.buffer.byteLength) this.remap();
+    return this.heap64;
+  }
+
   private remap(): void {
-    this.heap32 = new Float32Array(this.memory.buffer);
-    this.heap64 = new Float64Array(this.memory.buffer);
+    this.heap32 = new Float32Array(this.pool.memory.buffer);
+    this.heap64 = new Float64Array(this.pool.memory.buffer);
   }
+}
+
+/**
+ * One kernel call's use of the heap: operands that are heap arrays are used in place; others are
+ * copied into scratch blocks, results that are not heap arrays are computed in scratch and copied out
+ * by {@link finish}, which also gives every scratch block back.
+ */
+class HeapCall {
+  private readonly blocks: Float32Array[] = [];
+  private readonly copyOut: [Float32Array, Float32Array][] = [];
+
+  constructor(private readonly heap: Float32Heap) {}
+
+  /** The byte address of x[offset, offset + n): in place, or a scratch copy. */
+  input(x: Float32Array, offset: number, n: number): number {
+    if (this.heap.views(x)) return x.byteOffset + 4 * offset;
+    const block = this.block(n);
+    block.set(x.subarray(offset, offset + n));
+    return block.byteOffset;
+  }
+
+  /** The byte address where the kernel writes `out` (all of it): in place, or a scratch block copied out at the end. */
+  output(out: Float32Array): number {
+    if (this.heap.views(out)) return out.byteOffset;
+    const block = this.block(out.length);
+    this.copyOut.push([block, out]);
+    return block.byteOffset;
+  }
+
+  /** The byte address of a scratch block of n float32s (with the heap's slack after it). */
+  scratch(n: number): number {
+    return this.block(n).byteOffset;
+  }
+
+  finish(): void {
+    for (const [block, out] of this.copyOut) out.set(block);
+    for (const block of this.blocks) this.heap.release(block);
+  }
+
+  private block(n: number): Float32Array {
+    const block = this.heap.scratch(n);
+    this.blocks.push(block);
+    return block;
+  }
+}
+
+/** [start, end) of `parts` ranges covering [0, n), each start a multiple of `step` (fewer parts if n is small). */
+function spans(n: number, parts: number, step: number): [number, number][] {
+  const units = Math.ceil(n / step);
+  const count = Math.max(1, Math.min(parts, units));
+  const out: [number, number][] = [];
+  for (let i = 0; i < count; i++) {
+    const s = Math.floor((i * units) / count) * step;
+    const e = Math.min(n, Math.floor(((i + 1) * units) / count) * step);
+    if (e > s) out.push([s, e]);
+  }
+  return out;
 }
 
 /** Elements from the operand's first to its last used element, inclusive. */
@@ -812,8 +916,4 @@ function rowSpan(rowStarts: Int32Array, len: number): { lo: number; span: number
     if (rowStarts[r] > hi) hi = rowStarts[r];
   }
   return { lo, span: hi - lo + len };
-}
-
-function align(bytes: number): number {
-  return (bytes + 63) & ~63;
 }

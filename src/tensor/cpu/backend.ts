@@ -6,12 +6,23 @@
  * doubles rounded once when stored into the output's typed array. This file only owns memory:
  * buffers are typed arrays with a disposed flag, and a released array goes back for reuse (recycle.ts)
  * when nothing else can see it.
+ *
+ * Large float32 buffers live in the wasm kernels' heap when it has room (accel/heap.ts), so that the
+ * kernels read and write them in place. The rules that keep that safe are kept here:
+ * - each heap block belongs to one buffer; an op result that is already some buffer's block, or a
+ *   window onto one, is copied to ordinary memory before it is wrapped (no op returns such a thing
+ *   today);
+ * - the block goes back to the heap when its buffer is released, or when the collector reclaims a
+ *   buffer nobody disposed;
+ * - nothing handed outside the engine is a view of the heap: `read` copies, and `hostStorage` first
+ *   moves the buffer to ordinary memory (the caller may keep that window for as long as it likes).
  */
 import type { Backend, BackendBuffer, View } from '../backend.js';
 import { allocTyped, dtypeOfTyped, type DType, type TypedArray } from '../dtype.js';
 import { opEntry, type CpuView, type OpAttrs, type OpName } from '../ops/index.js';
 import { materialize } from './strided.js';
-import { CPU_ACCEL, cpuAccelEnabled } from '../accel/index.js';
+import { CPU_ACCEL, cpuAccelEnabled, cpuHeap } from '../accel/index.js';
+import { HEAP_MIN_ELEMENTS, type Float32Heap } from '../accel/heap.js';
 import { profiling, recordOp } from '../profile.js';
 import { offerRecycled } from '../recycle.js';
 
@@ -44,7 +55,16 @@ export class CpuBuffer implements BackendBuffer {
     this.store = null;
     return store;
   }
+
+  /** Swaps in a copy of the storage held elsewhere (the backend moving it out of the heap). */
+  replaceStore(data: TypedArray): void {
+    if (this.store === null || data.length !== this.size || dtypeOfTyped(data) !== this.dtype) throw new Error(`cpu: cannot replace the storage of a ${this.store === null ? 'disposed ' : ''}buffer (${this.dtype}, ${this.size} elements)`);
+    this.store = data;
+  }
 }
+
+/** Gives a heap block back when the collector reclaims a buffer that was never released. */
+const heapBackstop = new FinalizationRegistry<{ heap: Float32Heap; block: Float32Array }>(({ heap, block }) => heap.release(block));
 
 /**
  * Which released arrays may be reused (recycle.ts): the backend counts the live buffers that wrap each
@@ -53,6 +73,8 @@ export class CpuBuffer implements BackendBuffer {
  * may still hold.
  */
 const wrappers = new WeakMap<ArrayBufferLike, number>();
+/** Heap blocks some buffer wraps (each may have one: see the file comment). */
+const heapWrapped = new WeakSet<Float32Array>();
 const handedOut = new WeakSet<ArrayBufferLike>();
 
 function addWrapper(data: TypedArray): void {
@@ -79,15 +101,20 @@ export class CpuBackend implements Backend {
   private live = 0;
   /** Whether accelerations run (CALM_CPU_ACCEL, read once). */
   private readonly accel = cpuAccelEnabled();
+  /** Where large float32 storage lives when it can (null: ordinary memory only). */
+  private readonly heap = this.accel ? cpuHeap() : null;
 
   // ---------------------------------------------------------------- memory
 
   allocate(size: number, dtype: DType): BackendBuffer {
-    return this.wrap(allocTyped(dtype, size));
+    return this.wrap(this.heapStorage(size, dtype)?.fill(0) ?? allocTyped(dtype, size));
   }
 
   upload(data: TypedArray): BackendBuffer {
-    return this.wrap(data.slice());
+    const block = this.heapStorage(data.length, dtypeOfTyped(data));
+    if (block === null) return this.wrap(data.slice());
+    block.set(data);
+    return this.wrap(block);
   }
 
   read(view: View): TypedArray {
@@ -98,7 +125,8 @@ export class CpuBackend implements Backend {
     const released = this.asCpu('dispose', buffer).release();
     if (released === null) return;
     this.live--;
-    dropWrapper(released);
+    if (this.heap !== null && released instanceof Float32Array && this.heap.release(released)) heapBackstop.unregister(buffer);
+    else dropWrapper(released);
   }
 
   liveBuffers(): number {
@@ -106,7 +134,18 @@ export class CpuBackend implements Backend {
   }
 
   hostStorage(buffer: BackendBuffer): TypedArray {
-    const data = this.asCpu('hostStorage', buffer).dataFor('hostStorage');
+    const cpu = this.asCpu('hostStorage', buffer);
+    let data = cpu.dataFor('hostStorage');
+    if (this.heap !== null && data instanceof Float32Array && this.heap.owns(data)) {
+      // The caller may keep this window after the buffer is gone, when the block would be reused: move
+      // the storage to ordinary memory first.
+      const block = data;
+      data = block.slice();
+      cpu.replaceStore(data);
+      this.heap.release(block);
+      heapBackstop.unregister(cpu);
+      addWrapper(data);
+    }
     handedOut.add(data.buffer); // never reused: the caller may keep a window onto it
     return data;
   }
@@ -128,8 +167,22 @@ export class CpuBackend implements Backend {
 
   private wrap(data: TypedArray): CpuBuffer {
     this.live++;
+    if (this.heap !== null && data instanceof Float32Array && this.heap.views(data)) {
+      if (this.heap.owns(data) && !heapWrapped.has(data)) {
+        heapWrapped.add(data);
+        const buffer = new CpuBuffer(data);
+        heapBackstop.register(buffer, { heap: this.heap, block: data }, buffer);
+        return buffer;
+      }
+      data = data.slice(); // a second wrapper of a block, or a window onto one: see the file comment
+    }
     addWrapper(data);
     return new CpuBuffer(data);
+  }
+
+  /** A heap block for `size` elements of `dtype` when they belong there and the heap has room, else null. */
+  private heapStorage(size: number, dtype: DType): Float32Array | null {
+    return this.heap !== null && dtype === 'float32' && size >= HEAP_MIN_ELEMENTS ? this.heap.storage(size) : null;
   }
 
   private asCpu(op: string, buffer: BackendBuffer): CpuBuffer {
