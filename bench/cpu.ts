@@ -17,7 +17,7 @@ import { setMatmulThreads } from '../src/tensor/ops/matmul.js';
 import { setElementwiseThreads } from '../src/tensor/accel/index.js';
 import { Rng } from '../src/tensor/random.js';
 import { medianOf, saveResults, type BenchRow } from './report.js';
-import { leakChecked, readBack, readBackCalm, tf, usePeer } from './peers.js';
+import { computeCalm, computeOnly, leakChecked, readBack, readBackCalm, tf, usePeer } from './peers.js';
 
 interface Case {
   name: string;
@@ -34,6 +34,20 @@ const rng = new Rng(1);
 
 function data(n: number): Float32Array {
   return rng.uniformArray(n, -1, 1, 'float32') as Float32Array;
+}
+
+/**
+ * Two cases for one computation: `name` reads the result back into a fresh JavaScript array (as a user
+ * printing or saving it does), `name-op` computes it and frees it without reading it. Both engines run
+ * these ops synchronously on the CPU, so the second times the op alone; the first adds the read-back,
+ * whose fresh 4 MB array costs first-touch page faults on this VM that come and go with the C
+ * allocator's state (the `page faults/call` note), for either engine.
+ */
+function readBackAndOpOnly(name: string, size: number, ours: () => () => NDArray, peer: () => () => tf.Tensor): Case[] {
+  return [
+    { name, size, ours: () => { const f = ours(); return () => readBackCalm(f); }, peer: () => { const f = peer(); return () => readBack(f); } },
+    { name: `${name}-op`, size, ours: () => { const f = ours(); return () => computeCalm(f); }, peer: () => { const f = peer(); return () => computeOnly(f); } },
+  ];
 }
 
 function cases(): Case[] {
@@ -60,48 +74,39 @@ function cases(): Case[] {
   for (const op of ['add', 'mul'] as const) {
     const a = data(n);
     const b = data(n);
-    list.push({
-      name: op,
-      size: n,
-      ours: () => {
+    list.push(...readBackAndOpOnly(op, n,
+      () => {
         const x = NDArray.fromData(a, [n]);
         const y = NDArray.fromData(b, [n]);
-        return () => readBackCalm(() => x.binary(op, y));
+        return () => x.binary(op, y);
       },
-      peer: () => {
+      () => {
         const x = tf.tensor1d(a);
         const y = tf.tensor1d(b);
-        return () => readBack(() => (op === 'add' ? tf.add(x, y) : tf.mul(x, y)));
-      },
-    });
+        return () => (op === 'add' ? tf.add(x, y) : tf.mul(x, y));
+      }));
   }
   const rows = 1024;
   const cols = 1024;
   const s = data(rows * cols);
-  list.push({
-    name: 'softmax-rows',
-    size: rows * cols,
-    ours: () => {
+  list.push(...readBackAndOpOnly('softmax-rows', rows * cols,
+    () => {
       const x = NDArray.fromData(s, [rows, cols]);
-      return () => readBackCalm(() => softmaxRows(x)); // the fused op, as tf.softmax is one
+      return () => softmaxRows(x); // the fused op, as tf.softmax is one
     },
-    peer: () => {
+    () => {
       const x = tf.tensor2d(s, [rows, cols]);
-      return () => readBack(() => tf.softmax(x));
-    },
-  });
-  list.push({
-    name: 'sum-rows',
-    size: rows * cols,
-    ours: () => {
+      return () => tf.softmax(x);
+    }));
+  list.push(...readBackAndOpOnly('sum-rows', rows * cols,
+    () => {
       const x = NDArray.fromData(s, [rows, cols]);
-      return () => readBackCalm(() => x.sum(-1));
+      return () => x.sum(-1);
     },
-    peer: () => {
+    () => {
       const x = tf.tensor2d(s, [rows, cols]);
-      return () => readBack(() => tf.sum(x, -1));
-    },
-  });
+      return () => tf.sum(x, -1);
+    }));
   return list;
 }
 
@@ -125,10 +130,10 @@ async function main(): Promise<void> {
   const withPeers = !process.argv.includes('--ours');
   if (withPeers) await usePeer('tfjs-wasm');
   for (const c of all) {
-    const contenders: { impl: string; threads?: number; fn: () => void; times: number[] }[] = [
-      { impl: 'calm-ts-cpu', threads: 2, fn: c.ours(), times: [] },
-      { impl: 'calm-ts-cpu-1t', threads: 1, fn: c.ours(), times: [] },
-      ...(withPeers ? [{ impl: 'tfjs-wasm', fn: c.peer(), times: [] }] : []),
+    const contenders: { impl: string; threads?: number; fn: () => void; times: number[]; faults: number[] }[] = [
+      { impl: 'calm-ts-cpu', threads: 2, fn: c.ours(), times: [], faults: [] },
+      { impl: 'calm-ts-cpu-1t', threads: 1, fn: c.ours(), times: [], faults: [] },
+      ...(withPeers ? [{ impl: 'tfjs-wasm', fn: c.peer(), times: [], faults: [] }] : []),
     ];
     for (let round = 0; round < ROUNDS; round++) {
       for (const k of contenders) {
@@ -137,13 +142,18 @@ async function main(): Promise<void> {
           setElementwiseThreads(k.threads);
         }
         const run = (): Promise<number[]> => samples(k.fn);
-        k.times.push(...(await (k.threads === undefined ? leakChecked(`${c.name} ${c.size} ${k.impl}`, run) : run())));
+        const faultsBefore = process.resourceUsage().minorPageFault;
+        const got = await (k.threads === undefined ? leakChecked(`${c.name} ${c.size} ${k.impl}`, run) : run());
+        // Per call, warm-up included (tinybench does not say how many warm-up calls it made: 2 here).
+        k.faults.push((process.resourceUsage().minorPageFault - faultsBefore) / (got.length + 2));
+        k.times.push(...got);
       }
     }
     for (const k of contenders) {
       const ms = medianOf(k.times);
-      results.push({ case: c.name, size: c.size, impl: k.impl, medianMs: ms, note: gflops(c, ms) });
-      console.log(`${c.name} ${c.size} ${k.impl} ${ms.toFixed(3)} ms (${k.times.length} samples) ${gflops(c, ms) ?? ''}`);
+      const note = [gflops(c, ms), `${medianOf(k.faults).toFixed(0)} page faults/call`].filter((x) => x !== undefined).join('; ');
+      results.push({ case: c.name, size: c.size, impl: k.impl, medianMs: ms, note });
+      console.log(`${c.name} ${c.size} ${k.impl} ${ms.toFixed(3)} ms (${k.times.length} samples) ${note}`);
     }
   }
   if (withPeers) {

@@ -44,6 +44,16 @@ export function readBackCalm(compute: () => NDArray): void {
   memoryScope(() => void compute().toTypedArray());
 }
 
+/** Runs a TensorFlow.js computation and frees its result without reading it (tfjs-wasm and tfjs-cpu run kernels synchronously). */
+export function computeOnly(compute: () => tf.Tensor): void {
+  tf.tidy(compute).dispose();
+}
+
+/** calm-ts's side of {@link computeOnly}: computes in a memory scope, which releases the result unread. */
+export function computeCalm(compute: () => NDArray): void {
+  memoryScope(() => void compute());
+}
+
 /**
  * Runs `timed` (which times a TensorFlow.js peer) and throws if TensorFlow.js then holds more tensors
  * than before: a timed peer that leaks is a wrong measurement.

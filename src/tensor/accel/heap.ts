@@ -14,8 +14,9 @@
  *   of the heap, so no outside reference can see a block after it is reused.
  *
  * Blocks are 64-byte aligned with at least {@link HEAP_SLACK} bytes after the last element: the
- * kernels' last vector may read or write up to 12 bytes past a row's end (wasm-elementwise.ts), and
- * that spill has to land in the block's own slack, not in a neighbour.
+ * kernels' last step may read or write past a row's end (up to 12 bytes for most, 60 for sigmoid's
+ * four-vector step: wasm-elementwise.ts), and that spill has to land in the block's own slack, not in
+ * a neighbour.
  *
  * Allocation: released blocks are kept in lists by exact size (a training step asks for the same sizes
  * every step), and a block that ends at the top of the used region lowers the top instead. Storage is

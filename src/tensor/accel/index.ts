@@ -58,7 +58,9 @@ export const WASM_MIN = 256;
 
 let wasm: WasmElementwise | null | undefined;
 function wasmKernels(): WasmElementwise | null {
-  if (wasm === undefined) wasm = wasmSimdAvailable() ? new WasmElementwise() : null;
+  // The module's memory is shared (its thread pool and the heap), which needs SharedArrayBuffer (in a
+  // browser: a cross-origin isolated page); without it the reference loops run.
+  if (wasm === undefined) wasm = wasmSimdAvailable() && typeof SharedArrayBuffer === 'function' ? new WasmElementwise() : null;
   return wasm;
 }
 

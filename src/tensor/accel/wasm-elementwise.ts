@@ -168,6 +168,14 @@ function setExpConstants(c: Code, first: number): void {
   c.i32x4(127).set(first + K_EXP_BIAS);
 }
 
+/**
+ * Vectors that go through the exp side by side in softmax and sigmoid. Its chain of ~25 dependent
+ * operations is latency-bound: per 1M floats on one core softmax took 3.0 ms with one vector, 1.8-2.0
+ * with two and 1.55-1.7 with four (six and eight measured no better); the results are the same bits
+ * (each vector's sum is still added in column order).
+ */
+const EXP_LANES = 4;
+
 /** The v128 locals of one {@link expNonPositive} lane: its argument and result t, and temporaries n, f, p. */
 interface ExpLane { readonly t: number; readonly n: number; readonly f: number; readonly p: number }
 
@@ -179,8 +187,8 @@ interface ExpLane { readonly t: number; readonly n: number; readonly f: number; 
  * (setExpConstants).
  *
  * Each step is written for every lane before the next step: the steps of one lane form a chain of
- * ~25 dependent operations, so two independent lanes side by side keep the vector units busy where
- * one lane waits on latencies.
+ * ~25 dependent operations, so independent lanes side by side (EXP_LANES) keep the vector units busy
+ * where one lane waits on latencies.
  */
 function expNonPositive(c: Code, lanes: readonly ExpLane[], k: number): void {
   const K = (i: number): Code => c.get(k + i);
@@ -210,7 +218,7 @@ function softmaxFunction(): WasmFunction {
   const [X, OUT, ROWS, COLS] = [0, 1, 2, 3];
   const [J, P, Q] = [4, 5, 6];
   const [M, S, S1, K0] = [7, 8, 9, 10];
-  const LANES = [0, 1].map((i): ExpLane => { const at = K0 + EXP_CONSTANT_LOCALS + 4 * i; return { t: at, n: at + 1, f: at + 2, p: at + 3 }; });
+  const LANES = Array.from({ length: EXP_LANES }, (_, i): ExpLane => { const at = K0 + EXP_CONSTANT_LOCALS + 4 * i; return { t: at, n: at + 1, f: at + 2, p: at + 3 }; });
   const c = new Code();
   setExpConstants(c, K0);
   c.op(OP.loop, T.void);
@@ -223,7 +231,7 @@ function softmaxFunction(): WasmFunction {
   c.op(OP.end).op(OP.end);
   horizontal(c, M, SIMD.f32x4Pmax);
   // exp, and its sum in float64 (two f64x2 accumulators, S and S1)
-  // Two vectors at a time while 8 columns are left, then a last one; each added to the sums in column order.
+  // EXP_LANES vectors at a time while that many are left, then one at a time; each added to the sums in column order.
   c.zero().set(S).zero().set(S1).get(X).set(P).get(OUT).set(Q).get(COLS).set(J);
   const expVectors = (lanes: readonly ExpLane[]): void => {
     lanes.forEach(({ t }, v) => c.get(P).simd(SIMD.v128Load, 2, 16 * v).get(M).simd(SIMD.f32x4Sub).set(t));
@@ -234,13 +242,15 @@ function softmaxFunction(): WasmFunction {
     c.get(J).i32(4 * lanes.length).op(OP.i32Sub).set(J);
   };
   c.op(OP.block, T.void).op(OP.loop, T.void);
-  c.get(J).i32(8).op(OP.i32LtU).op(OP.brIf, 1);
+  c.get(J).i32(4 * EXP_LANES).op(OP.i32LtU).op(OP.brIf, 1);
   expVectors(LANES);
   c.op(OP.br, 0);
   c.op(OP.end).op(OP.end);
-  c.get(J).op(OP.if, T.void);
+  c.op(OP.block, T.void).op(OP.loop, T.void);
+  c.get(J).op(OP.i32Eqz).op(OP.brIf, 1);
   expVectors(LANES.slice(0, 1));
-  c.op(OP.end);
+  c.op(OP.br, 0);
+  c.op(OP.end).op(OP.end);
   // S = splat(1 / float32(sum of the four float64 lanes))
   c.get(S).get(S1).simd(SIMD.f64x2Add).tee(S).simd(SIMD.f64x2ExtractLane).op(0).get(S).simd(SIMD.f64x2ExtractLane).op(1).op(OP.f64Add).op(OP.f32DemoteF64);
   c.simd(SIMD.f32x4Splat).set(S);
@@ -257,21 +267,22 @@ function softmaxFunction(): WasmFunction {
   c.get(OUT).get(COLS).i32(4).op(OP.i32Mul).op(OP.i32Add).set(OUT);
   c.get(ROWS).i32(1).op(OP.i32Sub).tee(ROWS).op(OP.brIf, 0);
   c.op(OP.end);
-  return { name: 'softmax', params: 4, locals: [[3, T.i32], [3 + EXP_CONSTANT_LOCALS + 8, T.v128]], code: c };
+  return { name: 'softmax', params: 4, locals: [[3, T.i32], [3 + EXP_CONSTANT_LOCALS + 4 * EXP_LANES, T.v128]], code: c };
 }
 
 /**
  * sigmoid(x, out, n): 1 / (1 + e) for x >= 0 and e / (1 + e) below, e = exp(−|x|) (the reference's
  * stable split, with the polynomial exp of {@link expNonPositive}); a few float32 ulps from the
- * reference. n >= 1, in whole pairs of vectors (up to 7 floats of padding are read and written).
+ * reference. n >= 1, in steps of EXP_LANES vectors (up to 4·EXP_LANES − 1 = 15 floats past n are read
+ * and written: inside a heap block's 64-byte slack).
  */
 function sigmoidFunction(): WasmFunction {
   const [X, OUT, N] = [0, 1, 2];
   const K0 = 3;
-  const LANES = [0, 1].map((i) => { const at = K0 + EXP_CONSTANT_LOCALS + 6 * i; return { x: at, r: at + 1, exp: { t: at + 2, n: at + 3, f: at + 4, p: at + 5 } }; });
+  const LANES = Array.from({ length: EXP_LANES }, (_, i) => { const at = K0 + EXP_CONSTANT_LOCALS + 6 * i; return { x: at, r: at + 1, exp: { t: at + 2, n: at + 3, f: at + 4, p: at + 5 } }; });
   const c = new Code();
   setExpConstants(c, K0);
-  // Two vectors per pass (independent chains, see expNonPositive); the caller pads to 8 floats.
+  // EXP_LANES vectors per pass (independent chains, see expNonPositive).
   c.op(OP.loop, T.void);
   LANES.forEach(({ x, exp }, v) => c.get(X).simd(SIMD.v128Load, 2, 16 * v).tee(x).simd(SIMD.f32x4Abs).simd(SIMD.f32x4Neg).set(exp.t));
   expNonPositive(c, LANES.map((l) => l.exp), K0);
@@ -280,10 +291,10 @@ function sigmoidFunction(): WasmFunction {
   LANES.forEach(({ x, r, exp }, v) => {
     c.get(OUT).get(r).get(exp.t).get(r).simd(SIMD.f32x4Mul).get(x).zero().simd(SIMD.f32x4Ge).simd(SIMD.v128Bitselect).simd(SIMD.v128Store, 2, 16 * v);
   });
-  c.addTo(X, 32).addTo(OUT, 32);
-  c.get(N).i32(8).op(OP.i32Sub).tee(N).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.addTo(X, 16 * EXP_LANES).addTo(OUT, 16 * EXP_LANES);
+  c.get(N).i32(4 * EXP_LANES).op(OP.i32Sub).tee(N).i32(0).op(I32_GT_S).op(OP.brIf, 0);
   c.op(OP.end);
-  return { name: 'sigmoid', params: 3, locals: [[EXP_CONSTANT_LOCALS + 12, T.v128]], code: c };
+  return { name: 'sigmoid', params: 3, locals: [[EXP_CONSTANT_LOCALS + 6 * EXP_LANES, T.v128]], code: c };
 }
 
 /**
@@ -626,10 +637,10 @@ export class WasmElementwise {
     const call = new HeapCall(this.heap);
     const px = call.input(x, offset, n);
     const po = call.output(out);
-    // sigmoid (bound by its exp) is split over the threads, in whole pairs of vectors (its step) so that
-    // only the last part reads and writes past its end; the others are bound by memory traffic (see binary).
+    // sigmoid (bound by its exp) is split over the threads, in whole steps of its loop (EXP_LANES vectors)
+    // so that only the last part reads and writes past its end; the others are bound by memory traffic (see binary).
     const parts = op === 'sigmoid' ? this.parts(n) : 1;
-    this.pool.run(this.fn(op === 'sigmoid' ? 'sigmoid' : `un_${op}`), spans(n, parts, 8).map(([s, e]) => [px + 4 * s, po + 4 * s, e - s]));
+    this.pool.run(this.fn(op === 'sigmoid' ? 'sigmoid' : `un_${op}`), spans(n, parts, 4 * EXP_LANES).map(([s, e]) => [px + 4 * s, po + 4 * s, e - s]));
     call.finish();
   }
 
