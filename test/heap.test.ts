@@ -109,6 +109,24 @@ describe('the float32 heap: CPU storage', { skip: heap === null ? 'no WebAssembl
     x.dispose();
   });
 
+  test('a float32 matmul writes its product into a heap block, the same bits as the entry gives in ordinary memory', () => {
+    const rng = new Rng(5);
+    const x = NDArray.fromData(rng.uniformArray(32 * 64, -1, 1), [32, 64]);
+    const y = NDArray.fromData(rng.uniformArray(64 * 32, -1, 1), [64, 32]);
+    const before = h.usage().storageBytes;
+    const product = x.matmul(y);
+    assert.ok(h.usage().storageBytes >= before + 4 * 32 * 32, 'the product took a heap block');
+    const saved = setCpuHeapBudget(0);
+    let plain: Float32Array;
+    try {
+      plain = x.matmul(y).toTypedArray() as Float32Array;
+    } finally {
+      setCpuHeapBudget(saved);
+    }
+    assert.deepEqual(product.toTypedArray(), plain);
+    for (const a of [x, y, product]) a.dispose();
+  });
+
   test('a step in a memory scope reuses the same blocks: the top does not creep', () => {
     const x = filled(4 * N, 1);
     const step = (): void => memoryScope(() => void softmaxRows(x.add(x).mul(x).sigmoid().reshape([4, N])));

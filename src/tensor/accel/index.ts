@@ -26,6 +26,7 @@
  *   order (every sum j = 0, 1, ...; dw and db over rows in order), bit for bit.
  * - softmaxCrossEntropy on contiguous logits: wasm (wasm-cross-entropy.ts: fdlibm's exp, which is
  *   V8's Math.exp, in float64; rows split over the worker pool), bit for bit; the per-row log in JS.
+ * - matmul: the entry's own kernels (the wasm GEMM), writing into a heap block (see below).
  * - Rng.normalArray (random.ts, not an op): the Box-Muller transform in wasm (wasm-normal.ts: fdlibm's
  *   log, sin and cos, which are V8's Math.log/sin/cos; pairs split over the worker pool), bit for bit.
  *
@@ -44,6 +45,7 @@ import type { CpuView } from '../ops/types.js';
 import { softmaxRowsLoop } from '../ops/fused.js';
 import type { ReduceAttrs } from '../ops/reduce.js';
 import { UNARY } from '../ops/unary.js';
+import { matmulCpu } from '../ops/matmul.js';
 import { WasmElementwise, type GridOperand, type WasmBinaryOp, type WasmUnaryOp } from './wasm-elementwise.js';
 import { wasmSimdAvailable } from './wasm-matmul.js';
 import { WasmCrossEntropy } from './wasm-cross-entropy.js';
@@ -489,6 +491,15 @@ const softmaxAccel: CpuAccel = ([x]) => {
   return softmaxRowsLoop(x.data, x.offset, rowStride, n, len, allocFloat32(n), allocFloat32(len + 1));
 };
 
+// ------------------------------------------------------------------ matmul
+
+/**
+ * matmul of float32: the op-table entry's own kernels (ops/matmul.ts, the wasm GEMM), with the result
+ * in a heap block when there is room, so the elementwise kernels that usually follow (a bias, an
+ * activation, a residual add) read it in place. The GEMM writes every element.
+ */
+const matmulAccel: CpuAccel = (inputs) => (isF32(inputs[0]) && isF32(inputs[1]) ? (matmulCpu(inputs, (_dtype, n) => outputF32(n)) as Float32Array) : null);
+
 /** The accelerations by op name. */
 export const CPU_ACCEL: Readonly<Record<string, CpuAccel>> = {
   add: binaryAccel('add'),
@@ -511,4 +522,5 @@ export const CPU_ACCEL: Readonly<Record<string, CpuAccel>> = {
   normRowsBackward: normRowsBackwardAccel,
   softmaxCrossEntropy: crossEntropyAccel,
   copy: copyAccel,
+  matmul: matmulAccel,
 };

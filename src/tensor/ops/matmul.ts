@@ -11,7 +11,7 @@
  * Backward rule: `Tensor.matmul` in `src/autograd/tensor.ts` (dA = g Bᵀ, dB = Aᵀ g).
  */
 import { cpuMatmulKernel, WasmMatmul } from '../accel/wasm-matmul.js';
-import { allocTyped } from '../dtype.js';
+import { allocTyped, type TypedArray } from '../dtype.js';
 import { sizeOf } from '../shape.js';
 import { MatmulWorkspace, matmulFloat, matmulInt32, type MatrixOperand } from '../cpu/matmul.js';
 import { RowWalker } from '../cpu/strided.js';
@@ -69,42 +69,50 @@ const matmulKernel = function (this: KernelThis, a: Float32Array, b: Float32Arra
   return acc;
 };
 
+/**
+ * The CPU matmul of the entry: every output element written (the result may come uninitialised from
+ * `alloc`: the CPU accelerations pass one that returns a heap block, see accel/index.ts).
+ */
+export function matmulCpu([a, b]: readonly CpuView[], alloc: (dtype: CpuView['dtype'], size: number) => TypedArray): TypedArray {
+  const rank = a.shape.length;
+  const m = a.shape[rank - 2];
+  const k = a.shape[rank - 1];
+  const n = b.shape[rank - 1];
+  const batchShape = a.shape.slice(0, rank - 2);
+  const batch = sizeOf(batchShape);
+  const out = alloc(a.dtype, batch * m * n);
+  if (batch === 0 || m === 0 || n === 0) return out;
+  // One odometer over the batch axes gives each batch's start offset in a and in b.
+  const walker = new RowWalker(
+    [...batchShape, 1],
+    [[...a.strides.slice(0, rank - 2), 0], [...b.strides.slice(0, rank - 2), 0]],
+    [a.offset, b.offset],
+  );
+  const items = Array.from({ length: batch }, (_, i) => {
+    const item = { a: operand(a, walker.pos[0]), b: operand(b, walker.pos[1]), outOffset: i * m * n };
+    walker.next();
+    return item;
+  });
+  const fast = out instanceof Float32Array ? float32Accel() : null;
+  // All products in one call of the acceleration, unless together they are too big for its
+  // memory: then one at a time, each declined one by the reference kernel.
+  if (fast !== null && batch > 1 && fast.matmulBatch(items, m, n, k, out as Float32Array)) return out;
+  for (const { a: am, b: bm, outOffset } of items) {
+    if (out instanceof Int32Array) matmulInt32(am, bm, m, n, k, out, outOffset);
+    else if (fast === null || !fast.matmul(am, bm, m, n, k, out as Float32Array, outOffset)) {
+      matmulFloat(am, bm, m, n, k, out, outOffset, workspace);
+    }
+  }
+  return out;
+}
+
 export const matmul: OpEntry<NoAttrs> & { readonly kernel: typeof matmulKernel } = {
   outShape: ([a, b]) => [...a.slice(0, -1), b[b.length - 1]],
   outDType: ([dtype]) => dtype,
   kernel: matmulKernel,
 
-  cpu([a, b]) {
-    const rank = a.shape.length;
-    const m = a.shape[rank - 2];
-    const k = a.shape[rank - 1];
-    const n = b.shape[rank - 1];
-    const batchShape = a.shape.slice(0, rank - 2);
-    const batch = sizeOf(batchShape);
-    const out = allocTyped(a.dtype, batch * m * n);
-    if (batch === 0 || m === 0 || n === 0) return out;
-    // One odometer over the batch axes gives each batch's start offset in a and in b.
-    const walker = new RowWalker(
-      [...batchShape, 1],
-      [[...a.strides.slice(0, rank - 2), 0], [...b.strides.slice(0, rank - 2), 0]],
-      [a.offset, b.offset],
-    );
-    const items = Array.from({ length: batch }, (_, i) => {
-      const item = { a: operand(a, walker.pos[0]), b: operand(b, walker.pos[1]), outOffset: i * m * n };
-      walker.next();
-      return item;
-    });
-    const fast = out instanceof Float32Array ? float32Accel() : null;
-    // All products in one call of the acceleration, unless together they are too big for its
-    // memory: then one at a time, each declined one by the reference kernel.
-    if (fast !== null && batch > 1 && fast.matmulBatch(items, m, n, k, out as Float32Array)) return out;
-    for (const { a: am, b: bm, outOffset } of items) {
-      if (out instanceof Int32Array) matmulInt32(am, bm, m, n, k, out, outOffset);
-      else if (fast === null || !fast.matmul(am, bm, m, n, k, out as Float32Array, outOffset)) {
-        matmulFloat(am, bm, m, n, k, out, outOffset, workspace);
-      }
-    }
-    return out;
+  cpu(inputs) {
+    return matmulCpu(inputs, allocTyped);
   },
 
   async gpujs(gpu, [a, b]) {
