@@ -99,14 +99,23 @@ describe('the float32 heap: allocation', () => {
 describe('the float32 heap: CPU storage', { skip: heap === null ? 'no WebAssembly SIMD here' : false }, () => {
   const h = heap!;
 
-  test('large float32 results live in the heap and go back when disposed', () => {
+  test('large float32 results made in a memory scope live in the heap and go back when disposed', () => {
     const x = filled(N, 1);
     const before = h.usage().storageBytes;
-    const y = x.add(x);
-    assert.ok(h.usage().storageBytes > before, 'the result took a heap block');
-    y.dispose();
-    assert.equal(h.usage().storageBytes, before);
+    memoryScope(() => {
+      const y = x.add(x);
+      assert.ok(h.usage().storageBytes > before, 'the result took a heap block');
+      y.dispose();
+      assert.equal(h.usage().storageBytes, before);
+    });
     x.dispose();
+  });
+
+  test('outside a memory scope arrays are ordinary memory (only the collector would release them)', () => {
+    const before = h.usage();
+    const y = filled(N, 1).add(filled(N, 2)).mul(filled(N, 3));
+    assert.equal(h.usage().storageBlocksTaken, before.storageBlocksTaken);
+    assert.equal(y.toTypedArray()[0], 9);
   });
 
   test('a float32 matmul writes its product into a heap block, the same bits as the entry gives in ordinary memory', () => {
@@ -114,15 +123,9 @@ describe('the float32 heap: CPU storage', { skip: heap === null ? 'no WebAssembl
     const x = NDArray.fromData(rng.uniformArray(32 * 64, -1, 1), [32, 64]);
     const y = NDArray.fromData(rng.uniformArray(64 * 32, -1, 1), [64, 32]);
     const before = h.usage().storageBytes;
-    const product = x.matmul(y);
+    const product = memoryScope(() => x.matmul(y));
     assert.ok(h.usage().storageBytes >= before + 4 * 32 * 32, 'the product took a heap block');
-    const saved = setCpuHeapBudget(0);
-    let plain: Float32Array;
-    try {
-      plain = x.matmul(y).toTypedArray() as Float32Array;
-    } finally {
-      setCpuHeapBudget(saved);
-    }
+    const plain = x.matmul(y).toTypedArray(); // outside a scope: ordinary memory
     assert.deepEqual(product.toTypedArray(), plain);
     for (const a of [x, y, product]) a.dispose();
   });
@@ -138,22 +141,24 @@ describe('the float32 heap: CPU storage', { skip: heap === null ? 'no WebAssembl
   });
 
   test('storage handed out by hostElements moves to ordinary memory and is never reused under the caller', () => {
-    const y = filled(N, 1).add(filled(N, 2));
+    const y = memoryScope(() => filled(N, 1).add(filled(N, 2))); // returned: it outlives the scope in its block
+    const taken = h.usage().storageBytes;
     const window = y.hostElements()!;
+    assert.ok(h.usage().storageBytes < taken, 'the block went back to the heap');
     assert.ok(!(window.buffer instanceof SharedArrayBuffer), 'the window is not a view of the heap');
     window[0] = 42;
     assert.equal(y.toTypedArray()[0], 42, 'writes through the window reach the array');
     y.dispose();
-    for (let i = 0; i < 4; i++) filled(N, 9).add(filled(N, 9));
+    memoryScope(() => {
+      for (let i = 0; i < 4; i++) filled(N, 9).add(filled(N, 9));
+    });
     assert.equal(window[1], 3, 'the caller\'s window is not overwritten');
   });
 
   test('read results are ordinary memory', () => {
-    const y = filled(N, 1).add(filled(N, 1));
-    const values = y.toTypedArray();
+    const values = memoryScope(() => filled(N, 1).add(filled(N, 1)).toTypedArray());
     assert.ok(!(values.buffer instanceof SharedArrayBuffer));
-    y.dispose();
-    filled(N, 7).add(filled(N, 7));
+    memoryScope(() => void filled(N, 7).add(filled(N, 7)));
     assert.equal(values[0], 2);
   });
 
@@ -167,20 +172,22 @@ describe('the float32 heap: CPU storage', { skip: heap === null ? 'no WebAssembl
     await collect(); // earlier tests' undisposed arrays first
     const before = h.usage().storageBytes;
     (() => {
-      for (let i = 0; i < 8; i++) filled(N, i).add(filled(N, 1)); // never disposed
+      for (let i = 0; i < 8; i++) memoryScope(() => filled(N, i).add(filled(N, 1))); // returned from the scope, then never disposed
     })();
-    assert.ok(h.usage().storageBytes >= before + 16 * 4 * N);
+    assert.ok(h.usage().storageBytes >= before + 8 * 4 * N);
     for (let i = 0; i < 10 && h.usage().storageBytes > before; i++) await collect();
     assert.ok(h.usage().storageBytes <= before, `${h.usage().storageBytes} bytes held, ${before} before`);
   });
 
-  test('with the budget at 0 nothing new goes in the heap, and values are the same', () => {
+  test('with the budget at 0 nothing new goes in the heap, even in a scope', () => {
     const saved = setCpuHeapBudget(0);
     try {
       const before = h.usage().storageBytes;
-      const y = filled(N, 1.5).add(filled(N, 2));
-      assert.equal(h.usage().storageBytes, before);
-      assert.equal(y.toTypedArray()[N - 1], 3.5);
+      memoryScope(() => {
+        const y = filled(N, 1.5).add(filled(N, 2));
+        assert.equal(h.usage().storageBytes, before);
+        assert.equal(y.toTypedArray()[N - 1], 3.5);
+      });
     } finally {
       setCpuHeapBudget(saved);
     }

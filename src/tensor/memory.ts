@@ -32,6 +32,7 @@
  * - `fn` must be synchronous: an async function would let unrelated work run inside the scope.
  */
 import { NDArray, setCreationHook } from './ndarray.js';
+import { scopeOpened } from './scope-depth.js';
 
 const scopes: NDArray[][] = [];
 const kept = new WeakSet<NDArray>();
@@ -82,6 +83,7 @@ function reachableArrays(value: unknown, found: Set<NDArray>, seen: Set<object>)
 export function memoryScope<T>(fn: () => T): T {
   const created: NDArray[] = [];
   scopes.push(created);
+  scopeOpened(1);
   const previousHook = setCreationHook(record);
   let result: T;
   try {
@@ -106,6 +108,7 @@ function closeScope(
   previousHook: ((array: NDArray) => void) | null,
 ): void {
   scopes.pop();
+  scopeOpened(-1);
   setCreationHook(scopes.length > 0 ? record : previousHook);
   const parent = scopes.length > 0 ? scopes[scopes.length - 1] : null;
   for (const a of created) {

@@ -8,6 +8,7 @@
  * shared memory never detaches the arrays already viewing it). This file only hands out and takes
  * back blocks of it; which arrays may live here, and when a block is given back, is the CPU
  * backend's business (cpu/backend.ts):
+ * - only arrays made while a memory scope is open, which releases them when it closes (scope-depth.ts);
  * - a block belongs to exactly one buffer, and goes back when that buffer is released (dispose, a
  *   memory scope, or the collector's backstop for a forgotten array);
  * - arrays handed outside the engine (`read` results, `hostStorage`) are ordinary memory, never views

@@ -51,6 +51,7 @@ import { wasmSimdAvailable } from './wasm-matmul.js';
 import { WasmCrossEntropy } from './wasm-cross-entropy.js';
 import { agreesWithMath, probeInputs } from './math-check.js';
 import { HEAP_MIN_ELEMENTS, type Float32Heap } from './heap.js';
+import { openScopes } from '../scope-depth.js';
 
 /** One acceleration: the result, or null to let the reference run. */
 export type CpuAccel = (inputs: readonly CpuView[], attrs: never) => TypedArray | null;
@@ -90,11 +91,12 @@ export function setCpuHeapBudget(bytes: number): number {
 }
 
 /**
- * An acceleration's result array of n float32s, which it must write in full: a heap block when the
- * heap has room (the next kernel then reads it in place), else ordinary zeroed memory.
+ * An acceleration's result array of n float32s, which it must write in full: a heap block when a memory
+ * scope is open and the heap has room (the next kernel then reads it in place; see scope-depth.ts for
+ * why only in a scope), else ordinary zeroed memory.
  */
 function outputF32(n: number): Float32Array {
-  const heap = n >= HEAP_MIN_ELEMENTS ? cpuHeap() : null;
+  const heap = n >= HEAP_MIN_ELEMENTS && openScopes() > 0 ? cpuHeap() : null;
   return heap?.storage(n) ?? allocFloat32(n);
 }
 
