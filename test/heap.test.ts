@@ -73,6 +73,18 @@ describe('the float32 heap: allocation', () => {
     assert.ok(h.usage().peakTopBytes >= blocks[2].byteOffset + 4 * 300);
   });
 
+  test('blocks made outside a memory scope stop at a sixteenth of the budget', () => {
+    const h = freshHeap(1 * MiB);
+    const a = h.storage(8192, false); // 32 KiB and its slack
+    assert.ok(a !== null);
+    assert.equal(h.storage(8192, false), null, 'two would pass 64 KiB');
+    assert.equal(h.usage().unscopedBytes, a!.byteLength + HEAP_SLACK);
+    assert.ok(h.storage(8192, true) !== null, 'scoped blocks still fit');
+    h.release(a!);
+    assert.equal(h.usage().unscopedBytes, 0);
+    assert.ok(h.storage(8192, false) !== null);
+  });
+
   test('storage stops at the budget (null, not an error); scratch may pass it', () => {
     const h = freshHeap(1 * MiB);
     const a = h.storage(128 * 1024);
@@ -111,11 +123,18 @@ describe('the float32 heap: CPU storage', { skip: heap === null ? 'no WebAssembl
     x.dispose();
   });
 
-  test('outside a memory scope arrays are ordinary memory (only the collector would release them)', () => {
+  test('outside a memory scope blocks count against the unscoped share (only the collector would release them)', () => {
     const before = h.usage();
     const y = filled(N, 1).add(filled(N, 2)).mul(filled(N, 3));
-    assert.equal(h.usage().storageBlocksTaken, before.storageBlocksTaken);
+    assert.ok(h.usage().unscopedBytes > before.unscopedBytes);
     assert.equal(y.toTypedArray()[0], 9);
+    const unscoped = h.usage().unscopedBytes;
+    const taken = h.usage().storageBlocksTaken;
+    const inScope = memoryScope(() => filled(N, 1).add(filled(N, 2)));
+    assert.ok(h.usage().storageBlocksTaken > taken, 'the scope took blocks');
+    assert.equal(h.usage().unscopedBytes, unscoped, 'which are not counted in the unscoped share');
+    y.dispose();
+    inScope.dispose();
   });
 
   test('a float32 matmul writes its product into a heap block, the same bits as the entry gives in ordinary memory', () => {

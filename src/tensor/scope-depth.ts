@@ -1,10 +1,9 @@
 /**
- * How many memory scopes are open (memory.ts opens and closes them). The CPU backend reads it: large
- * float32 buffers go to the kernels' heap only while a scope is open, because a scope releases what it
- * made when it closes; outside one, arrays are released only by the collector, whose finalisers run
- * between tasks, so a long synchronous loop would fill the heap with dead blocks (ordinary typed arrays
- * are reclaimed by the collector directly). A module of its own so that the backend need not import
- * memory.ts, which imports the NDArray layer above it.
+ * How many memory scopes are open (memory.ts opens and closes them). The CPU backend reads it: heap
+ * blocks (accel/heap.ts) made outside a scope may take only a small share of the heap's budget, because
+ * a scope releases what it made when it closes, while outside one only the collector does, and its
+ * finalisers wait for the event loop. A module of its own so that the tensor layer's backend need not
+ * import memory.ts, which imports the NDArray class above it.
  */
 let depth = 0;
 

@@ -8,7 +8,8 @@
  * shared memory never detaches the arrays already viewing it). This file only hands out and takes
  * back blocks of it; which arrays may live here, and when a block is given back, is the CPU
  * backend's business (cpu/backend.ts):
- * - only arrays made while a memory scope is open, which releases them when it closes (scope-depth.ts);
+ * - what is made while no memory scope is open may take only a sixteenth of the budget (see
+ *   {@link Float32Heap.storage});
  * - a block belongs to exactly one buffer, and goes back when that buffer is released (dispose, a
  *   memory scope, or the collector's backstop for a forgotten array);
  * - arrays handed outside the engine (`read` results, `hostStorage`) are ordinary memory, never views
@@ -22,7 +23,11 @@
  * Allocation: released blocks are kept in lists by exact size (a training step asks for the same sizes
  * every step), and a block that ends at the top of the used region lowers the top instead. Storage is
  * bounded by a budget (`CALM_CPU_HEAP_MB`, default 1024; 0 turns the heap off): past it, buffers are
- * ordinary arrays, which the kernels copy in and out as before. Scratch for a single kernel call may go
+ * ordinary arrays, which the kernels copy in and out as before. Blocks made outside a memory scope
+ * count against a sixteenth of it as well: a scope releases what it made when it closes, but outside
+ * one only the collector does, and its finalisers wait for the event loop, so a long synchronous loop
+ * (an evaluation) would otherwise fill the whole budget with dead blocks (a 100-step `calm train-ae`
+ * peaked at 1488 MiB resident with no such bound, 751 MiB without the heap). Scratch for a single kernel call may go
  * past the budget (it is given back when the call returns). The memory, once grown, is not returned
  * to the system.
  */
@@ -46,10 +51,13 @@ interface Block {
   readonly at: number;
   readonly bytes: number;
   storage: boolean;
+  /** Storage made outside a memory scope (counted against the unscoped share). */
+  unscoped: boolean;
 }
 
 export interface HeapUsage {
   readonly storageBytes: number;
+  readonly unscopedBytes: number;
   readonly storageBlocksTaken: number;
   readonly topBytes: number;
   readonly peakTopBytes: number;
@@ -65,6 +73,7 @@ export class Float32Heap {
   /** The first byte above every block ever handed out and not given back at the top. */
   private top = 0;
   private storageBytes = 0;
+  private unscopedBytes = 0;
   private storageTaken = 0;
   private peakTop = 0;
   private readonly spare = new Map<number, Block[]>();
@@ -84,13 +93,19 @@ export class Float32Heap {
 
   /**
    * A storage block of n float32s (n >= 1), contents unspecified, or null when the budget is spent.
-   * The caller releases it with {@link release}.
+   * `scoped` says whether a memory scope is open (which will release it); blocks made outside one may
+   * take only budget / UNSCOPED_SHARE in all (see the file comment). The caller releases the block with
+   * {@link release}.
    */
-  storage(n: number): Float32Array | null {
+  storage(n: number, scoped = true): Float32Array | null {
     const bytes = roundUp64(4 * n + HEAP_SLACK);
     if (this.storageBytes + bytes > this.budgetBytes) return null;
+    if (!scoped && this.unscopedBytes + bytes > this.budgetBytes / UNSCOPED_SHARE) return null;
     const array = this.take(n, bytes, true);
+    const block = this.blocks.get(array)!;
+    block.unscoped = !scoped;
     this.storageBytes += bytes;
+    if (!scoped) this.unscopedBytes += bytes;
     this.storageTaken++;
     return array;
   }
@@ -116,6 +131,7 @@ export class Float32Heap {
     if (block === undefined) return false;
     this.blocks.delete(array);
     if (block.storage) this.storageBytes -= block.bytes;
+    if (block.unscoped) this.unscopedBytes -= block.bytes;
     if (block.at + block.bytes === this.top) {
       this.top = block.at;
       // Spare blocks now at the top go back under it too.
@@ -134,9 +150,9 @@ export class Float32Heap {
     return true;
   }
 
-  /** For tests and diagnostics: storage bytes held by live blocks, storage blocks handed out so far, and the top of the used region, now and at most. */
+  /** For tests and diagnostics: storage bytes held by live blocks (those made outside a scope apart), storage blocks handed out so far, and the top of the used region, now and at most. */
   usage(): HeapUsage {
-    return { storageBytes: this.storageBytes, storageBlocksTaken: this.storageTaken, topBytes: this.top, peakTopBytes: this.peakTop };
+    return { storageBytes: this.storageBytes, unscopedBytes: this.unscopedBytes, storageBlocksTaken: this.storageTaken, topBytes: this.top, peakTopBytes: this.peakTop };
   }
 
   private take(n: number, bytes: number, storage: boolean): Float32Array {
@@ -144,8 +160,9 @@ export class Float32Heap {
     if (block !== undefined) {
       this.spareByEnd.delete(block.at + block.bytes);
       block.storage = storage;
+      block.unscoped = false;
     } else {
-      block = { at: this.top, bytes, storage };
+      block = { at: this.top, bytes, storage, unscoped: false };
       this.grow(this.top + bytes);
       this.top += bytes;
       this.peakTop = Math.max(this.peakTop, this.top);
@@ -170,6 +187,9 @@ export class Float32Heap {
     }
   }
 }
+
+/** Blocks made outside a memory scope may take this fraction (1 / UNSCOPED_SHARE) of the budget. */
+export const UNSCOPED_SHARE = 16;
 
 /** A wasm32 memory's most pages (4 GiB). */
 export const MAX_HEAP_PAGES = 65536;

@@ -91,13 +91,13 @@ export function setCpuHeapBudget(bytes: number): number {
 }
 
 /**
- * An acceleration's result array of n float32s, which it must write in full: a heap block when a memory
- * scope is open and the heap has room (the next kernel then reads it in place; see scope-depth.ts for
- * why only in a scope), else ordinary zeroed memory.
+ * An acceleration's result array of n float32s, which it must write in full: a heap block when the heap
+ * has room (the next kernel then reads it in place; outside a memory scope only within a small share of
+ * the budget, see heap.ts), else ordinary zeroed memory.
  */
 function outputF32(n: number): Float32Array {
-  const heap = n >= HEAP_MIN_ELEMENTS && openScopes() > 0 ? cpuHeap() : null;
-  return heap?.storage(n) ?? allocFloat32(n);
+  const heap = n >= HEAP_MIN_ELEMENTS ? cpuHeap() : null;
+  return heap?.storage(n, openScopes() > 0) ?? allocFloat32(n);
 }
 
 /** Limits the threads one elementwise kernel call uses (undefined: the pool's all); for benchmarks of 1 and 2 threads. */

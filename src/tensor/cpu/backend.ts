@@ -7,10 +7,9 @@
  * buffers are typed arrays with a disposed flag, and a released array goes back for reuse (recycle.ts)
  * when nothing else can see it.
  *
- * Large float32 buffers made inside a memory scope live in the wasm kernels' heap when it has room
- * (accel/heap.ts), so that the kernels read and write them in place. (Outside a scope only the collector
- * releases arrays, and its finalisers wait for the event loop: see scope-depth.ts.) The rules that
- * keep that safe are kept here:
+ * Large float32 buffers live in the wasm kernels' heap when it has room (accel/heap.ts; those made
+ * outside a memory scope in a small share of it), so that the kernels read and write them in place. The
+ * rules that keep that safe are kept here:
  * - each heap block belongs to one buffer; an op result that is already some buffer's block, or a
  *   window onto one, is copied to ordinary memory before it is wrapped (no op returns such a thing
  *   today);
@@ -190,12 +189,9 @@ export class CpuBackend implements Backend {
     return new CpuBuffer(data);
   }
 
-  /**
-   * A heap block for `size` elements of `dtype` when they belong there (large float32, made inside a
-   * memory scope: see scope-depth.ts) and the heap has room, else null.
-   */
+  /** A heap block for `size` elements of `dtype` when they belong there (large float32) and the heap has room, else null. */
   private heapStorage(size: number, dtype: DType): Float32Array | null {
-    return this.heap !== null && dtype === 'float32' && size >= HEAP_MIN_ELEMENTS && openScopes() > 0 ? this.heap.storage(size) : null;
+    return this.heap !== null && dtype === 'float32' && size >= HEAP_MIN_ELEMENTS ? this.heap.storage(size, openScopes() > 0) : null;
   }
 
   private asCpu(op: string, buffer: BackendBuffer): CpuBuffer {
