@@ -36,6 +36,16 @@ function data(n: number): Float32Array {
   return rng.uniformArray(n, -1, 1, 'float32') as Float32Array;
 }
 
+/** Every input a case's factories made, disposed when the case is done (calm-ts's heap and tfjs-wasm's both hold them until then). */
+const caseInputs: { dispose(): void }[] = [];
+function input<T extends { dispose(): void }>(x: T): T {
+  caseInputs.push(x);
+  return x;
+}
+function disposeCaseInputs(): void {
+  for (const x of caseInputs.splice(0)) x.dispose();
+}
+
 /**
  * Two cases for one computation: `name` reads the result back into a fresh JavaScript array (as a user
  * printing or saving it does), `name-op` computes it and frees it without reading it. Both engines run
@@ -59,13 +69,13 @@ function cases(): Case[] {
       name: 'matmul',
       size: n,
       ours: () => {
-        const x = NDArray.fromData(a, [n, n]);
-        const y = NDArray.fromData(b, [n, n]);
+        const x = input(NDArray.fromData(a, [n, n]));
+        const y = input(NDArray.fromData(b, [n, n]));
         return () => readBackCalm(() => x.matmul(y));
       },
       peer: () => {
-        const x = tf.tensor2d(a, [n, n]);
-        const y = tf.tensor2d(b, [n, n]);
+        const x = input(tf.tensor2d(a, [n, n]));
+        const y = input(tf.tensor2d(b, [n, n]));
         return () => readBack(() => tf.matMul(x, y));
       },
     });
@@ -76,13 +86,13 @@ function cases(): Case[] {
     const b = data(n);
     list.push(...readBackAndOpOnly(op, n,
       () => {
-        const x = NDArray.fromData(a, [n]);
-        const y = NDArray.fromData(b, [n]);
+        const x = input(NDArray.fromData(a, [n]));
+        const y = input(NDArray.fromData(b, [n]));
         return () => x.binary(op, y);
       },
       () => {
-        const x = tf.tensor1d(a);
-        const y = tf.tensor1d(b);
+        const x = input(tf.tensor1d(a));
+        const y = input(tf.tensor1d(b));
         return () => (op === 'add' ? tf.add(x, y) : tf.mul(x, y));
       }));
   }
@@ -91,20 +101,20 @@ function cases(): Case[] {
   const s = data(rows * cols);
   list.push(...readBackAndOpOnly('softmax-rows', rows * cols,
     () => {
-      const x = NDArray.fromData(s, [rows, cols]);
+      const x = input(NDArray.fromData(s, [rows, cols]));
       return () => softmaxRows(x); // the fused op, as tf.softmax is one
     },
     () => {
-      const x = tf.tensor2d(s, [rows, cols]);
+      const x = input(tf.tensor2d(s, [rows, cols]));
       return () => tf.softmax(x);
     }));
   list.push(...readBackAndOpOnly('sum-rows', rows * cols,
     () => {
-      const x = NDArray.fromData(s, [rows, cols]);
+      const x = input(NDArray.fromData(s, [rows, cols]));
       return () => x.sum(-1);
     },
     () => {
-      const x = tf.tensor2d(s, [rows, cols]);
+      const x = input(tf.tensor2d(s, [rows, cols]));
       return () => tf.sum(x, -1);
     }));
   return list;
@@ -149,6 +159,7 @@ async function main(): Promise<void> {
         k.times.push(...got);
       }
     }
+    disposeCaseInputs();
     for (const k of contenders) {
       const ms = medianOf(k.times);
       const note = [gflops(c, ms), `${medianOf(k.faults).toFixed(0)} page faults/call`].filter((x) => x !== undefined).join('; ');
@@ -161,6 +172,7 @@ async function main(): Promise<void> {
     for (const c of all) {
       const peer = c.peer();
       const ms = medianOf(await leakChecked(`${c.name} ${c.size} tfjs-cpu`, () => samples(peer)));
+      disposeCaseInputs();
       results.push({ case: c.name, size: c.size, impl: 'tfjs-cpu', medianMs: ms, note: gflops(c, ms) });
       console.log(`${c.name} ${c.size} tfjs-cpu ${ms.toFixed(3)} ms ${gflops(c, ms) ?? ''}`);
     }
