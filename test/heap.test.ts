@@ -9,9 +9,7 @@ import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { calmStepRunner } from '../bench/calm-step.js';
-import type { Tensor } from '../src/autograd/tensor.js';
-import { AdamW } from '../src/nn/optim.js';
-import { TransformerLM } from '../src/nn/transformer-lm.js';
+import { trainingDigest, transformerRunDigest } from './support/training-bits.js';
 import { cpuHeap, setCpuHeapBudget } from '../src/tensor/accel/index.js';
 import { Float32Heap, HEAP_MIN_ELEMENTS, HEAP_SLACK, heapBudgetSetting } from '../src/tensor/accel/heap.js';
 import { WasmElementwise, ELEMENTWISE_PARALLEL_MIN } from '../src/tensor/accel/wasm-elementwise.js';
@@ -287,40 +285,12 @@ describe('the float32 heap: kernels in place', { skip: wasmApi() === undefined ?
 });
 
 describe('the float32 heap: training', { skip: heap === null ? 'no WebAssembly SIMD here' : false }, () => {
-  function digest(losses: number[], params: Iterable<[string, Tensor]>): string {
-    const parts = losses.map((l) => l.toString());
-    for (const [name, p] of params) {
-      const data = p.toTypedArray();
-      parts.push(name, Buffer.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)).toString('hex'));
-    }
-    return parts.join('|');
-  }
-
-  function transformerRun(): string {
-    const model = new TransformerLM({ vocabSize: 64, dim: 64, nLayers: 1, nHeads: 4, ffnHidden: 176 }, { rng: new Rng(3) });
-    const optimizer = new AdamW(model.namedParameters(), { lr: 1e-3 });
-    const rng = new Rng(4);
-    const losses: number[] = [];
-    for (let step = 0; step < 4; step++) {
-      const blocks = new Int32Array(8 * 33);
-      for (let i = 0; i < blocks.length; i++) blocks[i] = rng.int(64);
-      losses.push(memoryScope(() => {
-        const loss = model.loss(blocks, 8);
-        loss.backward();
-        optimizer.step();
-        optimizer.zeroGrad();
-        return loss.item();
-      }));
-    }
-    return digest(losses, model.namedParameters());
-  }
-
   function calmRun(): string {
     const r = calmStepRunner(1, 20_000);
-    return digest([r.step(), r.step(), r.step()], r.model.namedParameters());
+    return trainingDigest([r.step(), r.step(), r.step()], r.model.namedParameters());
   }
 
-  for (const [name, run] of [['Transformer', transformerRun], ['CALM (the demo configuration)', calmRun]] as const) {
+  for (const [name, run] of [['Transformer', transformerRunDigest], ['CALM (the demo configuration)', calmRun]] as const) {
     test(`${name} training steps: the same bits with the heap on and off`, () => {
       const saved = setCpuHeapBudget(0);
       let off: string;

@@ -5,9 +5,7 @@
 import { test, describe, afterEach, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { calmStepRunner } from '../bench/calm-step.js';
-import type { Tensor } from '../src/autograd/tensor.js';
-import { AdamW } from '../src/nn/optim.js';
-import { TransformerLM } from '../src/nn/transformer-lm.js';
+import { trainingDigest, transformerRunDigest } from './support/training-bits.js';
 import { allocTyped } from '../src/tensor/dtype.js';
 import { setCpuHeapBudget } from '../src/tensor/accel/index.js';
 import { memoryScope } from '../src/tensor/memory.js';
@@ -106,40 +104,11 @@ describe('recycling released CPU storage', () => {
     assert.ok(recycledBytes() >= 4 * N, `kept ${recycledBytes()} bytes`);
   });
 
-  /** Parameters' bits and the losses of a few steps, as one string. */
-  function digest(losses: number[], params: Iterable<[string, Tensor]>): string {
-    const parts = losses.map((l) => l.toString());
-    for (const [name, p] of params) {
-      const data = p.toTypedArray();
-      parts.push(name, Buffer.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)).toString('hex'));
-    }
-    return parts.join('|');
-  }
-
-  function transformerRun(): string {
-    const model = new TransformerLM({ vocabSize: 64, dim: 64, nLayers: 1, nHeads: 4, ffnHidden: 176 }, { rng: new Rng(3) });
-    const optimizer = new AdamW(model.namedParameters(), { lr: 1e-3 });
-    const rng = new Rng(4);
-    const losses: number[] = [];
-    for (let step = 0; step < 4; step++) {
-      const blocks = new Int32Array(8 * 33);
-      for (let i = 0; i < blocks.length; i++) blocks[i] = rng.int(64);
-      losses.push(memoryScope(() => {
-        const loss = model.loss(blocks, 8);
-        loss.backward();
-        optimizer.step();
-        optimizer.zeroGrad();
-        return loss.item();
-      }));
-    }
-    return digest(losses, model.namedParameters());
-  }
-
   test('Transformer training steps in memory scopes: the same bits with reuse on and off', () => {
     setRecycling(false);
-    const off = transformerRun();
+    const off = transformerRunDigest();
     setRecycling(true);
-    const on = transformerRun();
+    const on = transformerRunDigest();
     assert.ok(on === off, 'parameters or losses differ with reuse on');
   });
 
@@ -147,7 +116,7 @@ describe('recycling released CPU storage', () => {
     const run = (): string => {
       const r = calmStepRunner(1, 20_000);
       const losses = [r.step(), r.step(), r.step()];
-      return digest(losses, r.model.namedParameters());
+      return trainingDigest(losses, r.model.namedParameters());
     };
     setRecycling(false);
     const off = run();
