@@ -91,9 +91,16 @@ describe('cpu accelerations against their op-table entries', () => {
     // [P, M, l] + [P, 1, l] broadcast over the middle axis: a loop of grids.
     const big = view([5, 6, 64], 'contiguous', 3, normal);
     const mid: CpuView = { ...view([5, 1, 64], 'contiguous', 4, normal), shape: [5, 6, 64], strides: [64, 0, 1] };
-    assert.equal(binaryGrid(big, mid)?.outer, 5);
+    assert.deepEqual(binaryGrid(big, mid)?.outer, [5]);
     sameBits('add over a middle broadcast', CPU_ACCEL.add([big, mid], {} as never), OPS.add.cpu([big, mid], {}));
     sameBits('mul over a middle broadcast', CPU_ACCEL.mul([mid, big], {} as never), OPS.mul.cpu([mid, big], {}));
+    // The energy loss's pairwise differences: [P, N, 1, l] − [P, 1, N, l] over [P, N, N, l], a loop of P·N grids.
+    const [p, n, l] = [3, 4, 32];
+    const xs = view([p, n, l], 'contiguous', 5, normal);
+    const left: CpuView = { ...xs, shape: [p, n, n, l], strides: [n * l, l, 0, 1] };
+    const right: CpuView = { ...xs, shape: [p, n, n, l], strides: [n * l, 0, l, 1] };
+    assert.deepEqual(binaryGrid(left, right)?.outer, [p, n]);
+    sameBits('sub of pairwise broadcasts', CPU_ACCEL.sub([left, right], {} as never), OPS.sub.cpu([left, right], {}));
     assert.ok(6 * 64 >= WASM_MIN);
   });
 
@@ -236,6 +243,17 @@ describe('cpu accelerations against their op-table entries', () => {
         const [a, b, s, g] = [view(shape, la, seed, normal), view(shape, lb, seed + 1, normal), view(shape, 'contiguous', seed + 2, (r) => r.uniform()), view(shape, lb, seed + 3, normal)];
         sameBits('siluBackward', CPU_ACCEL.siluBackward([a, s, g], {} as never), OPS.siluBackward.cpu([a, s, g], {}));
         sameBits('siluMulBackward', CPU_ACCEL.siluMulBackward([a, b, s, g], {} as never), OPS.siluMulBackward.cpu([a, b, s, g], {}));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  test('where (float32): bit-identical over layouts, shapes and masks with zeros, -0 and NaN', () => {
+    const mask = (r: Rng): number => [0, -0, 1, -2, Number.NaN, 0.5][r.int(6)];
+    fc.assert(
+      fc.property(shapeArb, seedArb, fc.constantFrom(...LAYOUTS), fc.constantFrom(...LAYOUTS), fc.constantFrom(...LAYOUTS), (shape, seed, lc, la, lb) => {
+        const views = [view(shape, lc, seed, mask), view(shape, la, seed + 1, normal), view(shape, lb, seed + 2, normal)];
+        sameBits('where', CPU_ACCEL.where(views, {} as never), OPS.where.cpu(views, {}));
       }),
       { numRuns: 100 },
     );

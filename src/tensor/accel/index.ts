@@ -27,6 +27,7 @@
  * - softmaxCrossEntropy on contiguous logits: wasm (wasm-cross-entropy.ts: fdlibm's exp, which is
  *   V8's Math.exp, in float64; rows split over the worker pool), bit for bit; the per-row log in JS.
  * - matmul: the entry's own kernels (the wasm GEMM), writing into a heap block (see below).
+ * - where: a float32-only loop over the reference's walk (a selection: bit for bit).
  * - Rng.normalArray (random.ts, not an op): the Box-Muller transform in wasm (wasm-normal.ts: fdlibm's
  *   log, sin and cos, which are V8's Math.log/sin/cos; pairs split over the worker pool), bit for bit.
  *
@@ -133,27 +134,30 @@ const F32_BINARY: Record<WasmBinaryOp, F32Row> = {
  */
 export function binaryGrid(a: CpuView, b: CpuView): BinaryGrid | null {
   const { shape, strides } = coalesce(a.shape, [a.strides, b.strides]);
-  if (shape.length > 3) return null;
   const [sa, sb] = strides;
   const rank = shape.length;
   const ca = sa[rank - 1], cb = sb[rank - 1];
   if ((ca !== 0 && ca !== 1) || (cb !== 0 && cb !== 1) || (ca === 0 && cb === 0)) return null;
   const at = (s: readonly number[], axis: number): number => (axis >= 0 ? s[axis] : 0);
+  const lead = Math.max(0, rank - 2);
   return {
-    // A third axis (e.g. [P, M, l] + [P, 1, l]) is a loop of grids, `outer` apart.
-    outer: rank === 3 ? shape[0] : 1,
-    outerA: at(sa, rank - 3), outerB: at(sb, rank - 3),
+    // Axes before the last two (e.g. [P, M, l] + [P, 1, l], or the energy loss's [P, N, 1, l] − [P, 1, N, l])
+    // are a loop of grids.
+    outer: shape.slice(0, lead), outerA: sa.slice(0, lead), outerB: sb.slice(0, lead),
     rows: rank >= 2 ? shape[rank - 2] : 1, cols: shape[rank - 1],
     a: { data: a.data as Float32Array, offset: a.offset, rowStride: at(sa, rank - 2), colStride: ca },
     b: { data: b.data as Float32Array, offset: b.offset, rowStride: at(sb, rank - 2), colStride: cb },
   };
 }
 
-/** `outer` grids of rows x cols; grid i starts `i * outerA` (`i * outerB`) after the operand's offset. */
+/**
+ * Grids of rows x cols, one per index of the `outer` axes (row-major); an operand's grid at index
+ * (i, j, ...) starts i·outerA[0] + j·outerA[1] + ... after its offset.
+ */
 export interface BinaryGrid {
-  readonly outer: number;
-  readonly outerA: number;
-  readonly outerB: number;
+  readonly outer: readonly number[];
+  readonly outerA: readonly number[];
+  readonly outerB: readonly number[];
   readonly rows: number;
   readonly cols: number;
   readonly a: GridOperand;
@@ -166,16 +170,20 @@ function binaryAccel(op: WasmBinaryOp): CpuAccel {
     const n = sizeOf(a.shape);
     const out = outputF32(n);
     if (n === 0) return out;
-    const grid = n >= WASM_MIN ? binaryGrid(a, b) : null;
+    const found = n >= WASM_MIN ? binaryGrid(a, b) : null;
+    // Many small grids cost a wasm call each: below WASM_MIN elements per grid the JS loop is faster.
+    const grid = found !== null && (found.outer.length === 0 || found.rows * found.cols >= WASM_MIN) ? found : null;
     const kernels = grid === null ? null : wasmKernels();
     if (grid !== null && kernels !== null) {
       const { outer, rows, cols } = grid;
-      if (outer === 1) {
+      if (outer.length === 0) {
         kernels.binary(op, grid.a, grid.b, rows, cols, out);
       } else {
-        for (let i = 0; i < outer; i++) {
-          const a = { ...grid.a, offset: grid.a.offset + i * grid.outerA };
-          const b = { ...grid.b, offset: grid.b.offset + i * grid.outerB };
+        // An odometer over the outer axes; the grids' results follow each other in `out`.
+        const w = new RowWalker([...outer, 1], [[...grid.outerA, 0], [...grid.outerB, 0]], [grid.a.offset, grid.b.offset]);
+        for (let i = 0; i < w.rows; i++, w.next()) {
+          const a = { ...grid.a, offset: w.pos[0] };
+          const b = { ...grid.b, offset: w.pos[1] };
           kernels.binary(op, a, b, rows, cols, out.subarray(i * rows * cols, (i + 1) * rows * cols));
         }
       }
@@ -185,6 +193,26 @@ function binaryAccel(op: WasmBinaryOp): CpuAccel {
     forEachRow([a, b], n, (pos, step, len, o) => row(a.data, pos[0], step[0], b.data, pos[1], step[1], out, o, o + len));
     return out;
   };
+}
+
+// ------------------------------------------------------------------ where
+
+/**
+ * where(cond, a, b) with all three float32: the reference's walk with a loop that only ever sees
+ * Float32Arrays (the reference loop, shared by every dtype, took about 20 ns an element on the energy
+ * loss's masks). A selection copies bits, so the result is the reference's exactly.
+ */
+const whereAccel: CpuAccel = (inputs) => {
+  if (!inputs.every(isF32)) return null;
+  const [c, a, b] = inputs as (CpuView & { data: Float32Array })[];
+  const n = sizeOf(c.shape);
+  const out = outputF32(n);
+  forEachRow(inputs, n, (pos, step, len, o) => whereRowF32(c.data, pos[0], step[0], a.data, pos[1], step[1], b.data, pos[2], step[2], out, o, o + len));
+  return out;
+};
+
+function whereRowF32(c: Float32Array, pc: number, sc: number, a: Float32Array, pa: number, sa: number, b: Float32Array, pb: number, sb: number, out: Float32Array, o: number, end: number): void {
+  for (; o < end; o++, pc += sc, pa += sa, pb += sb) out[o] = c[pc] !== 0 ? a[pa] : b[pb];
 }
 
 // ------------------------------------------------------------------ unary
@@ -525,4 +553,5 @@ export const CPU_ACCEL: Readonly<Record<string, CpuAccel>> = {
   softmaxCrossEntropy: crossEntropyAccel,
   copy: copyAccel,
   matmul: matmulAccel,
+  where: whereAccel,
 };
