@@ -202,14 +202,22 @@ function binaryAccel(op: WasmBinaryOp): CpuAccel {
  * Float32Arrays (the reference loop, shared by every dtype, took about 20 ns an element on the energy
  * loss's masks). A selection copies bits, so the result is the reference's exactly.
  */
-const whereAccel: CpuAccel = (inputs) => {
-  if (!inputs.every(isF32)) return null;
-  const [c, a, b] = inputs as (CpuView & { data: Float32Array })[];
-  const n = sizeOf(c.shape);
-  const out = outputF32(n);
-  forEachRow(inputs, n, (pos, step, len, o) => whereRowF32(c.data, pos[0], step[0], a.data, pos[1], step[1], b.data, pos[2], step[2], out, o, o + len));
-  return out;
-};
+const whereAccel = ternaryF32(whereRowF32);
+
+/** A row of a three-operand float32 op: out[o, end) from x, y, z, each from its position by its step. */
+type F32Row3 = (x: Float32Array, px: number, sx: number, y: Float32Array, py: number, sy: number, z: Float32Array, pz: number, sz: number, out: Float32Array, o: number, end: number) => void;
+
+/** An acceleration running `row` over three float32 operands in the reference's walk (strided.ts's forEachRow). */
+function ternaryF32(row: F32Row3): CpuAccel {
+  return (inputs) => {
+    if (!inputs.every(isF32)) return null;
+    const [x, y, z] = inputs as (CpuView & { data: Float32Array })[];
+    const n = sizeOf(x.shape);
+    const out = outputF32(n);
+    forEachRow(inputs, n, (pos, step, len, o) => row(x.data, pos[0], step[0], y.data, pos[1], step[1], z.data, pos[2], step[2], out, o, o + len));
+    return out;
+  };
+}
 
 function whereRowF32(c: Float32Array, pc: number, sc: number, a: Float32Array, pa: number, sa: number, b: Float32Array, pb: number, sb: number, out: Float32Array, o: number, end: number): void {
   for (; o < end; o++, pc += sc, pa += sa, pb += sb) out[o] = c[pc] !== 0 ? a[pa] : b[pb];
@@ -321,14 +329,7 @@ function maxRowF32(x: Float32Array, p: number, s: number, acc: Float64Array, o: 
 // ------------------------------------------------------------------ fused backward passes
 
 /** siluBackward (ops/fused.ts) with float32-only loops; the same arithmetic. */
-const siluBackwardAccel: CpuAccel = (inputs) => {
-  if (!inputs.every(isF32)) return null;
-  const [x, s, g] = inputs as (CpuView & { data: Float32Array })[];
-  const n = sizeOf(x.shape);
-  const out = outputF32(n);
-  forEachRow(inputs, n, (pos, step, len, o) => siluBackRow(x.data, pos[0], step[0], s.data, pos[1], step[1], g.data, pos[2], step[2], out, o, o + len));
-  return out;
-};
+const siluBackwardAccel = ternaryF32(siluBackRow);
 
 function siluBackRow(x: Float32Array, px: number, sx: number, s: Float32Array, ps: number, ss: number, g: Float32Array, pg: number, sg: number, out: Float32Array, o: number, end: number): void {
   for (; o < end; o++, px += sx, ps += ss, pg += sg) {
