@@ -47,12 +47,13 @@ export function heapBudgetSetting(setting: string | undefined = envSetting('CALM
   return mb;
 }
 
+/** What a block holds: a kernel call's scratch, or storage made inside or outside a memory scope (the latter counted against the unscoped share). */
+type BlockKind = 'scratch' | 'scoped' | 'unscoped';
+
 interface Block {
   readonly at: number;
   readonly bytes: number;
-  storage: boolean;
-  /** Storage made outside a memory scope (counted against the unscoped share). */
-  unscoped: boolean;
+  kind: BlockKind;
 }
 
 export interface HeapUsage {
@@ -101,9 +102,7 @@ export class Float32Heap {
     const bytes = roundUp64(4 * n + HEAP_SLACK);
     if (this.storageBytes + bytes > this.budgetBytes) return null;
     if (!scoped && this.unscopedBytes + bytes > this.budgetBytes / UNSCOPED_SHARE) return null;
-    const array = this.take(n, bytes, true);
-    const block = this.blocks.get(array)!;
-    block.unscoped = !scoped;
+    const array = this.take(n, bytes, scoped ? 'scoped' : 'unscoped');
     this.storageBytes += bytes;
     if (!scoped) this.unscopedBytes += bytes;
     this.storageTaken++;
@@ -112,7 +111,7 @@ export class Float32Heap {
 
   /** A scratch block of n float32s for one kernel call (beyond the budget if need be); release it after the call. */
   scratch(n: number): Float32Array {
-    return this.take(n, roundUp64(4 * Math.max(n, 1) + HEAP_SLACK), false);
+    return this.take(n, roundUp64(4 * Math.max(n, 1) + HEAP_SLACK), 'scratch');
   }
 
   /** Whether `array` is a block handed out by this heap and not yet released. */
@@ -130,8 +129,8 @@ export class Float32Heap {
     const block = this.blocks.get(array);
     if (block === undefined) return false;
     this.blocks.delete(array);
-    if (block.storage) this.storageBytes -= block.bytes;
-    if (block.unscoped) this.unscopedBytes -= block.bytes;
+    if (block.kind !== 'scratch') this.storageBytes -= block.bytes;
+    if (block.kind === 'unscoped') this.unscopedBytes -= block.bytes;
     if (block.at + block.bytes === this.top) {
       this.top = block.at;
       // Spare blocks now at the top go back under it too.
@@ -155,14 +154,13 @@ export class Float32Heap {
     return { storageBytes: this.storageBytes, unscopedBytes: this.unscopedBytes, storageBlocksTaken: this.storageTaken, topBytes: this.top, peakTopBytes: this.peakTop };
   }
 
-  private take(n: number, bytes: number, storage: boolean): Float32Array {
+  private take(n: number, bytes: number, kind: BlockKind): Float32Array {
     let block = this.spare.get(bytes)?.pop();
     if (block !== undefined) {
       this.spareByEnd.delete(block.at + block.bytes);
-      block.storage = storage;
-      block.unscoped = false;
+      block.kind = kind;
     } else {
-      block = { at: this.top, bytes, storage, unscoped: false };
+      block = { at: this.top, bytes, kind };
       this.grow(this.top + bytes);
       this.top += bytes;
       this.peakTop = Math.max(this.peakTop, this.top);

@@ -175,17 +175,13 @@ function binaryAccel(op: WasmBinaryOp): CpuAccel {
     const grid = found !== null && (found.outer.length === 0 || found.rows * found.cols >= WASM_MIN) ? found : null;
     const kernels = grid === null ? null : wasmKernels();
     if (grid !== null && kernels !== null) {
+      // An odometer over the outer axes (none: one grid); the grids' results follow each other in `out`.
       const { outer, rows, cols } = grid;
-      if (outer.length === 0) {
-        kernels.binary(op, grid.a, grid.b, rows, cols, out);
-      } else {
-        // An odometer over the outer axes; the grids' results follow each other in `out`.
-        const w = new RowWalker([...outer, 1], [[...grid.outerA, 0], [...grid.outerB, 0]], [grid.a.offset, grid.b.offset]);
-        for (let i = 0; i < w.rows; i++, w.next()) {
-          const a = { ...grid.a, offset: w.pos[0] };
-          const b = { ...grid.b, offset: w.pos[1] };
-          kernels.binary(op, a, b, rows, cols, out.subarray(i * rows * cols, (i + 1) * rows * cols));
-        }
+      const w = new RowWalker([...outer, 1], [[...grid.outerA, 0], [...grid.outerB, 0]], [grid.a.offset, grid.b.offset]);
+      for (let i = 0; i < w.rows; i++, w.next()) {
+        const a = { ...grid.a, offset: w.pos[0] };
+        const b = { ...grid.b, offset: w.pos[1] };
+        kernels.binary(op, a, b, rows, cols, out.subarray(i * rows * cols, (i + 1) * rows * cols));
       }
       return out;
     }
