@@ -2,7 +2,8 @@
  * `npm run bench`: the engine's CPU benchmarks, calm-ts's CPU backend with 2 threads (`calm-ts-cpu`)
  * and with 1 (`calm-ts-cpu-1t`) side by side with TensorFlow.js (`tfjs-backend-cpu`,
  * `tfjs-backend-wasm`) in the same process. Matmul rows also get GFLOP/s (2n³ / time).
- * `--quick` runs small sizes only; `--ours` skips the peers.
+ * `--quick` runs small sizes only; `--ours` skips the peers; `--case NAME` runs only the cases of that
+ * name (repeatable: `--case matmul --case add-op`), and then leaves bench/RESULTS.md alone.
  *
  * calm-ts (2 and 1 threads) and tfjs-wasm are timed interleaved: each case runs ROUNDS short tinybench
  * runs of each contender in turn, and a row's median is over all of that contender's samples, so a
@@ -29,6 +30,8 @@ interface Case {
 }
 
 const quick = process.argv.includes('--quick');
+/** The names after each `--case` (none: every case). */
+const only = process.argv.flatMap((arg, i) => (arg === '--case' && i + 1 < process.argv.length ? [process.argv[i + 1]] : []));
 
 const rng = new Rng(1);
 
@@ -135,7 +138,8 @@ async function samples(fn: () => void): Promise<number[]> {
 
 async function main(): Promise<void> {
   const results: BenchRow[] = [];
-  const all = cases();
+  const all = cases().filter((c) => only.length === 0 || only.includes(c.name));
+  if (all.length === 0) throw new Error(`bench: no case named ${only.join(', ')}`);
   const gflops = (c: Case, ms: number): string | undefined => (c.name === 'matmul' ? `${((2 * c.size ** 3) / (ms * 1e6)).toFixed(1)} GFLOP/s` : undefined);
   const withPeers = !process.argv.includes('--ours');
   if (withPeers) await usePeer('tfjs-wasm');
@@ -177,6 +181,7 @@ async function main(): Promise<void> {
       console.log(`${c.name} ${c.size} tfjs-cpu ${ms.toFixed(3)} ms ${gflops(c, ms) ?? ''}`);
     }
   }
+  if (only.length > 0) return; // a partial run does not replace the full one's results
   saveResults(results);
   console.log('wrote bench/RESULTS.md and bench/results.json');
 }

@@ -15,6 +15,8 @@ import { CpuBackend } from '../src/tensor/cpu/backend.js';
 import { matmulFloat, MatmulWorkspace, type MatrixOperand } from '../src/tensor/cpu/matmul.js';
 import { cpuMatmulKernel, emitGemmModule, panelCopyJobs, rowBlocks, WASM_GEMM_TILE, WasmMatmul, wasmSimdAvailable } from '../src/tensor/accel/wasm-matmul.js';
 import { Rng } from '../src/tensor/random.js';
+import { WasmElementwise } from '../src/tensor/accel/wasm-elementwise.js';
+import type { Float32Heap } from '../src/tensor/accel/heap.js';
 
 const wasmApi = (globalThis as unknown as { WebAssembly: { validate(bytes: Uint8Array): boolean } }).WebAssembly;
 const U = 2 ** -24; // float32 unit roundoff
@@ -284,6 +286,67 @@ describe('wasm matmul: batches', () => {
       for (const { a, b, outOffset } of items) assert.ok(w.matmul(a, b, m, n, k, alone, outOffset));
       assert.deepEqual(new Uint32Array(together.buffer), new Uint32Array(alone.buffer), `${batch} x ${m}x${k}x${n}`);
     }
+  });
+});
+
+describe('wasm matmul: over the CPU heap', () => {
+  /** A copy of `x` in a heap block, `shift` floats into it (so a window when shift > 0), NaN around it. */
+  function inHeap(heap: Float32Heap, x: MatrixOperand, shift: number): MatrixOperand {
+    const block = heap.storage(x.data.length + shift + 3);
+    assert.ok(block !== null, 'heap budget');
+    block.fill(Number.NaN).set(x.data, shift);
+    return { ...x, data: block, offset: x.offset + shift };
+  }
+
+  test('random shapes, layouts, heap or ordinary operands and results (property): every bit of the JS model, nothing written outside the result', () => {
+    const heap = new WasmElementwise({ threads: 1, heapBudgetBytes: 256 << 20 }).heap;
+    const kernels = [new WasmMatmul({ threads: 1, heap }), new WasmMatmul({ threads: 2, heap }), new WasmMatmul({ threads: 2, heap, mb: 1 })];
+    const layout = fc.constantFrom('row' as const, 'col' as const, 'strided' as const);
+    // Whole tiles (m a multiple of 4, n of 8) are what is used in place; other sizes are staged.
+    const dim = (tile: number): fc.Arbitrary<number> => fc.oneof(fc.integer({ min: 1, max: 30 }).map((x) => x * tile), fc.integer({ min: 1, max: 130 }));
+    fc.assert(
+      fc.property(dim(4), fc.integer({ min: 1, max: 150 }), dim(8), layout, layout, fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: 1 << 30 }), fc.integer({ min: 0, max: kernels.length - 1 }),
+        (m, k, n, la, lb, where, seed, which) => {
+          const rng = new Rng(seed);
+          const plainA = operand(m, k, rng, normal, la);
+          const plainB = operand(k, n, rng, normal, lb);
+          const [aHeap, bHeap, cHeap] = [(where & 1) !== 0, (where & 2) !== 0, (where & 4) !== 0];
+          const usage = heap.usage();
+          const a = aHeap ? inHeap(heap, plainA, seed % 3) : plainA;
+          const b = bHeap ? inHeap(heap, plainB, seed % 5) : plainB;
+          const out = cHeap ? heap.storage(m * n + 2)! : new Float32Array(m * n + 2);
+          out.fill(Number.NaN);
+          assert.ok(kernels[which].matmul(a, b, m, n, k, out, 1));
+          assert.ok(Number.isNaN(out[0]) && Number.isNaN(out[m * n + 1]), 'wrote outside its result');
+          const want = new Uint32Array(blockedModel(plainA, plainB, m, n, k, WASM_GEMM_TILE.kc).buffer);
+          const got = new Uint32Array(out.buffer, out.byteOffset + 4, m * n);
+          for (let i = 0; i < m * n; i++) {
+            if (got[i] !== want[i]) assert.fail(`${m}x${k}x${n} ${la}/${lb} heap a ${aHeap} b ${bHeap} c ${cHeap}, kernel ${which} [${i}]`);
+          }
+          for (const x of [a.data, b.data, out]) if (heap.owns(x as Float32Array)) heap.release(x as Float32Array);
+          // The call's staging block went back: the heap is as it was.
+          assert.deepEqual([heap.usage().storageBytes, heap.usage().topBytes], [usage.storageBytes, usage.topBytes]);
+        }),
+      { seed: 11, numRuns: 150 },
+    );
+  });
+
+  test('batches over the heap (staged at the scratch block\'s address): the same bits as without it', () => {
+    const heap = new WasmElementwise({ threads: 1 }).heap;
+    const over = new WasmMatmul({ threads: 2, heap });
+    const own = new WasmMatmul({ threads: 2 });
+    const rng = new Rng(12);
+    // Occupy the start of the memory, so that the staging block does not begin at address 0.
+    const pad = heap.storage(1000);
+    for (const [batch, m, k, n] of [[5, 8, 16, 8], [64, 16, 40, 12], [3, 200, 150, 160]]) {
+      const items = Array.from({ length: batch }, (_, i) => ({ a: inHeap(heap, operand(m, k, rng, normal, 'row'), 1), b: operand(k, n, rng, normal, 'col'), outOffset: i * m * n }));
+      const there = new Float32Array(batch * m * n);
+      const here = new Float32Array(batch * m * n);
+      assert.ok(over.matmulBatch(items, m, n, k, there));
+      assert.ok(own.matmulBatch(items, m, n, k, here));
+      assert.deepEqual(new Uint32Array(there.buffer), new Uint32Array(here.buffer), `${batch} x ${m}x${k}x${n}`);
+    }
+    heap.release(pad!);
   });
 });
 

@@ -38,7 +38,6 @@
  * `CALM_CPU_ACCEL=off` turns all of them off, the heap included (the matmul kernel has its own switch,
  * CALM_CPU_MATMUL).
  */
-import { envSetting } from '../env.js';
 import { allocFloat32, type TypedArray } from '../dtype.js';
 import { isContiguous, sizeOf } from '../shape.js';
 import { coalesce, forEachRow, reducedStrides, RowWalker } from '../cpu/strided.js';
@@ -47,11 +46,14 @@ import { softmaxRowsLoop } from '../ops/fused.js';
 import type { ReduceAttrs } from '../ops/reduce.js';
 import { UNARY } from '../ops/unary.js';
 import { matmulCpu } from '../ops/matmul.js';
-import { WasmElementwise, type GridOperand, type WasmBinaryOp, type WasmUnaryOp } from './wasm-elementwise.js';
+import type { GridOperand, WasmBinaryOp, WasmUnaryOp } from './wasm-elementwise.js';
+import { cpuHeap, wasmKernels } from './kernels.js';
 import { wasmSimdAvailable } from './wasm-matmul.js';
 import { WasmCrossEntropy } from './wasm-cross-entropy.js';
 import { agreesWithMath, probeInputs } from './math-check.js';
-import { HEAP_MIN_ELEMENTS, type Float32Heap } from './heap.js';
+import { HEAP_MIN_ELEMENTS } from './heap.js';
+
+export { cpuAccelEnabled, cpuHeap, setCpuHeapBudget } from './kernels.js';
 import { openScopes } from '../scope-depth.js';
 
 /** One acceleration: the result, or null to let the reference run. */
@@ -59,37 +61,6 @@ export type CpuAccel = (inputs: readonly CpuView[], attrs: never) => TypedArray 
 
 /** Below this many elements the wasm call's copies cost more than they save (measured: bench/accel-crossover). */
 export const WASM_MIN = 256;
-
-let wasm: WasmElementwise | null | undefined;
-function wasmKernels(): WasmElementwise | null {
-  // The module's memory is shared (its thread pool and the heap), which needs SharedArrayBuffer (in a
-  // browser: a cross-origin isolated page); without it the reference loops run.
-  if (wasm === undefined) wasm = wasmSimdAvailable() && typeof SharedArrayBuffer === 'function' ? new WasmElementwise() : null;
-  return wasm;
-}
-
-/**
- * The float32 heap (heap.ts) that CPU storage may live in, so the wasm kernels use it in place; null
- * without WebAssembly SIMD or with CALM_CPU_ACCEL=off (then every buffer is ordinary memory).
- */
-export function cpuHeap(): Float32Heap | null {
-  if (heapChoice === undefined) heapChoice = cpuAccelEnabled() ? (wasmKernels()?.heap ?? null) : null;
-  return heapChoice;
-}
-let heapChoice: Float32Heap | null | undefined;
-
-/**
- * Sets the heap's storage budget in bytes (0: new buffers are ordinary memory; buffers already in the
- * heap stay there until released); returns the previous budget (0 without a heap). For tests and
- * comparisons; CALM_CPU_HEAP_MB sets it at start.
- */
-export function setCpuHeapBudget(bytes: number): number {
-  const heap = cpuHeap();
-  if (heap === null) return 0;
-  const previous = heap.budgetBytes;
-  heap.budgetBytes = bytes;
-  return previous;
-}
 
 /**
  * An acceleration's result array of n float32s, which it must write in full: a heap block when the heap
@@ -105,13 +76,6 @@ function outputF32(n: number): Float32Array {
 export function setElementwiseThreads(threads: number | undefined): void {
   const kernels = wasmKernels();
   if (kernels !== null) kernels.threadLimit = threads;
-}
-
-/** Reads CALM_CPU_ACCEL: on (default) or off. */
-export function cpuAccelEnabled(setting: string | undefined = envSetting('CALM_CPU_ACCEL')): boolean {
-  if (setting === undefined || setting === '' || setting === 'on') return true;
-  if (setting === 'off') return false;
-  throw new Error(`CALM_CPU_ACCEL: expected 'on' or 'off', got '${setting}'`);
 }
 
 const isF32 = (v: CpuView): v is CpuView & { data: Float32Array } => v.data instanceof Float32Array;

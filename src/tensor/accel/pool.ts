@@ -47,14 +47,18 @@ export class WasmPool {
   private readonly workers: Worker[] = [];
   private readonly bytes: Uint8Array;
 
-  /** `bytes` must import its memory as env.memory with this maximum (wasmModule's sharedMaxPages). */
-  constructor(bytes: Uint8Array, names: readonly string[], threads: number, maxPages: number) {
+  /**
+   * `bytes` must import its memory as env.memory with this maximum (wasmModule's sharedMaxPages). The
+   * pool runs over `memory` when given (a shared memory of that maximum, which another pool's module
+   * may use too), else over a new one.
+   */
+  constructor(bytes: Uint8Array, names: readonly string[], threads: number, maxPages: number, memory?: WasmMemory) {
     const api = wasmApi();
     if (api === undefined) throw new Error('WasmPool: WebAssembly is not available');
     this.bytes = bytes;
     this.names = names;
     this.threads = threads;
-    this.memory = new api.Memory({ initial: 1, maximum: maxPages, shared: true });
+    this.memory = memory ?? new api.Memory({ initial: 1, maximum: maxPages, shared: true });
     const instance = new api.Instance(new api.Module(bytes), { env: { memory: this.memory } });
     this.fns = names.map((name) => instance.exports[name] as Fn);
     this.control = new Int32Array(new SharedArrayBuffer(4 * SLOTS * Math.max(1, threads - 1)));

@@ -20,8 +20,10 @@
  */
 import { envSetting } from '../env.js';
 import type { MatrixOperand } from '../cpu/matmul.js';
+import type { TypedArray } from '../dtype.js';
 import { ATOMIC, Code, OP, pushF64Half, SIMD, T, reserveBytes, WASM_PAGE, wasmApi, wasmModule, type WasmMemory } from './wasm-emit.js';
 import { threadCount, WasmPool } from './pool.js';
+import { MAX_HEAP_PAGES, type Float32Heap } from './heap.js';
 
 /** Micro-kernel tile: rows per A panel, columns per B panel (a multiple of 4), and the accuracy k block. */
 export interface GemmTile {
@@ -53,6 +55,34 @@ export interface BatchItem {
   readonly a: MatrixOperand;
   readonly b: MatrixOperand;
   readonly outOffset: number;
+}
+
+/** Where matmulBatch put an item's parts (byte offsets from `origin` and from the item's start) and what it used in place. */
+interface StageLayout {
+  readonly origin: number;
+  readonly layout: 'rows' | 'columns' | 'packed';
+  readonly aInPlace: boolean;
+  readonly bInPlace: boolean;
+  readonly cInPlace: boolean;
+  readonly bRows: boolean;
+  readonly bCols: boolean;
+  readonly parts: number;
+  readonly blockStarts: Int32Array;
+  readonly aPanel: number;
+  readonly aRow: number;
+  readonly aStep: number;
+  readonly bAt: number;
+  readonly cAt: number;
+  readonly nextAt: number;
+  readonly aCopyAt: number;
+  readonly bCopyAt: number;
+  readonly itemBytes: number;
+  readonly itemCounterAt: number;
+  readonly scratchAt: number;
+  readonly scratchBytes: number;
+  readonly nPanels: number;
+  readonly mPanels: number;
+  readonly ldc: number;
 }
 
 /** The module's functions, in order (their indices). */
@@ -217,20 +247,20 @@ export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE, sharedMaxPages?:
 
 /**
  * `gemmItems(aPanel, aRow, aStep, b, c, nPanels, k, blocks, scratch, next, items, itemBytes,
- * counter)`: claims items (products of one shape laid out itemBytes apart from address 0) by an atomic
- * increment of the i32 at counter until none is left, and runs gemm on each: A at the item's start,
- * b, c and next relative to it.
+ * counter, origin)`: claims items (products of one shape laid out itemBytes apart from address
+ * origin) by an atomic increment of the i32 at counter until none is left, and runs gemm on each: A
+ * at the item's start, b, c and next relative to it.
  */
 function emitGemmItems(): { name: string; params: number; locals: [number, number][]; code: Code } {
-  const PARAMS = ['aPanel', 'aRow', 'aStep', 'b', 'c', 'nPanels', 'k', 'blocks', 'scratch', 'next', 'items', 'itemBytes', 'counter'] as const;
-  const [A_PANEL, A_ROW, A_STEP, B, C, N_PANELS, K, BLOCKS, SCRATCH, NEXT, ITEMS, ITEM_BYTES, COUNTER] = PARAMS.map((_, i) => i);
+  const PARAMS = ['aPanel', 'aRow', 'aStep', 'b', 'c', 'nPanels', 'k', 'blocks', 'scratch', 'next', 'items', 'itemBytes', 'counter', 'origin'] as const;
+  const [A_PANEL, A_ROW, A_STEP, B, C, N_PANELS, K, BLOCKS, SCRATCH, NEXT, ITEMS, ITEM_BYTES, COUNTER, ORIGIN] = PARAMS.map((_, i) => i);
   const [ITEM, BASE] = [PARAMS.length, PARAMS.length + 1];
   const c = new Code();
   c.op(OP.block, T.void);
   c.op(OP.loop, T.void);
   {
     c.get(COUNTER).i32(1).op(OP.atomic, ATOMIC.i32RmwAdd, 2, 0).tee(ITEM).get(ITEMS).op(OP.i32GeU).op(OP.brIf, 1);
-    c.get(ITEM).get(ITEM_BYTES).op(OP.i32Mul).tee(BASE);
+    c.get(ITEM).get(ITEM_BYTES).op(OP.i32Mul).get(ORIGIN).op(OP.i32Add).tee(BASE);
     c.get(A_PANEL).get(A_ROW).get(A_STEP);
     c.get(BASE).get(B).op(OP.i32Add).get(BASE).get(C).op(OP.i32Add);
     c.get(N_PANELS).get(K).get(BLOCKS).get(SCRATCH).get(BASE).get(NEXT).op(OP.i32Add);
@@ -386,11 +416,15 @@ export function cpuMatmulKernel(setting: string | undefined = envSetting('CALM_C
 export const PARALLEL_MIN_MACS = 1 << 22;
 
 /**
- * The gemm module over one shared linear memory (grown on demand, never shrunk), run by a
- * {@link WasmPool}: a large product is split into fixed row-panel ranges, one per thread.
+ * The gemm module over one shared linear memory, run by a {@link WasmPool}: a large product is split
+ * into row blocks that the threads claim as they go. The memory is the CPU heap's (heap.ts) when one
+ * is given: each call then stages what it needs in a scratch block, and reads operands that live in
+ * the heap, and writes a result that does, where they lie. Without one it is the module's own (grown
+ * on demand, never shrunk) and everything is copied in and out.
  */
 export class WasmMatmul {
   private readonly memory: WasmMemory;
+  private readonly heap: Float32Heap | undefined;
   private readonly pool: WasmPool;
   private heap32 = new Float32Array(0);
   private heapI32 = new Int32Array(0);
@@ -400,13 +434,15 @@ export class WasmMatmul {
   /**
    * `kc`, `mr` override the accuracy k block and the tile's rows, `mb` the A panels of the largest row block
    * (default: what fits A_BLOCK_BYTES) (for tests and tuning); `threads` the pool size (default:
-   * CALM_THREADS or the machine's cores).
+   * CALM_THREADS or the machine's cores); `heap` the CPU heap to run over.
    */
-  constructor(options: { readonly kc?: number; readonly mb?: number; readonly mr?: number; readonly threads?: number } = {}) {
+  constructor(options: { readonly kc?: number; readonly mb?: number; readonly mr?: number; readonly threads?: number; readonly heap?: Float32Heap } = {}) {
     if (!wasmSimdAvailable()) throw new Error('WasmMatmul: WebAssembly SIMD is not available');
     this.tile = { ...WASM_GEMM_TILE, ...(options.kc === undefined ? {} : { kc: options.kc }), ...(options.mr === undefined ? {} : { mr: options.mr }) };
     this.mb = options.mb;
-    this.pool = new WasmPool(emitGemmModule(this.tile, MAX_PAGES), FUNCTIONS, options.threads ?? threadCount(), MAX_PAGES);
+    this.heap = options.heap;
+    const maxPages = this.heap === undefined ? MAX_PAGES : MAX_HEAP_PAGES;
+    this.pool = new WasmPool(emitGemmModule(this.tile, maxPages), FUNCTIONS, options.threads ?? threadCount(), maxPages, this.heap?.memory);
     this.memory = this.pool.memory;
     this.remap();
   }
@@ -469,18 +505,27 @@ export class WasmMatmul {
     const parts = byItems || macs < PARALLEL_MIN_MACS ? 1 : Math.min(this.pool.threads, mPanels);
     const cacheBlock = this.mb ?? Math.max(1, Math.floor(A_BLOCK_BYTES / (4 * MR * k)));
     const blockStarts = this.rowBlocksOf(mPanels, cacheBlock, byItems ? 1 : parts);
+    // Over the heap's memory a single product reads A and B where they lie and writes C straight into
+    // `out` when they are heap arrays of whole tiles (m a multiple of MR; n of NR, so the packers' and
+    // the kernel's last vectors stay inside the matrices). Else they are staged as below.
+    const heap = this.heap;
+    const single = items.length === 1;
+    const inHeap = (x: TypedArray): boolean => heap !== undefined && x instanceof Float32Array && heap.views(x);
+    const aInPlace = single && layout === 'rows' && m % MR === 0 && inHeap(a0.data);
+    const bInPlace = single && (bRows || bCols) && n % NR === 0 && inHeap(b0.data);
+    const cInPlace = single && ldc === n && m % MR === 0 && inHeap(out);
     // Byte layout of an item, on 64-byte boundaries: A (its last panel's missing rows zero), packed
     // B, C (float32, padded to whole tiles), the row-block counter and table, then plain copies of a
     // transposed A and a row-major B for the wasm packers, each followed by a panel's width of zeros
     // (what a last, partial panel copies past the matrix's edge). After the items: the item counter
-    // and a float64 scratch tile per thread.
+    // and a float64 scratch tile per thread. Operands used in place take no room.
     const aFloats = mPanels * MR * k;
-    const bAt = roundUp(4 * aFloats, 64);
+    const bAt = aInPlace ? 0 : roundUp(4 * aFloats, 64);
     const cAt = roundUp(bAt + 4 * nPanels * NR * k, 64);
-    const nextAt = roundUp(cAt + 4 * mPanels * MR * ldc, 64);
+    const nextAt = roundUp(cAt + (cInPlace ? 0 : 4 * mPanels * MR * ldc), 64);
     const aCopyAt = roundUp(nextAt + 4 + 4 * blockStarts.length, 64);
     const bCopyAt = roundUp(aCopyAt + (layout === 'columns' ? 4 * (m * k + MR) : 0), 64);
-    const itemBytes = roundUp(bCopyAt + (bRows ? 4 * (k * n + NR) : bCols ? 4 * nPanels * NR * k : 0), 64);
+    const itemBytes = roundUp(bCopyAt + (bInPlace ? 0 : bRows ? 4 * (k * n + NR) : bCols ? 4 * nPanels * NR * k : 0), 64);
     const scratchBytes = 8 * MR * NR;
     if (byItems && items.length * itemBytes > BATCH_BYTES) {
       // A batch that would need much memory (which stays the module's) goes in parts.
@@ -494,13 +539,34 @@ export class WasmMatmul {
     const scratchAt = itemCounterAt + 64;
     const endBytes = scratchAt + parts * scratchBytes;
     if (endBytes > MAX_BYTES) return false;
-    this.reserve(endBytes);
+    // The staging area: a heap scratch block (64-byte aligned), or the module's memory from address 0.
+    const stage = heap?.scratch(endBytes / 4);
+    try {
+      const origin = stage?.byteOffset ?? 0;
+      if (stage === undefined) this.reserve(endBytes);
+      else if (this.heap32.buffer.byteLength !== this.memory.buffer.byteLength) this.remap();
+      this.stageAndRun(items, m, n, k, out, { origin, layout, aInPlace, bInPlace, cInPlace, bRows, bCols, parts, blockStarts, aPanel, aRow, aStep, bAt, cAt, nextAt, aCopyAt, bCopyAt, itemBytes, itemCounterAt, scratchAt, scratchBytes, nPanels, mPanels, ldc });
+    } finally {
+      if (stage !== undefined) heap?.release(stage);
+    }
+    return true;
+  }
+
+  /** matmulBatch's copies, packing and kernel calls, at the addresses it laid out (all relative to `origin`). */
+  private stageAndRun(items: readonly BatchItem[], m: number, n: number, k: number, out: Float32Array, at: StageLayout): void {
+    const { origin, layout, aInPlace, bInPlace, cInPlace, bRows, bCols, parts, blockStarts, aPanel, aRow, aStep, bAt, cAt, nextAt, aCopyAt, bCopyAt, itemBytes, itemCounterAt, scratchAt, scratchBytes, nPanels, mPanels, ldc } = at;
+    const { mr: MR, nr: NR } = this.tile;
     const heap = this.heap32;
     const heapI32 = this.heapI32;
+    const aFloats = mPanels * MR * k;
+    /** The byte address of element `offset` of an array in this memory. */
+    const address = (x: TypedArray, offset: number): number => x.byteOffset + 4 * offset;
     for (let i = 0; i < items.length; i++) {
       const { a, b } = items[i];
-      const base = i * itemBytes;
-      if (layout === 'packed') packA(a, m, k, MR, heap, base / 4);
+      const base = origin + i * itemBytes;
+      if (aInPlace) {
+        // read where it lies (the gemm call below takes its address)
+      } else if (layout === 'packed') packA(a, m, k, MR, heap, base / 4);
       else if (layout === 'columns') {
         heap.set(a.data.subarray(a.offset, a.offset + m * k), (base + aCopyAt) / 4);
         heap.fill(0, (base + aCopyAt) / 4 + m * k, (base + aCopyAt) / 4 + m * k + MR);
@@ -510,33 +576,44 @@ export class WasmMatmul {
         heap.fill(0, base / 4 + m * k, base / 4 + aFloats);
       }
       if (bRows) {
-        heap.set(b.data.subarray(b.offset, b.offset + k * n), (base + bCopyAt) / 4);
-        heap.fill(0, (base + bCopyAt) / 4 + k * n, (base + bCopyAt) / 4 + k * n + NR);
-        this.pool.run(PACK_B, panelCopyJobs(base + bCopyAt, 4 * n, base + bAt, nPanels, k, NR, parts));
+        let src = address(b.data, b.offset);
+        if (!bInPlace) {
+          heap.set(b.data.subarray(b.offset, b.offset + k * n), (base + bCopyAt) / 4);
+          heap.fill(0, (base + bCopyAt) / 4 + k * n, (base + bCopyAt) / 4 + k * n + NR);
+          src = base + bCopyAt;
+        }
+        this.pool.run(PACK_B, panelCopyJobs(src, 4 * n, base + bAt, nPanels, k, NR, parts));
       } else if (bCols) {
-        // M's n rows of k, then zero rows up to whole panels (the columns past B's edge).
-        heap.set(b.data.subarray(b.offset, b.offset + k * n), (base + bCopyAt) / 4);
-        heap.fill(0, (base + bCopyAt) / 4 + k * n, (base + bCopyAt) / 4 + nPanels * NR * k);
-        this.pool.run(PACK_BT, panelCopyJobs(base + bCopyAt, 4 * k, base + bAt, nPanels, k, NR, parts, 4 * NR * k));
+        let src = address(b.data, b.offset);
+        if (!bInPlace) {
+          // M's n rows of k, then zero rows up to whole panels (the columns past B's edge).
+          heap.set(b.data.subarray(b.offset, b.offset + k * n), (base + bCopyAt) / 4);
+          heap.fill(0, (base + bCopyAt) / 4 + k * n, (base + bCopyAt) / 4 + nPanels * NR * k);
+          src = base + bCopyAt;
+        }
+        this.pool.run(PACK_BT, panelCopyJobs(src, 4 * k, base + bAt, nPanels, k, NR, parts, 4 * NR * k));
       } else packB(b, k, n, NR, heap, (base + bAt) / 4);
       heapI32[(base + nextAt) / 4] = 0; // the row-block counter
       heapI32.set(blockStarts, (base + nextAt) / 4 + 1);
     }
     // The pool posts the jobs after these stores.
     const blocks = blockStarts.length - 1;
-    if (byItems) {
-      heapI32[itemCounterAt / 4] = 0;
-      this.pool.run(GEMM_ITEMS, Array.from({ length: parts }, (_, t) => [aPanel, aRow, aStep, bAt, cAt, nPanels, k, blocks, scratchAt + t * scratchBytes, nextAt, items.length, itemBytes, itemCounterAt]));
+    if (items.length > 1) {
+      heapI32[(origin + itemCounterAt) / 4] = 0;
+      this.pool.run(GEMM_ITEMS, Array.from({ length: parts }, (_, t) => [aPanel, aRow, aStep, bAt, cAt, nPanels, k, blocks, origin + scratchAt + t * scratchBytes, nextAt, items.length, itemBytes, origin + itemCounterAt, origin]));
     } else {
-      this.pool.run(GEMM, Array.from({ length: parts }, (_, t) => [0, aPanel, aRow, aStep, bAt, cAt, nPanels, k, blocks, scratchAt + t * scratchBytes, nextAt]));
+      const { a, outOffset } = items[0];
+      const aAt = aInPlace ? address(a.data, a.offset) : origin;
+      const cAddress = cInPlace ? address(out, outOffset) : origin + cAt;
+      this.pool.run(GEMM, Array.from({ length: parts }, (_, t) => [aAt, aPanel, aRow, aStep, origin + bAt, cAddress, nPanels, k, blocks, origin + scratchAt + t * scratchBytes, origin + nextAt]));
     }
+    if (cInPlace) return;
     for (let i = 0; i < items.length; i++) {
       const outOffset = items[i].outOffset;
-      const c0 = (i * itemBytes + cAt) / 4;
+      const c0 = (origin + i * itemBytes + cAt) / 4;
       if (ldc === n) out.set(heap.subarray(c0, c0 + m * n), outOffset);
       else for (let r = 0; r < m; r++) out.set(heap.subarray(c0 + r * ldc, c0 + r * ldc + n), outOffset + r * n);
     }
-    return true;
   }
 
   /** rowBlocks, remembered for the last arguments (a training step repeats its shapes). */

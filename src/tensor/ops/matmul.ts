@@ -11,6 +11,7 @@
  * Backward rule: `Tensor.matmul` in `src/autograd/tensor.ts` (dA = g Bᵀ, dB = Aᵀ g).
  */
 import { cpuMatmulKernel, WasmMatmul } from '../accel/wasm-matmul.js';
+import { cpuHeap } from '../accel/kernels.js';
 import { allocTyped, type TypedArray } from '../dtype.js';
 import { sizeOf } from '../shape.js';
 import { MatmulWorkspace, matmulFloat, matmulInt32, type MatrixOperand } from '../cpu/matmul.js';
@@ -24,7 +25,8 @@ const workspace = new MatmulWorkspace();
 let accel: WasmMatmul | null | undefined;
 
 function float32Accel(): WasmMatmul | null {
-  if (accel === undefined) accel = cpuMatmulKernel() === 'wasm' ? new WasmMatmul({ threads: matmulThreads }) : null;
+  // Over the CPU heap's memory when there is one, so that operands and results stored there are used in place.
+  if (accel === undefined) accel = cpuMatmulKernel() === 'wasm' ? new WasmMatmul({ threads: matmulThreads, heap: cpuHeap() ?? undefined }) : null;
   return accel;
 }
 
