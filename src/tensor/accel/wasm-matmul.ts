@@ -3,13 +3,15 @@
  *
  * Node runs wasm with 128-bit SIMD natively, so instead of shipping a toolchain we emit the bytes of
  * a tiny module here: one function `gemm` whose MR x NR micro-kernel keeps MR*NR/4 `f32x4`
- * accumulators in locals over the k loop (V8 keeps them in xmm registers). B is packed into
- * NR-column panels over the full k (by a small wasm function from a plain copy when B is row-major,
- * else by JS); A is read in place from a plain copy when it is row-major and contiguous (the kernel
- * takes A's row and k-step strides), else packed into MR-row panels (by wasm when A is a
- * contiguous transposed matrix, else by JS). Each tile runs over the whole of k, so its partial sums stay in
- * registers and in a 256-byte scratch (L1), and wasm writes the float32 result straight into a
- * padded row-major C that JS copies out with a memcpy.
+ * accumulators in locals over the k loop (V8 keeps them in xmm registers). A is packed into MR-row
+ * panels and B into NR-column panels over the full k, by small wasm functions (copying or
+ * transposing whole vectors) for contiguous operands and by JS for strided ones. Each tile runs over
+ * the whole of k, so its partial sums stay in registers and in a 256-byte scratch (L1), and wasm
+ * writes the float32 result into a padded row-major C.
+ *
+ * The module runs over the CPU heap's memory (heap.ts) when there is one: the packers then read
+ * heap operands where they lie and the kernel writes a heap result directly; anything else is copied
+ * into a staging block first (and C out of it).
  *
  * The pool's threads claim row blocks of a large product from a shared counter as they go; a batch
  * of small products (attention's per-head products) runs in one wasm call.
@@ -21,7 +23,7 @@
 import { envSetting } from '../env.js';
 import type { MatrixOperand } from '../cpu/matmul.js';
 import type { TypedArray } from '../dtype.js';
-import { ATOMIC, Code, OP, pushF64Half, SIMD, T, reserveBytes, WASM_PAGE, wasmApi, wasmModule, type WasmMemory } from './wasm-emit.js';
+import { ATOMIC, Code, OP, pushF64Half, SIMD, T, reserveBytes, WASM_PAGE, wasmApi, wasmModule, type WasmFunction, type WasmMemory } from './wasm-emit.js';
 import { threadCount, WasmPool } from './pool.js';
 import { MAX_HEAP_PAGES, type Float32Heap } from './heap.js';
 
@@ -44,6 +46,8 @@ export const WASM_GEMM_TILE: GemmTile = { mr: 4, nr: 8, kc: 32 };
  * than 1 MiB ones for the 64 attention products of bench:train on one core).
  */
 const BATCH_BYTES = 1 << 20;
+/** Operands of at least this many floats are packed by all the threads of a split product (see stageAndRun). */
+const PACK_PARALLEL_MIN_FLOATS = 1 << 19;
 /** Linear memory beyond this is refused (the caller falls back to the JS kernel). */
 const MAX_BYTES = 1 << 30;
 const MAX_PAGES = MAX_BYTES / WASM_PAGE;
@@ -60,7 +64,7 @@ export interface BatchItem {
 /** Where matmulBatch put an item's parts (byte offsets from `origin` and from the item's start) and what it used in place. */
 interface StageLayout {
   readonly origin: number;
-  readonly layout: 'rows' | 'columns' | 'packed';
+  readonly layout: 'rows' | 'columns' | 'strided';
   readonly aInPlace: boolean;
   readonly bInPlace: boolean;
   readonly cInPlace: boolean;
@@ -68,9 +72,6 @@ interface StageLayout {
   readonly bCols: boolean;
   readonly parts: number;
   readonly blockStarts: Int32Array;
-  readonly aPanel: number;
-  readonly aRow: number;
-  readonly aStep: number;
   readonly bAt: number;
   readonly cAt: number;
   readonly nextAt: number;
@@ -86,17 +87,19 @@ interface StageLayout {
 }
 
 /** The module's functions, in order (their indices). */
-const FUNCTIONS = ['gemm', 'packA', 'packB', 'gemmItems', 'packBT'] as const;
-const [GEMM, PACK_A, PACK_B, GEMM_ITEMS, PACK_BT] = FUNCTIONS.map((_, i) => i);
+const FUNCTIONS = ['gemm', 'packA', 'packB', 'gemmItems', 'packBT', 'packAT'] as const;
+const [GEMM, PACK_A, PACK_B, GEMM_ITEMS, PACK_BT, PACK_AT] = FUNCTIONS.map((_, i) => i);
 
 /** The gemm function's i32 parameters, in order. */
-const GEMM_PARAMS = ['a', 'aPanel', 'aRow', 'aStep', 'b', 'c', 'nPanels', 'k', 'blocks', 'scratch', 'next'] as const;
+const GEMM_PARAMS = ['a', 'b', 'c', 'nPanels', 'k', 'blocks', 'scratch', 'next'] as const;
 
 /**
- * Emits the module: exports `memory` and `gemm(a, aPanel, aRow, aStep, b, c, nPanels, k, blocks,
- * scratch, next)` (byte addresses and byte strides), which writes C = A·B where
- * - A's row r of panel i, k step p is the float32 at a + i·aPanel + r·aRow + p·aStep (so one kernel
- *   reads a packed panel, a row-major A or a transposed one in place);
+ * Emits the module: exports `memory` and `gemm(a, b, c, nPanels, k, blocks, scratch, next)` (byte
+ * addresses), which writes C = A·B where
+ * - A holds packed panels of mr rows over the full k: element (r, p) of panel i at
+ *   a + (i·k + p)·mr·4 + 4r (so the tile's rows are read at constant offsets from one pointer: with a
+ *   pointer per row, as a row-major A read in place needs, the kernel ran 6-8% slower even after
+ *   paying for the packing);
  * - B holds nPanels packed panels of nr columns over the full k: element (p, c) of panel j at
  *   b + (j·k + p)·nr·4 + 4c;
  * - C is a row-major float32 (mPanels·mr) x (nPanels·nr) matrix at c;
@@ -120,12 +123,10 @@ export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE, sharedMaxPages?:
     throw new Error(`emitGemmModule: bad tile mr=${mr} nr=${nr} kc=${kc}`);
   }
   const nv = nr / 4;
-  const [A, A_PANEL, A_ROW, A_STEP, B, C, N_PANELS, K, BLOCKS, SCRATCH, NEXT] = GEMM_PARAMS.map((_, i) => i);
+  const [A, B, C, N_PANELS, K, BLOCKS, SCRATCH, NEXT] = GEMM_PARAMS.map((_, i) => i);
   let next = GEMM_PARAMS.length;
   const local = (): number => next++;
-  const [JP, IP, IB, IEND, AP, BP, CP, CR, P, KLEFT, KCUR, FIRST, LDC, B_PANEL, B_TILE] = Array.from({ length: 15 }, local);
-  // ROW[r] = r·aRow, so row r of the tile is read at AP + ROW[r].
-  const ROW = Array.from({ length: mr }, (_, r) => (r === 0 ? -1 : local()));
+  const [JP, IP, IB, IEND, AP, BP, CP, CR, P, KLEFT, KCUR, FIRST, LDC, A_PANEL, B_PANEL, B_TILE] = Array.from({ length: 16 }, local);
   const I32_LOCALS = next - GEMM_PARAMS.length;
   const ACC0 = next;
   const acc = (r: number, v: number): number => ACC0 + r * nv + v;
@@ -141,7 +142,7 @@ export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE, sharedMaxPages?:
   };
   c.get(N_PANELS).i32(nr * 4).op(OP.i32Mul).set(LDC);
   c.get(K).i32(nr * 4).op(OP.i32Mul).set(B_PANEL);
-  for (let r = 1; r < mr; r++) c.get(A_ROW).i32(r).op(OP.i32Mul).set(ROW[r]);
+  c.get(K).i32(mr * 4).op(OP.i32Mul).set(A_PANEL);
   c.op(OP.block, T.void); // $exit
   c.op(OP.loop, T.void); // row blocks, claimed one at a time
   {
@@ -174,14 +175,12 @@ export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE, sharedMaxPages?:
           {
             for (let v = 0; v < nv; v++) c.get(BP).simd(SIMD.v128Load, 4, 16 * v).set(BV0 + v);
             for (let r = 0; r < mr; r++) {
-              c.get(AP);
-              if (r > 0) c.get(ROW[r]).op(OP.i32Add);
-              c.simd(SIMD.load32Splat, 2, 0).set(AV);
+              c.get(AP).simd(SIMD.load32Splat, 2, 4 * r).set(AV);
               for (let v = 0; v < nv; v++) {
                 c.get(acc(r, v)).get(AV).get(BV0 + v).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(acc(r, v));
               }
             }
-            c.get(AP).get(A_STEP).op(OP.i32Add).set(AP);
+            c.addTo(AP, mr * 4);
             c.addTo(BP, nr * 4);
             c.get(P).i32(1).op(OP.i32Sub).tee(P).op(OP.brIf, 0);
           }
@@ -242,18 +241,20 @@ export function emitGemmModule(tile: GemmTile = WASM_GEMM_TILE, sharedMaxPages?:
   c.op(OP.end); // $exit
 
   const gemm = { name: 'gemm', params: GEMM_PARAMS.length, locals: [[I32_LOCALS, T.i32], [V128_LOCALS, T.v128]] as [number, number][], code: c };
-  return wasmModule([gemm, emitPanelCopy('packA', mr), emitPanelCopy('packB', nr), emitGemmItems(), emitTransposedPanelCopy()], sharedMaxPages);
+  // packAT packs a row-major A; a tile of mr rows that is not a whole number of vectors packs it in JS
+  // (the function is emitted 4 wide so the module keeps its shape).
+  const functions = [gemm, emitPanelCopy('packA', mr), emitPanelCopy('packB', nr), emitGemmItems(), emitTransposedPanelCopy('packBT', nr), emitTransposedPanelCopy('packAT', mr % 4 === 0 ? mr : 4)];
+  return wasmModule(functions, sharedMaxPages);
 }
 
 /**
- * `gemmItems(aPanel, aRow, aStep, b, c, nPanels, k, blocks, scratch, next, items, itemBytes,
- * counter, origin)`: claims items (products of one shape laid out itemBytes apart from address
+ * `gemmItems(b, c, nPanels, k, blocks, scratch, next, items, itemBytes, counter, origin)`: claims items (products of one shape laid out itemBytes apart from address
  * origin) by an atomic increment of the i32 at counter until none is left, and runs gemm on each: A
  * at the item's start, b, c and next relative to it.
  */
 function emitGemmItems(): { name: string; params: number; locals: [number, number][]; code: Code } {
-  const PARAMS = ['aPanel', 'aRow', 'aStep', 'b', 'c', 'nPanels', 'k', 'blocks', 'scratch', 'next', 'items', 'itemBytes', 'counter', 'origin'] as const;
-  const [A_PANEL, A_ROW, A_STEP, B, C, N_PANELS, K, BLOCKS, SCRATCH, NEXT, ITEMS, ITEM_BYTES, COUNTER, ORIGIN] = PARAMS.map((_, i) => i);
+  const PARAMS = ['b', 'c', 'nPanels', 'k', 'blocks', 'scratch', 'next', 'items', 'itemBytes', 'counter', 'origin'] as const;
+  const [B, C, N_PANELS, K, BLOCKS, SCRATCH, NEXT, ITEMS, ITEM_BYTES, COUNTER, ORIGIN] = PARAMS.map((_, i) => i);
   const [ITEM, BASE] = [PARAMS.length, PARAMS.length + 1];
   const c = new Code();
   c.op(OP.block, T.void);
@@ -261,7 +262,6 @@ function emitGemmItems(): { name: string; params: number; locals: [number, numbe
   {
     c.get(COUNTER).i32(1).op(OP.atomic, ATOMIC.i32RmwAdd, 2, 0).tee(ITEM).get(ITEMS).op(OP.i32GeU).op(OP.brIf, 1);
     c.get(ITEM).get(ITEM_BYTES).op(OP.i32Mul).get(ORIGIN).op(OP.i32Add).tee(BASE);
-    c.get(A_PANEL).get(A_ROW).get(A_STEP);
     c.get(BASE).get(B).op(OP.i32Add).get(BASE).get(C).op(OP.i32Add);
     c.get(N_PANELS).get(K).get(BLOCKS).get(SCRATCH).get(BASE).get(NEXT).op(OP.i32Add);
     c.op(OP.call, GEMM);
@@ -307,49 +307,51 @@ function emitPanelCopy(name: string, width: number): { name: string; params: num
 const f32Lanes = (...lanes: number[]): number[] => lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]);
 
 /**
- * `packBT(src, srcRow, dst, panels, k)`: packB's layout (panel i, step p at dst + 32·(i·k + p), 8 floats)
- * from B = Mᵀ with M row-major (row c of M, byte stride srcRow from src, is column c of B): the
- * transposed weights of a linear layer's input gradient, g·Wᵀ. Panel i reads M's rows 8i … 8i+7 four
- * floats at a time and transposes each 4 x 4 block with shuffles (an odd last 1-3 steps go a float at
- * a time), where the JS packer gathered one float per load. Rows past M's end must be zeros the caller
- * provides. Panels are 8 wide: matmulBatch calls it only for nr = 8 (the default tile); another width
- * packs in JS.
+ * `name(src, srcRow, dst, panels, k)`: the packed panel layout (panel i, step p at
+ * dst + 4·width·(i·k + p), `width` floats) from a row-major matrix whose rows are the panels' lanes
+ * (row c, byte stride srcRow from src, is lane c): a row-major A's row panels (packAT), or B = Mᵀ with
+ * M row-major (packBT: the transposed weights of a linear layer's input gradient, g·Wᵀ). Panel i
+ * reads rows width·i … width·i + width − 1 four floats at a time and transposes each 4 x 4 block with
+ * shuffles (an odd last 1-3 steps go a float at a time), where the JS packer gathered one float per
+ * load. Rows past the matrix's end must be zeros the caller provides. `width` a multiple of 4.
  */
-function emitTransposedPanelCopy(): { name: string; params: number; locals: [number, number][]; code: Code } {
+function emitTransposedPanelCopy(name: string, width: number): WasmFunction {
+  if (width % 4 !== 0) throw new Error(`emitTransposedPanelCopy: width ${width} is not a multiple of 4`);
   const [SRC, SRC_ROW, DST, PANELS, K] = [0, 1, 2, 3, 4];
   const [I, P, D] = [5, 6, 7];
-  const ROW = Array.from({ length: 8 }, (_, c) => 8 + c); // the panel's 8 row pointers
-  const V = Array.from({ length: 8 }, (_, c) => 16 + c); // 4 floats of each row
-  const [T0, T1, T2, T3] = [24, 25, 26, 27];
+  const ROW = Array.from({ length: width }, (_, r) => 8 + r); // the panel's row pointers
+  const V = Array.from({ length: width }, (_, r) => 8 + width + r); // 4 floats of each row
+  const [T0, T1, T2, T3] = [8 + 2 * width, 9 + 2 * width, 10 + 2 * width, 11 + 2 * width];
+  const step = 4 * width; // bytes of one k step of a panel
   const c = new Code();
   c.i32(0).set(I);
   c.op(OP.loop, T.void); // panels
   {
-    c.get(SRC).get(I).get(SRC_ROW).op(OP.i32Mul).i32(8).op(OP.i32Mul).op(OP.i32Add).set(ROW[0]);
-    for (let r = 1; r < 8; r++) c.get(ROW[r - 1]).get(SRC_ROW).op(OP.i32Add).set(ROW[r]);
-    c.get(DST).get(I).get(K).op(OP.i32Mul).i32(32).op(OP.i32Mul).op(OP.i32Add).set(D);
+    c.get(SRC).get(I).get(SRC_ROW).op(OP.i32Mul).i32(width).op(OP.i32Mul).op(OP.i32Add).set(ROW[0]);
+    for (let r = 1; r < width; r++) c.get(ROW[r - 1]).get(SRC_ROW).op(OP.i32Add).set(ROW[r]);
+    c.get(DST).get(I).get(K).op(OP.i32Mul).i32(step).op(OP.i32Mul).op(OP.i32Add).set(D);
     c.get(K).set(P);
     c.op(OP.block, T.void); // four steps at a time while at least four are left
     c.op(OP.loop, T.void);
     {
       c.get(P).i32(4).op(OP.i32LtU).op(OP.brIf, 1);
-      for (let r = 0; r < 8; r++) c.get(ROW[r]).simd(SIMD.v128Load, 2, 0).set(V[r]).addTo(ROW[r], 16);
-      for (const half of [0, 1]) {
-        const [a, b, cc, d] = V.slice(4 * half, 4 * half + 4);
+      for (let r = 0; r < width; r++) c.get(ROW[r]).simd(SIMD.v128Load, 2, 0).set(V[r]).addTo(ROW[r], 16);
+      for (let group = 0; group < width / 4; group++) {
+        const [a, b, cc, d] = V.slice(4 * group, 4 * group + 4);
         c.get(a).get(b).simd(SIMD.i8x16Shuffle).op(...f32Lanes(0, 4, 1, 5)).set(T0);
         c.get(cc).get(d).simd(SIMD.i8x16Shuffle).op(...f32Lanes(0, 4, 1, 5)).set(T1);
         c.get(a).get(b).simd(SIMD.i8x16Shuffle).op(...f32Lanes(2, 6, 3, 7)).set(T2);
         c.get(cc).get(d).simd(SIMD.i8x16Shuffle).op(...f32Lanes(2, 6, 3, 7)).set(T3);
-        // Step j's floats of rows a, b, cc, d, at column offset 16·half of the step's 32 bytes.
-        const store = (step: number, x: number, y: number, lanes: number[]): void => {
-          c.get(D).get(x).get(y).simd(SIMD.i8x16Shuffle).op(...f32Lanes(...lanes)).simd(SIMD.v128Store, 2, 32 * step + 16 * half);
+        // Step j's floats of rows a, b, cc, d, at lane offset 16·group of the step's bytes.
+        const store = (j: number, x: number, y: number, lanes: number[]): void => {
+          c.get(D).get(x).get(y).simd(SIMD.i8x16Shuffle).op(...f32Lanes(...lanes)).simd(SIMD.v128Store, 2, step * j + 16 * group);
         };
         store(0, T0, T1, [0, 1, 4, 5]);
         store(1, T0, T1, [2, 3, 6, 7]);
         store(2, T2, T3, [0, 1, 4, 5]);
         store(3, T2, T3, [2, 3, 6, 7]);
       }
-      c.addTo(D, 128);
+      c.addTo(D, 4 * step);
       c.get(P).i32(4).op(OP.i32Sub).set(P);
       c.op(OP.br, 0);
     }
@@ -359,8 +361,8 @@ function emitTransposedPanelCopy(): { name: string; params: number; locals: [num
     c.op(OP.loop, T.void);
     {
       c.get(P).op(OP.i32Eqz).op(OP.brIf, 1);
-      for (let r = 0; r < 8; r++) c.get(D).get(ROW[r]).op(OP.f32Load, 2, 0).op(OP.f32Store, 2, 4 * r).addTo(ROW[r], 4);
-      c.addTo(D, 32);
+      for (let r = 0; r < width; r++) c.get(D).get(ROW[r]).op(OP.f32Load, 2, 0).op(OP.f32Store, 2, 4 * r).addTo(ROW[r], 4);
+      c.addTo(D, step);
       c.get(P).i32(1).op(OP.i32Sub).set(P);
       c.op(OP.br, 0);
     }
@@ -369,7 +371,7 @@ function emitTransposedPanelCopy(): { name: string; params: number; locals: [num
     c.get(I).i32(1).op(OP.i32Add).tee(I).get(PANELS).op(OP.i32LtU).op(OP.brIf, 0);
   }
   c.op(OP.end);
-  return { name: 'packBT', params: 5, locals: [[11, T.i32], [12, T.v128]], code: c };
+  return { name, params: 5, locals: [[3 + width, T.i32], [width + 4, T.v128]], code: c };
 }
 
 // ---------------------------------------------------------------- running it
@@ -483,17 +485,16 @@ export class WasmMatmul {
     const mPanels = Math.ceil(m / MR);
     const nPanels = Math.ceil(n / NR);
     const ldc = nPanels * NR;
-    // How the kernel reads A (byte strides): in place from a plain copy when A is row-major and
-    // contiguous; else packed into panels: by wasm from a plain copy when A is a contiguous
-    // transposed matrix (xᵀ of a weight gradient), else by JS. (A transposed A read in place, k
-    // steps of m floats apart, was slower than packing it: each k step touches a new cache line.)
+    // A is packed into panels of MR rows: by wasm's transposing packer when A is row-major and
+    // contiguous, by wasm's panel copy when A is a contiguous transposed matrix (xᵀ of a weight
+    // gradient), both from where A lies in the heap or from a plain copy (see below); else by JS.
     // The items share their layout (the strides of a batched operand).
-    const layout = a0.colStride === 1 && a0.rowStride === k ? 'rows' : a0.rowStride === 1 && a0.colStride === m && MR === 4 ? 'columns' : 'packed';
-    const [aPanel, aRow, aStep] = layout === 'rows' ? [4 * MR * k, 4 * k, 4] : [4 * MR * k, 4, 4 * MR];
-    // B: packed by wasm from a plain copy when row-major and contiguous, else by JS.
-    const bRows = b0.colStride === 1 && b0.rowStride === n && NR % 4 === 0;
-    // Or, for B = Mᵀ with M row-major and contiguous (g·Wᵀ), by wasm's transposing packer from a copy of M.
-    const bCols = !bRows && b0.rowStride === 1 && b0.colStride === k && NR === 8;
+    const wide = MR % 4 === 0; // the wasm packers move whole vectors
+    const layout = !wide ? 'strided' : a0.colStride === 1 && a0.rowStride === k ? 'rows' : a0.rowStride === 1 && a0.colStride === m ? 'columns' : 'strided';
+    // B likewise into panels of NR columns: by wasm's panel copy when row-major and contiguous, by its
+    // transposing packer for B = Mᵀ with M row-major and contiguous (g·Wᵀ), else by JS.
+    const bRows = b0.colStride === 1 && b0.rowStride === n;
+    const bCols = !bRows && b0.rowStride === 1 && b0.colStride === k;
     // Threads claim whole items, or row blocks of one product (see emitGemmModule), as they go.
     // Every C entry is computed the same way whichever thread claims it (the same k blocks, in the
     // same order), so neither the split nor the block sizes change the result.
@@ -505,27 +506,29 @@ export class WasmMatmul {
     const parts = byItems || macs < PARALLEL_MIN_MACS ? 1 : Math.min(this.pool.threads, mPanels);
     const cacheBlock = this.mb ?? Math.max(1, Math.floor(A_BLOCK_BYTES / (4 * MR * k)));
     const blockStarts = this.rowBlocksOf(mPanels, cacheBlock, byItems ? 1 : parts);
-    // Over the heap's memory a single product reads A and B where they lie and writes C straight into
-    // `out` when they are heap arrays of whole tiles (m a multiple of MR; n of NR, so the packers' and
-    // the kernel's last vectors stay inside the matrices). Else they are staged as below.
+    // Over the heap's memory a single product's packers read A and B where they lie and the kernel
+    // writes C straight into `out` when they are heap arrays of whole tiles (m a multiple of MR; n of
+    // NR, so the packers' and the kernel's last vectors stay inside the matrices). Else they are staged
+    // as below.
     const heap = this.heap;
     const single = items.length === 1;
     const inHeap = (x: TypedArray): boolean => heap !== undefined && x instanceof Float32Array && heap.views(x);
-    const aInPlace = single && layout === 'rows' && m % MR === 0 && inHeap(a0.data);
+    const aInPlace = single && layout !== 'strided' && m % MR === 0 && inHeap(a0.data);
     const bInPlace = single && (bRows || bCols) && n % NR === 0 && inHeap(b0.data);
     const cInPlace = single && ldc === n && m % MR === 0 && inHeap(out);
-    // Byte layout of an item, on 64-byte boundaries: A (its last panel's missing rows zero), packed
-    // B, C (float32, padded to whole tiles), the row-block counter and table, then plain copies of a
-    // transposed A and a row-major B for the wasm packers, each followed by a panel's width of zeros
-    // (what a last, partial panel copies past the matrix's edge). After the items: the item counter
-    // and a float64 scratch tile per thread. Operands used in place take no room.
-    const aFloats = mPanels * MR * k;
-    const bAt = aInPlace ? 0 : roundUp(4 * aFloats, 64);
+    // Byte layout of an item, on 64-byte boundaries: packed A, packed B, C (float32, padded to whole
+    // tiles), the row-block counter and table, then the plain copies of A and B the wasm packers read
+    // (of operands not in the heap), each followed by zeros where the packers read past the matrix's
+    // edge (a panel's width of floats after a copy they read along rows; whole panels of rows after
+    // one they transpose). After the items: the item counter and a float64 scratch tile per thread.
+    const bAt = roundUp(4 * mPanels * MR * k, 64);
     const cAt = roundUp(bAt + 4 * nPanels * NR * k, 64);
     const nextAt = roundUp(cAt + (cInPlace ? 0 : 4 * mPanels * MR * ldc), 64);
     const aCopyAt = roundUp(nextAt + 4 + 4 * blockStarts.length, 64);
-    const bCopyAt = roundUp(aCopyAt + (layout === 'columns' ? 4 * (m * k + MR) : 0), 64);
-    const itemBytes = roundUp(bCopyAt + (bInPlace ? 0 : bRows ? 4 * (k * n + NR) : bCols ? 4 * nPanels * NR * k : 0), 64);
+    const aCopyFloats = aInPlace ? 0 : layout === 'columns' ? m * k + MR : layout === 'rows' ? mPanels * MR * k : 0;
+    const bCopyAt = roundUp(aCopyAt + 4 * aCopyFloats, 64);
+    const bCopyFloats = bInPlace ? 0 : bRows ? k * n + NR : bCols ? nPanels * NR * k : 0;
+    const itemBytes = roundUp(bCopyAt + 4 * bCopyFloats, 64);
     const scratchBytes = 8 * MR * NR;
     if (byItems && items.length * itemBytes > BATCH_BYTES) {
       // A batch that would need much memory (which stays the module's) goes in parts.
@@ -545,7 +548,7 @@ export class WasmMatmul {
       const origin = stage?.byteOffset ?? 0;
       if (stage === undefined) this.reserve(endBytes);
       else if (this.heap32.buffer.byteLength !== this.memory.buffer.byteLength) this.remap();
-      this.stageAndRun(items, m, n, k, out, { origin, layout, aInPlace, bInPlace, cInPlace, bRows, bCols, parts, blockStarts, aPanel, aRow, aStep, bAt, cAt, nextAt, aCopyAt, bCopyAt, itemBytes, itemCounterAt, scratchAt, scratchBytes, nPanels, mPanels, ldc });
+      this.stageAndRun(items, m, n, k, out, { origin, layout, aInPlace, bInPlace, cInPlace, bRows, bCols, parts, blockStarts, bAt, cAt, nextAt, aCopyAt, bCopyAt, itemBytes, itemCounterAt, scratchAt, scratchBytes, nPanels, mPanels, ldc });
     } finally {
       if (stage !== undefined) heap?.release(stage);
     }
@@ -554,44 +557,39 @@ export class WasmMatmul {
 
   /** matmulBatch's copies, packing and kernel calls, at the addresses it laid out (all relative to `origin`). */
   private stageAndRun(items: readonly BatchItem[], m: number, n: number, k: number, out: Float32Array, at: StageLayout): void {
-    const { origin, layout, aInPlace, bInPlace, cInPlace, bRows, bCols, parts, blockStarts, aPanel, aRow, aStep, bAt, cAt, nextAt, aCopyAt, bCopyAt, itemBytes, itemCounterAt, scratchAt, scratchBytes, nPanels, mPanels, ldc } = at;
+    const { origin, layout, aInPlace, bInPlace, cInPlace, bRows, bCols, parts, blockStarts, bAt, cAt, nextAt, aCopyAt, bCopyAt, itemBytes, itemCounterAt, scratchAt, scratchBytes, nPanels, mPanels, ldc } = at;
     const { mr: MR, nr: NR } = this.tile;
     const heap = this.heap32;
     const heapI32 = this.heapI32;
-    const aFloats = mPanels * MR * k;
     /** The byte address of element `offset` of an array in this memory. */
     const address = (x: TypedArray, offset: number): number => x.byteOffset + 4 * offset;
+    /**
+     * Where a wasm packer reads a contiguous operand of `size` floats: where it lies in the heap, or a
+     * plain copy at `copyAt` followed by zeros up to `copyFloats`.
+     */
+    const source = (x: MatrixOperand, inPlace: boolean, size: number, copyAt: number, copyFloats: number): number => {
+      if (inPlace) return address(x.data, x.offset);
+      heap.set(x.data.subarray(x.offset, x.offset + size), copyAt / 4);
+      heap.fill(0, copyAt / 4 + size, copyAt / 4 + copyFloats);
+      return copyAt;
+    };
+    // An operand is packed by the threads only when large: handing a 1 MB pack to a second thread cost
+    // more in waking it (0.18-0.26 against 0.14-0.17 ms for 512 x 512) than it saved; at 4 MB the split pays.
+    const packParts = (floats: number): number => (floats >= PACK_PARALLEL_MIN_FLOATS ? parts : 1);
     for (let i = 0; i < items.length; i++) {
       const { a, b } = items[i];
       const base = origin + i * itemBytes;
-      if (aInPlace) {
-        // read where it lies (the gemm call below takes its address)
-      } else if (layout === 'packed') packA(a, m, k, MR, heap, base / 4);
-      else if (layout === 'columns') {
-        heap.set(a.data.subarray(a.offset, a.offset + m * k), (base + aCopyAt) / 4);
-        heap.fill(0, (base + aCopyAt) / 4 + m * k, (base + aCopyAt) / 4 + m * k + MR);
-        this.pool.run(PACK_A, panelCopyJobs(base + aCopyAt, 4 * m, base, mPanels, k, MR, parts));
-      } else {
-        heap.set(a.data.subarray(a.offset, a.offset + m * k), base / 4);
-        heap.fill(0, base / 4 + m * k, base / 4 + aFloats);
-      }
+      if (layout === 'rows') {
+        // Transposed by panels of MR rows; the copy's rows past m are zero (the last panel's missing rows).
+        this.pool.run(PACK_AT, panelCopyJobs(source(a, aInPlace, m * k, base + aCopyAt, mPanels * MR * k), 4 * k, base, mPanels, k, MR, packParts(m * k), 4 * MR * k));
+      } else if (layout === 'columns') {
+        this.pool.run(PACK_A, panelCopyJobs(source(a, aInPlace, m * k, base + aCopyAt, m * k + MR), 4 * m, base, mPanels, k, MR, packParts(m * k)));
+      } else packA(a, m, k, MR, heap, base / 4);
       if (bRows) {
-        let src = address(b.data, b.offset);
-        if (!bInPlace) {
-          heap.set(b.data.subarray(b.offset, b.offset + k * n), (base + bCopyAt) / 4);
-          heap.fill(0, (base + bCopyAt) / 4 + k * n, (base + bCopyAt) / 4 + k * n + NR);
-          src = base + bCopyAt;
-        }
-        this.pool.run(PACK_B, panelCopyJobs(src, 4 * n, base + bAt, nPanels, k, NR, parts));
+        this.pool.run(PACK_B, panelCopyJobs(source(b, bInPlace, k * n, base + bCopyAt, k * n + NR), 4 * n, base + bAt, nPanels, k, NR, packParts(k * n)));
       } else if (bCols) {
-        let src = address(b.data, b.offset);
-        if (!bInPlace) {
-          // M's n rows of k, then zero rows up to whole panels (the columns past B's edge).
-          heap.set(b.data.subarray(b.offset, b.offset + k * n), (base + bCopyAt) / 4);
-          heap.fill(0, (base + bCopyAt) / 4 + k * n, (base + bCopyAt) / 4 + nPanels * NR * k);
-          src = base + bCopyAt;
-        }
-        this.pool.run(PACK_BT, panelCopyJobs(src, 4 * k, base + bAt, nPanels, k, NR, parts, 4 * NR * k));
+        // M's n rows of k, then zero rows up to whole panels (the columns past B's edge).
+        this.pool.run(PACK_BT, panelCopyJobs(source(b, bInPlace, k * n, base + bCopyAt, nPanels * NR * k), 4 * k, base + bAt, nPanels, k, NR, packParts(k * n), 4 * NR * k));
       } else packB(b, k, n, NR, heap, (base + bAt) / 4);
       heapI32[(base + nextAt) / 4] = 0; // the row-block counter
       heapI32.set(blockStarts, (base + nextAt) / 4 + 1);
@@ -600,12 +598,10 @@ export class WasmMatmul {
     const blocks = blockStarts.length - 1;
     if (items.length > 1) {
       heapI32[(origin + itemCounterAt) / 4] = 0;
-      this.pool.run(GEMM_ITEMS, Array.from({ length: parts }, (_, t) => [aPanel, aRow, aStep, bAt, cAt, nPanels, k, blocks, origin + scratchAt + t * scratchBytes, nextAt, items.length, itemBytes, origin + itemCounterAt, origin]));
+      this.pool.run(GEMM_ITEMS, Array.from({ length: parts }, (_, t) => [bAt, cAt, nPanels, k, blocks, origin + scratchAt + t * scratchBytes, nextAt, items.length, itemBytes, origin + itemCounterAt, origin]));
     } else {
-      const { a, outOffset } = items[0];
-      const aAt = aInPlace ? address(a.data, a.offset) : origin;
-      const cAddress = cInPlace ? address(out, outOffset) : origin + cAt;
-      this.pool.run(GEMM, Array.from({ length: parts }, (_, t) => [aAt, aPanel, aRow, aStep, origin + bAt, cAddress, nPanels, k, blocks, origin + scratchAt + t * scratchBytes, origin + nextAt]));
+      const cAddress = cInPlace ? address(out, items[0].outOffset) : origin + cAt;
+      this.pool.run(GEMM, Array.from({ length: parts }, (_, t) => [origin, origin + bAt, cAddress, nPanels, k, blocks, origin + scratchAt + t * scratchBytes, origin + nextAt]));
     }
     if (cInPlace) return;
     for (let i = 0; i < items.length; i++) {
