@@ -49,17 +49,36 @@ function binaryFunction(op: WasmBinaryOp, ka: Kind, kb: Kind): WasmFunction {
   if (ka === 's') c.get(A).simd(SIMD.load32Splat, 2, 0).set(VA);
   if (kb === 's') c.get(B).simd(SIMD.load32Splat, 2, 0).set(VB);
   c.get(A).set(PA).get(B).set(PB).get(COLS).set(J);
-  c.op(OP.loop, T.void); // 4 columns at a time
-  c.get(OUT);
-  if (ka === 's') c.get(VA);
-  else c.get(PA).simd(SIMD.v128Load, 2, 0);
-  if (kb === 's') c.get(VB);
-  else c.get(PB).simd(SIMD.v128Load, 2, 0);
-  c.simd(BINARY_CODE[op]).simd(SIMD.v128Store, 2, 0);
-  c.addTo(OUT, 16);
-  if (ka === 'v') c.addTo(PA, 16);
-  if (kb === 'v') c.addTo(PB, 16);
+  /** `vectors` vectors of output from the operands' next ones, then every pointer moves past them. */
+  const vectors = (count: number): void => {
+    for (let u = 0; u < count; u++) {
+      c.get(OUT);
+      if (ka === 's') c.get(VA);
+      else c.get(PA).simd(SIMD.v128Load, 2, 16 * u);
+      if (kb === 's') c.get(VB);
+      else c.get(PB).simd(SIMD.v128Load, 2, 16 * u);
+      c.simd(BINARY_CODE[op]).simd(SIMD.v128Store, 2, 16 * u);
+    }
+    c.addTo(OUT, 16 * count);
+    if (ka === 'v') c.addTo(PA, 16 * count);
+    if (kb === 'v') c.addTo(PB, 16 * count);
+  };
+  // 16 columns a pass while more than 12 are left (the loop's own instructions are then a quarter as
+  // many per vector: 1.07-1.11x on a 1M add), then 4 at a time, the last vector spilling past the row.
+  c.op(OP.block, T.void);
+  c.op(OP.loop, T.void);
+  c.get(J).i32(12).op(I32_GT_S).op(OP.i32Eqz).op(OP.brIf, 1);
+  vectors(4);
+  c.get(J).i32(16).op(OP.i32Sub).set(J);
+  c.op(OP.br, 0);
+  c.op(OP.end);
+  c.op(OP.end);
+  c.op(OP.block, T.void); // none left when cols is a multiple of 16
+  c.get(J).i32(0).op(I32_GT_S).op(OP.i32Eqz).op(OP.brIf, 0);
+  c.op(OP.loop, T.void);
+  vectors(1);
   c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.op(OP.end);
   c.op(OP.end);
   // The spilled lanes of the last vector belong to the next row: step OUT back to the row's end.
   c.get(OUT).get(J).i32(4).op(OP.i32Mul).op(OP.i32Add).set(OUT);

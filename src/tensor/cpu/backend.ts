@@ -163,7 +163,9 @@ export class CpuBackend implements Backend {
 
   run<K extends OpName>(op: K, inputs: readonly View[], attrs: OpAttrs<K>): BackendBuffer {
     const entry = opEntry(op);
-    const views: CpuView[] = inputs.map((v) => ({ ...v, data: this.data(op, v), dtype: v.buffer.dtype }));
+    // A literal of one shape (a spread of the callers' views, which come in several shapes, took a
+    // quarter of a small op's time in V8's generic object-copy path).
+    const views: CpuView[] = inputs.map((v) => ({ data: this.data(op, v), dtype: v.buffer.dtype, shape: v.shape, strides: v.strides, offset: v.offset }));
     const t0 = profiling() ? performance.now() : 0;
     // An acceleration (src/tensor/accel) answers first when it covers the case; else the reference.
     const fast = this.accel ? CPU_ACCEL[op] : undefined;
