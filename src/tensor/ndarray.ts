@@ -322,6 +322,7 @@ export class NDArray {
 
   /** NumPy broadcasting to `shape`: prepend size-1 axes, then expand. */
   broadcastTo(shape: Shape): NDArray {
+    if (shapesEqual(this.shape, shape)) return this;
     if (shape.length < this.rank) {
       throw new RangeError(`broadcastTo: cannot broadcast shape ${fmtShape(this.shape)} to ${fmtShape(shape)}`);
     }

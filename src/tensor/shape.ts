@@ -52,7 +52,10 @@ export function checkShape(op: string, shape: Shape): void {
 
 /** NumPy broadcasting: align from the right; axes must be equal or 1. */
 export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
-  const rank = Math.max(0, ...shapes.map((s) => s.length));
+  // Equal shapes, the common case of elementwise ops: the answer without the general walk.
+  if (shapes.length === 2 && shapesEqual(shapes[0], shapes[1])) return shapes[0].slice();
+  let rank = 0;
+  for (const s of shapes) rank = Math.max(rank, s.length);
   const out = new Array<number>(rank).fill(1);
   for (const s of shapes) {
     for (let i = 0; i < s.length; i++) {
