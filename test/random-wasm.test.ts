@@ -69,6 +69,19 @@ test('normalArray (wasm from NORMAL_WASM_MIN) equals the JS loop bit for bit, wi
   }
 });
 
+test('normalArrayTransient gives the same stream as the JS loop (a view of the kernel memory, or a fresh array after a spare)', () => {
+  const sizes = [NORMAL_WASM_MIN, 7, NORMAL_WASM_MIN + 1, NORMAL_WASM_MIN + 1, 3, 2 * NORMAL_PARALLEL_PAIRS + 3, 100_000];
+  for (const dtype of ['float32', 'float64'] as const) {
+    const fast = new Rng(5), slow = new Rng(5);
+    for (const size of sizes) {
+      const what = `${dtype} size ${size}`;
+      // Compared before the next draw: the transient array is only valid until then.
+      sameBits(fast.normalArrayTransient(size, -0.5, 1.75, dtype), slow.normalArrayReference(size, -0.5, 1.75, dtype), what);
+      assert.deepEqual(fast.getState(), slow.getState(), `state after ${what}`);
+    }
+  }
+});
+
 test('normalArray equals the JS loop over random sizes, seeds and spares (fast-check, fixed seed)', () => {
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 1_000_000 }), fc.array(fc.integer({ min: 0, max: 3000 }), { minLength: 1, maxLength: 4 }), fc.boolean(), (seed, sizes, f32) => {

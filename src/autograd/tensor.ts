@@ -17,6 +17,7 @@ import type { DType, TypedArray } from '../tensor/dtype.js';
 import { isFloat } from '../tensor/dtype.js';
 import { NDArray, resolveSlice, type ArrayData, type NestedNumbers, type SliceSpec } from '../tensor/ndarray.js';
 import type { Rng } from '../tensor/random.js';
+import { getBackend } from '../tensor/device.js';
 import { broadcastShapes, fmtShape, normAxes, normAxis, shapesEqual, sizeOf, type Shape } from '../tensor/shape.js';
 import { isGradEnabled } from './grad-mode.js';
 import { runBackward } from './engine.js';
@@ -111,8 +112,11 @@ export class Tensor {
 
   /** N(mean, std^2) samples drawn from `rng` on the host (so every backend sees the same numbers). */
   static randn(shape: Shape, rng: Rng, options: { mean?: number; std?: number; dtype?: 'float32' | 'float64' } = {}): Tensor {
-    const data = rng.normalArray(sizeOf(shape), options.mean ?? 0, options.std ?? 1, options.dtype ?? 'float32');
-    return new Tensor(NDArray.fromData(data, shape));
+    const backend = getBackend();
+    const [size, mean, std, dtype] = [sizeOf(shape), options.mean ?? 0, options.std ?? 1, options.dtype ?? 'float32'] as const;
+    // The CPU backend's upload copies the values at once, so the generator's transient array will do there.
+    const data = backend.name === 'cpu' ? rng.normalArrayTransient(size, mean, std, dtype) : rng.normalArray(size, mean, std, dtype);
+    return new Tensor(NDArray.fromData(data, shape, undefined, backend));
   }
 
   /** Uniform samples in [lo, hi) drawn from `rng`. */

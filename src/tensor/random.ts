@@ -172,32 +172,43 @@ export class Rng {
     return this.normals(size, mean, std, dtype, true);
   }
 
+  /**
+   * normalArray's numbers (the same stream), in an array that is only valid until the next draw from
+   * any generator: with the wasm transform, a view of its memory, which saves allocating a fresh
+   * array (on this project's VM, its first-touch page faults cost as much as the transform). For
+   * callers that copy the values at once (Tensor.randn); anything else should use normalArray.
+   */
+  normalArrayTransient(size: number, mean = 0, std = 1, dtype: 'float32' | 'float64' = 'float32'): Float32Array | Float64Array {
+    return this.normals(size, mean, std, dtype, true, true);
+  }
+
   /** normalArray without wasm: the JS loop (the reference; tests compare the two). */
   normalArrayReference(size: number, mean = 0, std = 1, dtype: 'float32' | 'float64' = 'float32'): Float32Array | Float64Array {
     return this.normals(size, mean, std, dtype, false);
   }
 
-  private normals(size: number, mean: number, std: number, dtype: 'float32' | 'float64', wasm: boolean): Float32Array | Float64Array {
-    const out = dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
-    let i = 0;
-    if (size > 0 && this.spare !== null) {
-      out[i++] = mean + std * this.spare;
-      this.spare = null;
-    }
-    const pairs = Math.ceil((size - i) / 2);
+  private normals(size: number, mean: number, std: number, dtype: 'float32' | 'float64', wasm: boolean, transient = false): Float32Array | Float64Array {
+    const first = size > 0 && this.spare !== null ? 1 : 0; // the cached deviate comes first
+    const pairs = Math.ceil((size - first) / 2);
     const kernel = wasm && pairs >= NORMAL_WASM_MIN / 2 ? normalKernel() : null;
     const at = kernel === null ? null : kernel.reserve(pairs);
-    if (kernel === null || at === null) return this.normalLoop(out, i, mean, std);
-    // The uniforms in the loop's order, the transform in wasm, then the loop's stores.
-    const heap = kernel.heap;
-    this.uniformPairs(heap, at, pairs);
-    kernel.boxMuller(pairs);
-    for (let p = at; i < size; i += 2, p += 2) {
-      out[i] = mean + std * heap[p];
-      const second = heap[p + 1];
-      if (i + 1 < size) out[i + 1] = mean + std * second;
-      else this.spare = second;
+    // A view of the kernel's memory holds only what it computed, so not the cached deviate.
+    const out = transient && first === 0 && at !== null ? null : dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
+    let i = 0;
+    if (first === 1 && out !== null) {
+      out[i++] = mean + std * this.spare!;
+      this.spare = null;
     }
+    if (kernel === null || at === null) return this.normalLoop(out!, i, mean, std);
+    // The uniforms in the loop's order, the transform in wasm, then the loop's stores (in wasm too,
+    // then one copy: a JS loop over the values took about as long as the transform).
+    this.uniformPairs(kernel.heap, at, pairs);
+    kernel.boxMuller(pairs);
+    const count = size - i;
+    const values = kernel.scaled(count, mean, std, dtype);
+    if (count % 2 === 1) this.spare = kernel.heap[at + count]; // the last pair's second deviate
+    if (out === null) return values;
+    out.set(values, i);
     return out;
   }
 

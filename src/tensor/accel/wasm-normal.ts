@@ -487,8 +487,29 @@ function emitBoxMuller2(): WasmFunction {
   return { name: 'boxMuller2', params: 2, locals: [[1, T.i32], [next - 3, T.v128]], code: c };
 }
 
+/**
+ * scaleF32 / scaleF64 (src, count, params, dst): the f64 x at byte src + 8i → mean + std·x at dst
+ * (rounded to float32 for scaleF32), mean and std the f64s at params and params + 8: Rng.normals's
+ * `out[i] = mean + std * x` (the same double operations in the same order, then the same rounding
+ * as a Float32Array store).
+ */
+function emitScale(f32: boolean): WasmFunction {
+  const c = new Code();
+  const [SRC, COUNT, PARAMS, DST] = [0, 1, 2, 3];
+  const [MEAN, STD] = [4, 5];
+  c.get(PARAMS).op(F.f64Load, 3, 0).set(MEAN);
+  c.get(PARAMS).op(F.f64Load, 3, 8).set(STD);
+  eachItem(c, SRC, COUNT, 8, () => {
+    c.get(DST).get(MEAN).get(STD).get(SRC).op(F.f64Load, 3, 0).op(F.f64Mul).op(F.f64Add);
+    if (f32) c.op(0xb6 /* f32.demote_f64 */, 0x38 /* f32.store */, 2, 0);
+    else c.op(F.f64Store, 3, 0);
+    c.addTo(DST, f32 ? 4 : 8);
+  });
+  return { name: f32 ? 'scaleF32' : 'scaleF64', params: 4, locals: [[2, T.f64]], code: c };
+}
+
 export function emitNormalModule(sharedMaxPages?: number): Uint8Array {
-  return wasmModule([emitBoxMuller(), emitLogs(), emitSinCosArray(), emitBoxMuller2()], sharedMaxPages);
+  return wasmModule([emitBoxMuller(), emitLogs(), emitSinCosArray(), emitBoxMuller2(), emitScale(true), emitScale(false)], sharedMaxPages);
 }
 
 const MAX_BYTES = 1 << 30;
@@ -504,7 +525,7 @@ export class WasmNormal {
   heap = new Float64Array(0);
 
   constructor(threads: number = threadCount()) {
-    this.pool = new WasmPool(emitNormalModule(MAX_PAGES), ['boxMuller', 'logs', 'sinCos', 'boxMuller2'], threads, MAX_PAGES);
+    this.pool = new WasmPool(emitNormalModule(MAX_PAGES), ['boxMuller', 'logs', 'sinCos', 'boxMuller2', 'scaleF32', 'scaleF64'], threads, MAX_PAGES);
     this.remap();
     new Int32Array(this.pool.memory.buffer).set(NPIO2_HW, 0);
   }
@@ -529,6 +550,21 @@ export class WasmNormal {
       jobs.push([DATA_AT + 16 * from, to - from]);
     }
     this.pool.run(twoLanes ? 3 : 0, jobs);
+  }
+
+  /**
+   * mean + std·x for the first `count` values of the pairs (after boxMuller), as float32 or float64
+   * (see emitScale): a view of this memory, valid until the next call.
+   */
+  scaled(count: number, mean: number, std: number, dtype: 'float32' | 'float64'): Float32Array | Float64Array {
+    const params = DATA_AT + 8 * count + 8 * (count % 2); // after the pairs, 16-byte aligned
+    const dst = params + 16;
+    const bytes = dtype === 'float32' ? 4 : 8;
+    if (reserveBytes(this.pool.memory, dst + bytes * count)) this.remap();
+    this.heap[params / 8] = mean;
+    this.heap[params / 8 + 1] = std;
+    this.pool.run(dtype === 'float32' ? 4 : 5, [[DATA_AT, count, params, dst]]);
+    return dtype === 'float32' ? new Float32Array(this.pool.memory.buffer, dst, count) : new Float64Array(this.pool.memory.buffer, dst, count);
   }
 
   /** log(x) for each x (one thread; for tests). */
