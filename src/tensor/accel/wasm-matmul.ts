@@ -98,8 +98,8 @@ const GEMM_PARAMS = ['a', 'b', 'c', 'nPanels', 'k', 'blocks', 'scratch', 'next']
  * addresses), which writes C = A·B where
  * - A holds packed panels of mr rows over the full k: element (r, p) of panel i at
  *   a + (i·k + p)·mr·4 + 4r (so the tile's rows are read at constant offsets from one pointer: with a
- *   pointer per row, as a row-major A read in place needs, the kernel ran 6-8% slower even after
- *   paying for the packing);
+ *   pointer per row, as a row-major A read in place needs, the kernel ran 7-8% slower, and whole
+ *   products 4-8% slower with the packing paid);
  * - B holds nPanels packed panels of nr columns over the full k: element (p, c) of panel j at
  *   b + (j·k + p)·nr·4 + 4c;
  * - C is a row-major float32 (mPanels·mr) x (nPanels·nr) matrix at c;

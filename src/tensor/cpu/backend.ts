@@ -68,7 +68,7 @@ export class CpuBuffer implements BackendBuffer {
 
 /**
  * Gives a heap block back when the collector reclaims a buffer that was never released. Registered
- * without an unregister token (a token cost a sixth of a small op's time): a buffer released first
+ * without an unregister token (the token cost 5-7 % of a small op's time): a buffer released first
  * leaves a stale entry, and releasing its block array again does nothing (the heap hands out a new
  * array object each time it reuses a block, so the stale one is no longer a live block).
  */
