@@ -241,13 +241,17 @@ function softmaxFunction(): WasmFunction {
   const c = new Code();
   setExpConstants(c, K0);
   c.op(OP.loop, T.void);
-  // max
+  // max, in column order (four vectors a pass while that many are left, then one at a time)
   c.get(X).simd(SIMD.v128Load, 2, 0).set(M).get(X).i32(16).op(OP.i32Add).set(P).get(COLS).i32(4).op(OP.i32Sub).set(J);
-  c.op(OP.block, T.void).get(J).op(OP.i32Eqz).op(OP.brIf, 0);
-  c.op(OP.loop, T.void);
-  c.get(M).get(P).simd(SIMD.v128Load, 2, 0).simd(SIMD.f32x4Pmax).set(M).addTo(P, 16);
-  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
-  c.op(OP.end).op(OP.end);
+  for (const count of [4, 1]) {
+    c.op(OP.block, T.void).op(OP.loop, T.void);
+    c.get(J).i32(4 * count).op(OP.i32LtU).op(OP.brIf, 1);
+    for (let u = 0; u < count; u++) c.get(M).get(P).simd(SIMD.v128Load, 2, 16 * u).simd(SIMD.f32x4Pmax).set(M);
+    c.addTo(P, 16 * count);
+    c.get(J).i32(4 * count).op(OP.i32Sub).set(J);
+    c.op(OP.br, 0);
+    c.op(OP.end).op(OP.end);
+  }
   horizontal(c, M, SIMD.f32x4Pmax);
   // exp, and its sum in float64 (two f64x2 accumulators, S and S1)
   // EXP_LANES vectors at a time while that many are left, then one at a time; each added to the sums in column order.
@@ -274,13 +278,17 @@ function softmaxFunction(): WasmFunction {
   c.get(S).get(S1).simd(SIMD.f64x2Add).tee(S).simd(SIMD.f64x2ExtractLane).op(0).get(S).simd(SIMD.f64x2ExtractLane).op(1).op(OP.f64Add).op(OP.f32DemoteF64);
   c.simd(SIMD.f32x4Splat).set(S);
   c.get(K0 + K_ONE).get(S).simd(SIMD.f32x4Div).set(S);
-  // normalise
+  // normalise, four vectors a pass while that many are left, then one at a time
   c.get(OUT).set(Q).get(COLS).set(J);
-  c.op(OP.loop, T.void);
-  c.get(Q).get(Q).simd(SIMD.v128Load, 2, 0).get(S).simd(SIMD.f32x4Mul).simd(SIMD.v128Store, 2, 0);
-  c.addTo(Q, 16);
-  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
-  c.op(OP.end);
+  for (const count of [4, 1]) {
+    c.op(OP.block, T.void).op(OP.loop, T.void);
+    c.get(J).i32(4 * count).op(OP.i32LtU).op(OP.brIf, 1);
+    for (let u = 0; u < count; u++) c.get(Q).get(Q).simd(SIMD.v128Load, 2, 16 * u).get(S).simd(SIMD.f32x4Mul).simd(SIMD.v128Store, 2, 16 * u);
+    c.addTo(Q, 16 * count);
+    c.get(J).i32(4 * count).op(OP.i32Sub).set(J);
+    c.op(OP.br, 0);
+    c.op(OP.end).op(OP.end);
+  }
   // next row
   c.get(X).get(COLS).i32(4).op(OP.i32Mul).op(OP.i32Add).set(X);
   c.get(OUT).get(COLS).i32(4).op(OP.i32Mul).op(OP.i32Add).set(OUT);
