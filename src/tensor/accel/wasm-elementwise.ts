@@ -93,11 +93,17 @@ function binaryFunction(op: WasmBinaryOp, ka: Kind, kb: Kind): WasmFunction {
 function unaryFunction(op: WasmUnaryOp): WasmFunction {
   const [X, OUT, N] = [0, 1, 2];
   const c = new Code();
-  c.op(OP.loop, T.void);
-  c.get(OUT).get(X).simd(SIMD.v128Load, 2, 0).simd(UNARY_CODE[op]).simd(SIMD.v128Store, 2, 0);
-  c.addTo(X, 16).addTo(OUT, 16);
-  c.get(N).i32(4).op(OP.i32Sub).tee(N).i32(0).op(I32_GT_S).op(OP.brIf, 0);
-  c.op(OP.end);
+  // Four vectors a pass while more than 12 floats are left (as in binaryFunction), then one at a time,
+  // the last spilling past n.
+  for (const count of [4, 1]) {
+    c.op(OP.block, T.void).op(OP.loop, T.void);
+    c.get(N).i32(count === 4 ? 12 : 0).op(I32_GT_S).op(OP.i32Eqz).op(OP.brIf, 1);
+    for (let u = 0; u < count; u++) c.get(OUT).get(X).simd(SIMD.v128Load, 2, 16 * u).simd(UNARY_CODE[op]).simd(SIMD.v128Store, 2, 16 * u);
+    c.addTo(X, 16 * count).addTo(OUT, 16 * count);
+    c.get(N).i32(4 * count).op(OP.i32Sub).set(N);
+    c.op(OP.br, 0);
+    c.op(OP.end).op(OP.end);
+  }
   return { name: `un_${op}`, params: 3, locals: [], code: c };
 }
 
