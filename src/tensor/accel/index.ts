@@ -47,14 +47,12 @@ import type { ReduceAttrs } from '../ops/reduce.js';
 import { UNARY } from '../ops/unary.js';
 import { matmulCpu } from '../ops/matmul.js';
 import type { GridOperand, WasmBinaryOp, WasmUnaryOp } from './wasm-elementwise.js';
-import { cpuHeap, wasmKernels } from './kernels.js';
 import { wasmSimdAvailable } from './wasm-matmul.js';
 import { WasmCrossEntropy } from './wasm-cross-entropy.js';
 import { agreesWithMath, probeInputs } from './math-check.js';
-import { HEAP_MIN_ELEMENTS } from './heap.js';
+import { cpuHeap, heapStorage, wasmKernels } from './kernels.js';
 
 export { cpuAccelEnabled, cpuHeap, setCpuHeapBudget } from './kernels.js';
-import { openScopes } from '../scope-depth.js';
 
 /** One acceleration: the result, or null to let the reference run. */
 export type CpuAccel = (inputs: readonly CpuView[], attrs: never) => TypedArray | null;
@@ -68,8 +66,7 @@ export const WASM_MIN = 256;
  * the budget, see heap.ts), else ordinary zeroed memory.
  */
 function outputF32(n: number): Float32Array {
-  const heap = n >= HEAP_MIN_ELEMENTS ? cpuHeap() : null;
-  return heap?.storage(n, openScopes() > 0) ?? allocFloat32(n);
+  return heapStorage(n) ?? allocFloat32(n);
 }
 
 /** Limits the threads one elementwise kernel call uses (undefined: the pool's all); for benchmarks of 1 and 2 threads. */

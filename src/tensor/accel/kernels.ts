@@ -6,7 +6,8 @@
  * where they lie.
  */
 import { envSetting } from '../env.js';
-import type { Float32Heap } from './heap.js';
+import { openScopes } from '../scope-depth.js';
+import { HEAP_MIN_ELEMENTS, type Float32Heap } from './heap.js';
 import { WasmElementwise } from './wasm-elementwise.js';
 import { wasmSimdAvailable } from './wasm-matmul.js';
 
@@ -29,6 +30,15 @@ export function cpuHeap(): Float32Heap | null {
   return heapChoice;
 }
 let heapChoice: Float32Heap | null | undefined;
+
+/**
+ * A heap block for n float32s when they belong there (n >= HEAP_MIN_ELEMENTS) and the heap has room
+ * (outside a memory scope only within its small share of the budget, see heap.ts), else null. The
+ * caller owns the block: the CPU backend wraps it as one buffer, which releases it.
+ */
+export function heapStorage(n: number): Float32Array | null {
+  return n >= HEAP_MIN_ELEMENTS ? (cpuHeap()?.storage(n, openScopes() > 0) ?? null) : null;
+}
 
 /**
  * Sets the heap's storage budget in bytes (0: new buffers are ordinary memory; buffers already in the

@@ -37,6 +37,23 @@ const I32_GT_S = 0x4a;
 type Kind = 'v' | 's';
 
 /**
+ * The loop over a row of `counter` floats: passes of four vectors while more than 12 floats are left
+ * (the loop's own instructions are then a quarter as many per vector: 1.07-1.11x on a 1M add), then one
+ * vector at a time. `pass(count)` emits one pass of `count` vectors and advances its pointers. The last
+ * vector may run past the row: the counter ends at −3..0 (at 0 when it was a multiple of 4).
+ */
+function vectorPasses(c: Code, counter: number, pass: (count: number) => void): void {
+  for (const count of [4, 1]) {
+    c.op(OP.block, T.void).op(OP.loop, T.void);
+    c.get(counter).i32(4 * count - 4).op(I32_GT_S).op(OP.i32Eqz).op(OP.brIf, 1);
+    pass(count);
+    c.get(counter).i32(4 * count).op(OP.i32Sub).set(counter);
+    c.op(OP.br, 0);
+    c.op(OP.end).op(OP.end);
+  }
+}
+
+/**
  * bin_<op>_<ka><kb>(a, aRowBytes, b, bRowBytes, out, rows, cols): out[r, j] = a[r, j] op b[r, j],
  * out contiguous. rows, cols >= 1.
  */
@@ -49,8 +66,7 @@ function binaryFunction(op: WasmBinaryOp, ka: Kind, kb: Kind): WasmFunction {
   if (ka === 's') c.get(A).simd(SIMD.load32Splat, 2, 0).set(VA);
   if (kb === 's') c.get(B).simd(SIMD.load32Splat, 2, 0).set(VB);
   c.get(A).set(PA).get(B).set(PB).get(COLS).set(J);
-  /** `vectors` vectors of output from the operands' next ones, then every pointer moves past them. */
-  const vectors = (count: number): void => {
+  vectorPasses(c, J, (count) => {
     for (let u = 0; u < count; u++) {
       c.get(OUT);
       if (ka === 's') c.get(VA);
@@ -62,24 +78,7 @@ function binaryFunction(op: WasmBinaryOp, ka: Kind, kb: Kind): WasmFunction {
     c.addTo(OUT, 16 * count);
     if (ka === 'v') c.addTo(PA, 16 * count);
     if (kb === 'v') c.addTo(PB, 16 * count);
-  };
-  // 16 columns a pass while more than 12 are left (the loop's own instructions are then a quarter as
-  // many per vector: 1.07-1.11x on a 1M add), then 4 at a time, the last vector spilling past the row.
-  c.op(OP.block, T.void);
-  c.op(OP.loop, T.void);
-  c.get(J).i32(12).op(I32_GT_S).op(OP.i32Eqz).op(OP.brIf, 1);
-  vectors(4);
-  c.get(J).i32(16).op(OP.i32Sub).set(J);
-  c.op(OP.br, 0);
-  c.op(OP.end);
-  c.op(OP.end);
-  c.op(OP.block, T.void); // none left when cols is a multiple of 16
-  c.get(J).i32(0).op(I32_GT_S).op(OP.i32Eqz).op(OP.brIf, 0);
-  c.op(OP.loop, T.void);
-  vectors(1);
-  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
-  c.op(OP.end);
-  c.op(OP.end);
+  });
   // The spilled lanes of the last vector belong to the next row: step OUT back to the row's end.
   c.get(OUT).get(J).i32(4).op(OP.i32Mul).op(OP.i32Add).set(OUT);
   c.get(A).get(AROW).op(OP.i32Add).set(A);
@@ -93,17 +92,10 @@ function binaryFunction(op: WasmBinaryOp, ka: Kind, kb: Kind): WasmFunction {
 function unaryFunction(op: WasmUnaryOp): WasmFunction {
   const [X, OUT, N] = [0, 1, 2];
   const c = new Code();
-  // Four vectors a pass while more than 12 floats are left (as in binaryFunction), then one at a time,
-  // the last spilling past n.
-  for (const count of [4, 1]) {
-    c.op(OP.block, T.void).op(OP.loop, T.void);
-    c.get(N).i32(count === 4 ? 12 : 0).op(I32_GT_S).op(OP.i32Eqz).op(OP.brIf, 1);
+  vectorPasses(c, N, (count) => {
     for (let u = 0; u < count; u++) c.get(OUT).get(X).simd(SIMD.v128Load, 2, 16 * u).simd(UNARY_CODE[op]).simd(SIMD.v128Store, 2, 16 * u);
     c.addTo(X, 16 * count).addTo(OUT, 16 * count);
-    c.get(N).i32(4 * count).op(OP.i32Sub).set(N);
-    c.op(OP.br, 0);
-    c.op(OP.end).op(OP.end);
-  }
+  });
   return { name: `un_${op}`, params: 3, locals: [], code: c };
 }
 
@@ -247,17 +239,12 @@ function softmaxFunction(): WasmFunction {
   const c = new Code();
   setExpConstants(c, K0);
   c.op(OP.loop, T.void);
-  // max, in column order (four vectors a pass while that many are left, then one at a time)
+  // max, in column order
   c.get(X).simd(SIMD.v128Load, 2, 0).set(M).get(X).i32(16).op(OP.i32Add).set(P).get(COLS).i32(4).op(OP.i32Sub).set(J);
-  for (const count of [4, 1]) {
-    c.op(OP.block, T.void).op(OP.loop, T.void);
-    c.get(J).i32(4 * count).op(OP.i32LtU).op(OP.brIf, 1);
+  vectorPasses(c, J, (count) => {
     for (let u = 0; u < count; u++) c.get(M).get(P).simd(SIMD.v128Load, 2, 16 * u).simd(SIMD.f32x4Pmax).set(M);
     c.addTo(P, 16 * count);
-    c.get(J).i32(4 * count).op(OP.i32Sub).set(J);
-    c.op(OP.br, 0);
-    c.op(OP.end).op(OP.end);
-  }
+  });
   horizontal(c, M, SIMD.f32x4Pmax);
   // exp, and its sum in float64 (two f64x2 accumulators, S and S1)
   // EXP_LANES vectors at a time while that many are left, then one at a time; each added to the sums in column order.
@@ -284,17 +271,12 @@ function softmaxFunction(): WasmFunction {
   c.get(S).get(S1).simd(SIMD.f64x2Add).tee(S).simd(SIMD.f64x2ExtractLane).op(0).get(S).simd(SIMD.f64x2ExtractLane).op(1).op(OP.f64Add).op(OP.f32DemoteF64);
   c.simd(SIMD.f32x4Splat).set(S);
   c.get(K0 + K_ONE).get(S).simd(SIMD.f32x4Div).set(S);
-  // normalise, four vectors a pass while that many are left, then one at a time
+  // normalise
   c.get(OUT).set(Q).get(COLS).set(J);
-  for (const count of [4, 1]) {
-    c.op(OP.block, T.void).op(OP.loop, T.void);
-    c.get(J).i32(4 * count).op(OP.i32LtU).op(OP.brIf, 1);
+  vectorPasses(c, J, (count) => {
     for (let u = 0; u < count; u++) c.get(Q).get(Q).simd(SIMD.v128Load, 2, 16 * u).get(S).simd(SIMD.f32x4Mul).simd(SIMD.v128Store, 2, 16 * u);
     c.addTo(Q, 16 * count);
-    c.get(J).i32(4 * count).op(OP.i32Sub).set(J);
-    c.op(OP.br, 0);
-    c.op(OP.end).op(OP.end);
-  }
+  });
   // next row
   c.get(X).get(COLS).i32(4).op(OP.i32Mul).op(OP.i32Add).set(X);
   c.get(OUT).get(COLS).i32(4).op(OP.i32Mul).op(OP.i32Add).set(OUT);

@@ -46,7 +46,7 @@ export const WASM_GEMM_TILE: GemmTile = { mr: 4, nr: 8, kc: 32 };
  * than 1 MiB ones for the 64 attention products of bench:train on one core).
  */
 const BATCH_BYTES = 1 << 20;
-/** Operands of at least this many floats are packed by all the threads of a split product (see stageAndRun). */
+/** Operands of at least this many floats are packed by all the threads of a split product (see matmulBatch). */
 const PACK_PARALLEL_MIN_FLOATS = 1 << 19;
 /** Linear memory beyond this is refused (the caller falls back to the JS kernel). */
 const MAX_BYTES = 1 << 30;
@@ -59,31 +59,6 @@ export interface BatchItem {
   readonly a: MatrixOperand;
   readonly b: MatrixOperand;
   readonly outOffset: number;
-}
-
-/** Where matmulBatch put an item's parts (byte offsets from `origin` and from the item's start) and what it used in place. */
-interface StageLayout {
-  readonly origin: number;
-  readonly layout: 'rows' | 'columns' | 'strided';
-  readonly aInPlace: boolean;
-  readonly bInPlace: boolean;
-  readonly cInPlace: boolean;
-  readonly bRows: boolean;
-  readonly bCols: boolean;
-  readonly parts: number;
-  readonly blockStarts: Int32Array;
-  readonly bAt: number;
-  readonly cAt: number;
-  readonly nextAt: number;
-  readonly aCopyAt: number;
-  readonly bCopyAt: number;
-  readonly itemBytes: number;
-  readonly itemCounterAt: number;
-  readonly scratchAt: number;
-  readonly scratchBytes: number;
-  readonly nPanels: number;
-  readonly mPanels: number;
-  readonly ldc: number;
 }
 
 /** The module's functions, in order (their indices). */
@@ -548,68 +523,61 @@ export class WasmMatmul {
       const origin = stage?.byteOffset ?? 0;
       if (stage === undefined) this.reserve(endBytes);
       else if (this.heap32.buffer.byteLength !== this.memory.buffer.byteLength) this.remap();
-      this.stageAndRun(items, m, n, k, out, { origin, layout, aInPlace, bInPlace, cInPlace, bRows, bCols, parts, blockStarts, bAt, cAt, nextAt, aCopyAt, bCopyAt, itemBytes, itemCounterAt, scratchAt, scratchBytes, nPanels, mPanels, ldc });
+      const mem = this.heap32;
+      const memI32 = this.heapI32;
+      /** The byte address of element `offset` of an array in this memory. */
+      const address = (x: TypedArray, offset: number): number => x.byteOffset + 4 * offset;
+      /**
+       * Where a wasm packer reads a contiguous operand of `size` floats: where it lies in the heap, or a
+       * plain copy at `copyAt` followed by zeros up to `copyFloats`.
+       */
+      const source = (x: MatrixOperand, inPlace: boolean, size: number, copyAt: number, copyFloats: number): number => {
+        if (inPlace) return address(x.data, x.offset);
+        mem.set(x.data.subarray(x.offset, x.offset + size), copyAt / 4);
+        mem.fill(0, copyAt / 4 + size, copyAt / 4 + copyFloats);
+        return copyAt;
+      };
+      // An operand is packed by the threads only when large: handing a 1 MB pack to a second thread cost
+      // more in waking it (0.18-0.26 against 0.14-0.17 ms for 512 x 512) than it saved; at 4 MB the split pays.
+      const packParts = (floats: number): number => (floats >= PACK_PARALLEL_MIN_FLOATS ? parts : 1);
+      for (let i = 0; i < items.length; i++) {
+        const { a, b } = items[i];
+        const base = origin + i * itemBytes;
+        if (layout === 'rows') {
+          // Transposed by panels of MR rows; the copy's rows past m are zero (the last panel's missing rows).
+          this.pool.run(PACK_AT, panelCopyJobs(source(a, aInPlace, m * k, base + aCopyAt, mPanels * MR * k), 4 * k, base, mPanels, k, MR, packParts(m * k), 4 * MR * k));
+        } else if (layout === 'columns') {
+          this.pool.run(PACK_A, panelCopyJobs(source(a, aInPlace, m * k, base + aCopyAt, m * k + MR), 4 * m, base, mPanels, k, MR, packParts(m * k)));
+        } else packA(a, m, k, MR, mem, base / 4);
+        if (bRows) {
+          this.pool.run(PACK_B, panelCopyJobs(source(b, bInPlace, k * n, base + bCopyAt, k * n + NR), 4 * n, base + bAt, nPanels, k, NR, packParts(k * n)));
+        } else if (bCols) {
+          // M's n rows of k, then zero rows up to whole panels (the columns past B's edge).
+          this.pool.run(PACK_BT, panelCopyJobs(source(b, bInPlace, k * n, base + bCopyAt, nPanels * NR * k), 4 * k, base + bAt, nPanels, k, NR, packParts(k * n), 4 * NR * k));
+        } else packB(b, k, n, NR, mem, (base + bAt) / 4);
+        memI32[(base + nextAt) / 4] = 0; // the row-block counter
+        memI32.set(blockStarts, (base + nextAt) / 4 + 1);
+      }
+      // The pool posts the jobs after these stores.
+      const blocks = blockStarts.length - 1;
+      if (items.length > 1) {
+        memI32[(origin + itemCounterAt) / 4] = 0;
+        this.pool.run(GEMM_ITEMS, Array.from({ length: parts }, (_, t) => [bAt, cAt, nPanels, k, blocks, origin + scratchAt + t * scratchBytes, nextAt, items.length, itemBytes, origin + itemCounterAt, origin]));
+      } else {
+        const cAddress = cInPlace ? address(out, items[0].outOffset) : origin + cAt;
+        this.pool.run(GEMM, Array.from({ length: parts }, (_, t) => [origin, origin + bAt, cAddress, nPanels, k, blocks, origin + scratchAt + t * scratchBytes, origin + nextAt]));
+      }
+      // C out of the staging area (a C written in place is already there).
+      for (let i = 0; i < (cInPlace ? 0 : items.length); i++) {
+        const outOffset = items[i].outOffset;
+        const c0 = (origin + i * itemBytes + cAt) / 4;
+        if (ldc === n) out.set(mem.subarray(c0, c0 + m * n), outOffset);
+        else for (let r = 0; r < m; r++) out.set(mem.subarray(c0 + r * ldc, c0 + r * ldc + n), outOffset + r * n);
+      }
     } finally {
       if (stage !== undefined) heap?.release(stage);
     }
     return true;
-  }
-
-  /** matmulBatch's copies, packing and kernel calls, at the addresses it laid out (all relative to `origin`). */
-  private stageAndRun(items: readonly BatchItem[], m: number, n: number, k: number, out: Float32Array, at: StageLayout): void {
-    const { origin, layout, aInPlace, bInPlace, cInPlace, bRows, bCols, parts, blockStarts, bAt, cAt, nextAt, aCopyAt, bCopyAt, itemBytes, itemCounterAt, scratchAt, scratchBytes, nPanels, mPanels, ldc } = at;
-    const { mr: MR, nr: NR } = this.tile;
-    const heap = this.heap32;
-    const heapI32 = this.heapI32;
-    /** The byte address of element `offset` of an array in this memory. */
-    const address = (x: TypedArray, offset: number): number => x.byteOffset + 4 * offset;
-    /**
-     * Where a wasm packer reads a contiguous operand of `size` floats: where it lies in the heap, or a
-     * plain copy at `copyAt` followed by zeros up to `copyFloats`.
-     */
-    const source = (x: MatrixOperand, inPlace: boolean, size: number, copyAt: number, copyFloats: number): number => {
-      if (inPlace) return address(x.data, x.offset);
-      heap.set(x.data.subarray(x.offset, x.offset + size), copyAt / 4);
-      heap.fill(0, copyAt / 4 + size, copyAt / 4 + copyFloats);
-      return copyAt;
-    };
-    // An operand is packed by the threads only when large: handing a 1 MB pack to a second thread cost
-    // more in waking it (0.18-0.26 against 0.14-0.17 ms for 512 x 512) than it saved; at 4 MB the split pays.
-    const packParts = (floats: number): number => (floats >= PACK_PARALLEL_MIN_FLOATS ? parts : 1);
-    for (let i = 0; i < items.length; i++) {
-      const { a, b } = items[i];
-      const base = origin + i * itemBytes;
-      if (layout === 'rows') {
-        // Transposed by panels of MR rows; the copy's rows past m are zero (the last panel's missing rows).
-        this.pool.run(PACK_AT, panelCopyJobs(source(a, aInPlace, m * k, base + aCopyAt, mPanels * MR * k), 4 * k, base, mPanels, k, MR, packParts(m * k), 4 * MR * k));
-      } else if (layout === 'columns') {
-        this.pool.run(PACK_A, panelCopyJobs(source(a, aInPlace, m * k, base + aCopyAt, m * k + MR), 4 * m, base, mPanels, k, MR, packParts(m * k)));
-      } else packA(a, m, k, MR, heap, base / 4);
-      if (bRows) {
-        this.pool.run(PACK_B, panelCopyJobs(source(b, bInPlace, k * n, base + bCopyAt, k * n + NR), 4 * n, base + bAt, nPanels, k, NR, packParts(k * n)));
-      } else if (bCols) {
-        // M's n rows of k, then zero rows up to whole panels (the columns past B's edge).
-        this.pool.run(PACK_BT, panelCopyJobs(source(b, bInPlace, k * n, base + bCopyAt, nPanels * NR * k), 4 * k, base + bAt, nPanels, k, NR, packParts(k * n), 4 * NR * k));
-      } else packB(b, k, n, NR, heap, (base + bAt) / 4);
-      heapI32[(base + nextAt) / 4] = 0; // the row-block counter
-      heapI32.set(blockStarts, (base + nextAt) / 4 + 1);
-    }
-    // The pool posts the jobs after these stores.
-    const blocks = blockStarts.length - 1;
-    if (items.length > 1) {
-      heapI32[(origin + itemCounterAt) / 4] = 0;
-      this.pool.run(GEMM_ITEMS, Array.from({ length: parts }, (_, t) => [bAt, cAt, nPanels, k, blocks, origin + scratchAt + t * scratchBytes, nextAt, items.length, itemBytes, origin + itemCounterAt, origin]));
-    } else {
-      const cAddress = cInPlace ? address(out, items[0].outOffset) : origin + cAt;
-      this.pool.run(GEMM, Array.from({ length: parts }, (_, t) => [origin, origin + bAt, cAddress, nPanels, k, blocks, origin + scratchAt + t * scratchBytes, origin + nextAt]));
-    }
-    if (cInPlace) return;
-    for (let i = 0; i < items.length; i++) {
-      const outOffset = items[i].outOffset;
-      const c0 = (origin + i * itemBytes + cAt) / 4;
-      if (ldc === n) out.set(heap.subarray(c0, c0 + m * n), outOffset);
-      else for (let r = 0; r < m; r++) out.set(heap.subarray(c0 + r * ldc, c0 + r * ldc + n), outOffset + r * n);
-    }
   }
 
   /** rowBlocks, remembered for the last arguments (a training step repeats its shapes). */

@@ -24,8 +24,8 @@ import { opEntry, type CpuView, type OpAttrs, type OpName } from '../ops/index.j
 import { materialize } from './strided.js';
 import { isContiguous, sizeOf } from '../shape.js';
 import { CPU_ACCEL, cpuAccelEnabled, cpuHeap } from '../accel/index.js';
-import { HEAP_MIN_ELEMENTS, type Float32Heap } from '../accel/heap.js';
-import { openScopes } from '../scope-depth.js';
+import type { Float32Heap } from '../accel/heap.js';
+import { heapStorage } from '../accel/kernels.js';
 import { profiling, recordOp } from '../profile.js';
 import { offerRecycled } from '../recycle.js';
 
@@ -196,7 +196,7 @@ export class CpuBackend implements Backend {
 
   /** A heap block for `size` elements of `dtype` when they belong there (large float32) and the heap has room, else null. */
   private heapStorage(size: number, dtype: DType): Float32Array | null {
-    return this.heap !== null && dtype === 'float32' && size >= HEAP_MIN_ELEMENTS ? this.heap.storage(size, openScopes() > 0) : null;
+    return this.heap !== null && dtype === 'float32' ? heapStorage(size) : null;
   }
 
   private asCpu(op: string, buffer: BackendBuffer): CpuBuffer {
