@@ -237,6 +237,19 @@ describe('cpu accelerations against their op-table entries', () => {
     );
   });
 
+  test('sigmoid: a strided view gives the bits of its contiguous copy', () => {
+    // Strided input is gathered and then runs the same wasm kernel, so the layout never changes a value.
+    fc.assert(
+      fc.property(shapeArb.filter((s) => s.length >= 2 && sizeOf(s) >= WASM_MIN), seedArb, fc.constantFrom<Layout>('transposed', 'stepped'), (shape, seed, layout) => {
+        const x = view(shape, layout, seed, (r) => 30 * r.normal());
+        const dense = OPS.copy.cpu([x], {}) as Float32Array;
+        const copy: CpuView = { data: dense, dtype: 'float32', shape, strides: contiguousStrides(shape), offset: 0 };
+        sameBits('sigmoid', CPU_ACCEL.sigmoid([x], {} as never), CPU_ACCEL.sigmoid([copy], {} as never)!);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
   test('siluBackward and siluMulBackward: bit-identical', () => {
     fc.assert(
       fc.property(shapeArb, seedArb, fc.constantFrom(...LAYOUTS), fc.constantFrom(...LAYOUTS), (shape, seed, la, lb) => {

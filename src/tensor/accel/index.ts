@@ -11,16 +11,18 @@
  *   monomorphic JS loop (V8 compiles a loop that only ever sees Float32Array much tighter than
  *   the reference's, which is shared by every dtype).
  * - neg, abs, sqrt: wasm SIMD on contiguous input (exact); sigmoid too (a polynomial exp: a few
- *   float32 ulps from the reference); exp, log, tanh and strided input: monomorphic JS loops, except
- *   sigmoid, whose strided input runs the reference's own row (exp-bound: a copy was only ~5% faster).
+ *   float32 ulps from the reference), strided input gathered into the result first so that every
+ *   layout gets the same values; exp, log, tanh and other strided input: monomorphic JS loops.
  * - reduce sum/max over the last axis: wasm SIMD (float64 accumulation for sum); sum over a leading
  *   or middle axis of contiguous data: wasm, column vectors in the reference's order (bit-identical);
  *   other layouts: the reference's walk and order with float32-only loops.
  * - softmaxRows: wasm SIMD for rows of WASM_ROW_MIN or more (a polynomial exp, a reciprocal:
  *   a few float32 ulps from the reference, exact zeros for -Infinity); shorter rows: the reference's
- *   own loop over the strided rows, with float32 intermediates. siluMulBackward on contiguous operands:
- *   wasm with float64 arithmetic (f64x2) in the reference's order, bit for bit; siluBackward and strided
- *   siluMulBackward: the reference's steps in float32-only loops.
+ *   own loop over the strided rows, with float32 intermediates.
+ * - siluBackward and siluMulBackward on contiguous operands (siluBackward's x may be strided:
+ *   gathered first): wasm with float64 arithmetic (f64x2) in the
+ *   reference's order, bit for bit; strided siluMulBackward and small sizes: the reference's steps in
+ *   float32-only loops.
  * - rope with contiguous rows (any row order) and contiguous tables: wasm f32x4, bit for bit.
  * - normRows and normRowsBackward on contiguous operands: scalar float64 wasm in the reference's
  *   order (every sum j = 0, 1, ...; dw and db over rows in order), bit for bit.
@@ -39,8 +41,8 @@
  * CALM_CPU_MATMUL).
  */
 import { allocFloat32, type TypedArray } from '../dtype.js';
-import { isContiguous, sizeOf } from '../shape.js';
-import { coalesce, forEachRow, reducedStrides, RowWalker } from '../cpu/strided.js';
+import { contiguousStrides, isContiguous, sizeOf } from '../shape.js';
+import { coalesce, copyInto, forEachRow, reducedStrides, RowWalker } from '../cpu/strided.js';
 import type { CpuView } from '../ops/types.js';
 import { softmaxRowsLoop } from '../ops/fused.js';
 import type { ReduceAttrs } from '../ops/reduce.js';
@@ -196,17 +198,25 @@ const F32_UNARY: Record<'exp' | 'log' | 'sigmoid' | 'tanh' | WasmUnaryOp, F32Una
 };
 
 function unaryAccel(op: keyof typeof F32_UNARY): CpuAccel {
-  const simd = op === 'neg' || op === 'abs' || op === 'sqrt' || op === 'sigmoid';
+  const simd: WasmUnaryOp | 'sigmoid' | null = op === 'neg' || op === 'abs' || op === 'sqrt' || op === 'sigmoid' ? op : null;
   return ([x]) => {
     if (!isF32(x)) return null;
     const n = sizeOf(x.shape);
     const out = outputF32(n);
     if (n === 0) return out;
-    if (simd && n >= WASM_MIN) {
+    const kernels = simd !== null && n >= WASM_MIN ? wasmKernels() : null;
+    if (simd !== null && kernels !== null) {
       const { shape, strides } = coalesce(x.shape, [x.strides]);
-      const kernels = wasmKernels();
-      if (shape.length === 1 && strides[0][0] === 1 && kernels !== null) {
-        kernels.unary(op, x.data, x.offset, n, out);
+      if (shape.length === 1 && strides[0][0] === 1) {
+        kernels.unary(simd, x.data, x.offset, n, out);
+        return out;
+      }
+      if (simd === 'sigmoid') {
+        // A strided view (half of a split, as the energy head's gate): gathered into the result's own
+        // block, then the kernel runs there in place. The exp is the cost, so the copy is cheap, and
+        // every layout gets the same values.
+        copyInto(x.data, x, out, contiguousStrides(x.shape), 0);
+        kernels.unary(simd, out, 0, n, out);
         return out;
       }
     }
@@ -285,8 +295,25 @@ function maxRowF32(x: Float32Array, p: number, s: number, acc: Float64Array, o: 
 
 // ------------------------------------------------------------------ fused backward passes
 
-/** siluBackward (ops/fused.ts) with float32-only loops; the same arithmetic. */
-const siluBackwardAccel = ternaryF32(siluBackRow);
+/**
+ * siluBackward (ops/fused.ts): wasm with float64 arithmetic two lanes at a time (the same bits) from
+ * WASM_MIN elements, a strided x (the gate half of a split) gathered first; else float32-only loops,
+ * the same arithmetic.
+ */
+const siluBackwardLoop = ternaryF32(siluBackRow);
+const siluBackwardAccel: CpuAccel = (inputs, attrs) => {
+  const k = inputs.every(isF32) && sizeOf(inputs[0].shape) >= WASM_MIN ? wasmKernels() : null;
+  if (k === null || !isContiguous(inputs[1].shape, inputs[1].strides) || !isContiguous(inputs[2].shape, inputs[2].strides)) return siluBackwardLoop(inputs, attrs);
+  const [x, s, g] = inputs as (CpuView & { data: Float32Array })[];
+  const n = sizeOf(x.shape);
+  const heap = cpuHeap();
+  const gathered = isContiguous(x.shape, x.strides) ? null : (heap?.scratch(n) ?? allocFloat32(n));
+  if (gathered !== null) copyInto(x.data, x, gathered, contiguousStrides(x.shape), 0);
+  const out = outputF32(n);
+  k.siluBackward(gathered ?? x.data, gathered === null ? x.offset : 0, s.data, s.offset, g.data, g.offset, n, out);
+  if (gathered !== null) heap?.release(gathered);
+  return out;
+};
 
 function siluBackRow(x: Float32Array, px: number, sx: number, s: Float32Array, ps: number, ss: number, g: Float32Array, pg: number, sg: number, out: Float32Array, o: number, end: number): void {
   for (; o < end; o++, px += sx, ps += ss, pg += sg) {

@@ -410,6 +410,36 @@ function siluMulBackFunction(): WasmFunction {
 }
 
 /**
+ * siluback(x, s, g, dx, n): dx = g·s·(1 + x·(1 − s)) over ceil(n/4) vectors of contiguous float32
+ * operands (siluBackward), in float64 and the reference loop's order, (g·s)·(1 + x·(1 − s)), rounded
+ * once at the store: the same bits, as in silumulback.
+ */
+function siluBackFunction(): WasmFunction {
+  const [X, S, G, DX, N] = [0, 1, 2, 3, 4];
+  const [VX, VS, VG, LO] = [5, 6, 7, 8];
+  const c = new Code();
+  const half = (v: number, high: boolean): Code => pushF64Half(c, v, high);
+  const dx = (high: boolean): void => {
+    half(VG, high); half(VS, high); c.simd(SIMD.f64x2Mul);
+    c.f64x2(1);
+    half(VX, high);
+    c.f64x2(1); half(VS, high); c.simd(SIMD.f64x2Sub);
+    c.simd(SIMD.f64x2Mul).simd(SIMD.f64x2Add);
+    c.simd(SIMD.f64x2Mul).simd(SIMD.f32x4DemoteF64x2Zero);
+  };
+  c.op(OP.loop, T.void);
+  c.get(X).simd(SIMD.v128Load, 2, 0).set(VX);
+  c.get(S).simd(SIMD.v128Load, 2, 0).set(VS);
+  c.get(G).simd(SIMD.v128Load, 2, 0).set(VG);
+  dx(false); c.set(LO);
+  c.get(DX).get(LO); dx(true); c.simd(SIMD.i8x16Shuffle).op(...LOW_HALVES).simd(SIMD.v128Store, 2, 0);
+  c.addTo(X, 16).addTo(S, 16).addTo(G, 16).addTo(DX, 16);
+  c.get(N).i32(4).op(OP.i32Sub).tee(N).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.op(OP.end);
+  return { name: 'siluback', params: 5, locals: [[4, T.v128]], code: c };
+}
+
+/**
  * rope_fwd / rope_inv(x, rowTable, cos, sin, out, groups, t, half): rotary embedding of groups·t rows of
  * 2·half float32s. Row r (position r mod t) starts at x + rowTable[r] (byte offsets, so x may be any
  * permuted view whose rows are contiguous); cos and sin are [t, half] contiguous, sin already negated for
@@ -580,7 +610,7 @@ function elementwiseFunctions(): WasmFunction[] {
   const fns: WasmFunction[] = [];
   for (const op of WASM_BINARY_OPS) for (const [ka, kb] of [['v', 'v'], ['v', 's'], ['s', 'v']] as const) fns.push(binaryFunction(op, ka, kb));
   for (const op of WASM_UNARY_OPS) fns.push(unaryFunction(op));
-  fns.push(rowSumFunction(), rowMaxFunction(), softmaxFunction(), sigmoidFunction(), colSumFunction(), siluMulBackFunction(), ropeFunction(false), ropeFunction(true), normForwardFunction(), normBackwardFunction(), gatherRowsFunction());
+  fns.push(rowSumFunction(), rowMaxFunction(), softmaxFunction(), sigmoidFunction(), colSumFunction(), siluBackFunction(), siluMulBackFunction(), ropeFunction(false), ropeFunction(true), normForwardFunction(), normBackwardFunction(), gatherRowsFunction());
   return fns;
 }
 
@@ -656,6 +686,14 @@ export class WasmElementwise {
     // so that only the last part reads and writes past its end; the others are bound by memory traffic (see binary).
     const parts = op === 'sigmoid' ? this.parts(n) : 1;
     this.pool.run(this.fn(op === 'sigmoid' ? 'sigmoid' : `un_${op}`), spans(n, parts, 4 * EXP_LANES).map(([s, e]) => [px + 4 * s, po + 4 * s, e - s]));
+    call.finish();
+  }
+
+  /** siluBackward over n contiguous elements of x, s = sigmoid(x) and g: out = dx, bit for bit the reference loop's (see siluBackFunction). */
+  siluBackward(x: Float32Array, xAt: number, s: Float32Array, sAt: number, g: Float32Array, gAt: number, n: number, out: Float32Array): void {
+    if (n === 0) return;
+    const call = new HeapCall(this.heap);
+    this.pool.run(this.fn('siluback'), [[call.input(x, xAt, n), call.input(s, sAt, n), call.input(g, gAt, n), call.output(out), n]]);
     call.finish();
   }
 
