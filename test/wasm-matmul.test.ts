@@ -331,6 +331,44 @@ describe('wasm matmul: over the CPU heap', () => {
     );
   });
 
+  test('batches of heap operands (read in place by the packers, property): every product every bit of the JS model', () => {
+    const heap = new WasmElementwise({ threads: 1, heapBudgetBytes: 256 << 20 }).heap;
+    const kernels = [new WasmMatmul({ threads: 1, heap }), new WasmMatmul({ threads: 2, heap })];
+    const layout = fc.constantFrom('row' as const, 'col' as const);
+    const dim = (tile: number): fc.Arbitrary<number> => fc.oneof(fc.integer({ min: 1, max: 8 }).map((x) => x * tile), fc.integer({ min: 1, max: 40 }));
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 12 }), dim(4), fc.integer({ min: 1, max: 70 }), dim(8), layout, layout, fc.integer({ min: 0, max: 1 << 30 }), fc.integer({ min: 0, max: 1 }),
+        (batch, m, k, n, la, lb, seed, which) => {
+          const rng = new Rng(seed);
+          const usage = heap.usage();
+          // One heap block per operand holding every item's matrix back to back (as a batched view's items are), after a shift.
+          const shared = (rows: number, cols: number, lay: 'row' | 'col', shift: number): { block: Float32Array; items: MatrixOperand[]; plain: MatrixOperand[] } => {
+            const plain = Array.from({ length: batch }, () => operand(rows, cols, rng, normal, lay));
+            const size = rows * cols;
+            const block = heap.storage(shift + batch * size + 3)!;
+            block.fill(Number.NaN);
+            plain.forEach((x, i) => block.set(x.data.subarray(x.offset, x.offset + size), shift + i * size));
+            const items = plain.map((x, i) => ({ ...x, data: block, offset: shift + i * size }));
+            return { block, items, plain };
+          };
+          const A = shared(m, k, la, seed % 3);
+          const B = shared(k, n, lb, seed % 5);
+          const out = new Float32Array(batch * m * n + 2).fill(Number.NaN);
+          assert.ok(kernels[which].matmulBatch(A.items.map((a, i) => ({ a, b: B.items[i], outOffset: 1 + i * m * n })), m, n, k, out));
+          assert.ok(Number.isNaN(out[0]) && Number.isNaN(out[batch * m * n + 1]), 'wrote outside its result');
+          for (let i = 0; i < batch; i++) {
+            const want = new Uint32Array(blockedModel(A.plain[i], B.plain[i], m, n, k, WASM_GEMM_TILE.kc).buffer);
+            const got = new Uint32Array(out.buffer, 4 * (1 + i * m * n), m * n);
+            for (let j = 0; j < m * n; j++) if (got[j] !== want[j]) assert.fail(`item ${i} of ${batch}, ${m}x${k}x${n} ${la}/${lb}, kernel ${which} [${j}]`);
+          }
+          heap.release(A.block);
+          heap.release(B.block);
+          assert.deepEqual([heap.usage().storageBytes, heap.usage().topBytes], [usage.storageBytes, usage.topBytes]);
+        }),
+      { seed: 13, numRuns: 120 },
+    );
+  });
+
   test('batches over the heap (staged at the scratch block\'s address): the same bits as without it', () => {
     const heap = new WasmElementwise({ threads: 1 }).heap;
     const over = new WasmMatmul({ threads: 2, heap });

@@ -481,15 +481,15 @@ export class WasmMatmul {
     const parts = byItems || macs < PARALLEL_MIN_MACS ? 1 : Math.min(this.pool.threads, mPanels);
     const cacheBlock = this.mb ?? Math.max(1, Math.floor(A_BLOCK_BYTES / (4 * MR * k)));
     const blockStarts = this.rowBlocksOf(mPanels, cacheBlock, byItems ? 1 : parts);
-    // Over the heap's memory a single product's packers read A and B where they lie and the kernel
-    // writes C straight into `out` when they are heap arrays of whole tiles (m a multiple of MR; n of
-    // NR, so the packers' and the kernel's last vectors stay inside the matrices). Else they are staged
-    // as below.
+    // Over the heap's memory the packers read A and B where they lie (every item of a batch too), and
+    // a single product's kernel writes C straight into `out`, when they are heap arrays of whole tiles
+    // (m a multiple of MR; n of NR, so the packers' and the kernel's last vectors stay inside the
+    // matrices). Else they are staged as below.
     const heap = this.heap;
     const single = items.length === 1;
     const inHeap = (x: TypedArray): boolean => heap !== undefined && x instanceof Float32Array && heap.views(x);
-    const aInPlace = single && layout !== 'strided' && m % MR === 0 && inHeap(a0.data);
-    const bInPlace = single && (bRows || bCols) && n % NR === 0 && inHeap(b0.data);
+    const aInPlace = layout !== 'strided' && m % MR === 0 && items.every((item) => inHeap(item.a.data));
+    const bInPlace = (bRows || bCols) && n % NR === 0 && items.every((item) => inHeap(item.b.data));
     const cInPlace = single && ldc === n && m % MR === 0 && inHeap(out);
     // Byte layout of an item, on 64-byte boundaries: packed A, packed B, C (float32, padded to whole
     // tiles), the row-block counter and table, then the plain copies of A and B the wasm packers read
