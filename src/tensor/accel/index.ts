@@ -25,7 +25,8 @@
  *   float32-only loops.
  * - rope with contiguous rows (any row order) and contiguous tables: wasm f32x4, bit for bit.
  * - normRows and normRowsBackward on contiguous operands: scalar float64 wasm in the reference's
- *   order (every sum j = 0, 1, ...; dw and db over rows in order), bit for bit.
+ *   order (every sum j = 0, 1, ...; dw and db over rows in order), bit for bit; normRows's rows are
+ *   shared out over the threads from NORM_PARALLEL_MIN elements.
  * - softmaxCrossEntropy on contiguous logits: wasm (wasm-cross-entropy.ts: fdlibm's exp, which is
  *   V8's Math.exp, in float64; rows split over the worker pool), bit for bit; the per-row log in JS.
  * - matmul: the entry's own kernels (the wasm GEMM), writing into a heap block (see below).

@@ -521,14 +521,15 @@ function endRow(c: Code, d: number, scratch: number, pointers: readonly number[]
 }
 
 /**
- * normfwd(x, w, b, out, stats, rows, d, center, epsAt): per row, μ (0 unless center), r = 1/sqrt(Σ(x−μ)²/d
- * + eps), out = ((x − μ)·r)·w + b; μ to stats[row] and r to stats[rows + row] (float32). eps is the float64
- * at byte epsAt. rows, d >= 1.
+ * normfwd(x, w, b, out, stats, rows, d, center, epsAt, invBytes): per row, μ (0 unless center),
+ * r = 1/sqrt(Σ(x−μ)²/d + eps), out = ((x − μ)·r)·w + b; μ to the float32 at stats and r invBytes after it,
+ * each pointer moving on by a row. eps is the float64 at byte epsAt. rows, d >= 1. Rows are independent,
+ * so threads take a span of rows each.
  */
 function normForwardFunction(): WasmFunction {
-  const [X, W, B, OUT, STATS, ROWS, D, CENTER, EPS_AT] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const [R, J, PS] = [9, 10, 11];
-  const [MEAN, SS, INV, C, DF, EPS] = [12, 13, 14, 15, 16, 17];
+  const [X, W, B, OUT, STATS, ROWS, D, CENTER, EPS_AT, INV_BYTES] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const [R, J, PS] = [10, 11, 12];
+  const [MEAN, SS, INV, C, DF, EPS] = [13, 14, 15, 16, 17, 18];
   const c = new Code();
   const loopJ = (body: () => void): void => countedLoop(c, J, D, body);
   c.get(D).op(OP.f64ConvertI32U).set(DF);
@@ -552,9 +553,9 @@ function normForwardFunction(): WasmFunction {
     c.op(OP.f32DemoteF64).op(OP.f32Store, 2, 0);
   });
   c.get(PS).get(MEAN).op(OP.f32DemoteF64).op(OP.f32Store, 2, 0);
-  c.get(PS).get(ROWS).i32(4).op(OP.i32Mul).op(OP.i32Add).get(INV).op(OP.f32DemoteF64).op(OP.f32Store, 2, 0);
+  c.get(PS).get(INV_BYTES).op(OP.i32Add).get(INV).op(OP.f32DemoteF64).op(OP.f32Store, 2, 0);
   endRow(c, D, J, [X, OUT], PS, R); // J as scratch
-  return { name: 'normfwd', params: 9, locals: [[3, T.i32], [6, T.f64]], code: c };
+  return { name: 'normfwd', params: 10, locals: [[3, T.i32], [6, T.f64]], code: c };
 }
 
 /**
@@ -629,6 +630,8 @@ export interface GridOperand {
 
 /** From this many elements sigmoid and softmax (bound by their exp) are split over the pool's threads. */
 export const ELEMENTWISE_PARALLEL_MIN = 1 << 16;
+/** From this many elements normRows (scalar float64 arithmetic, three passes a row) is split over the pool's threads. */
+export const NORM_PARALLEL_MIN = 1 << 15;
 
 /** Construction options (tests pin them; the engine uses the defaults). */
 export interface WasmElementwiseOptions {
@@ -764,7 +767,10 @@ export class WasmElementwise {
     const call = new HeapCall(this.heap);
     const [py, pstats, peps] = [call.scratch(n), call.scratch(2 * rows), call.scratch(2)];
     this.f64()[peps / 8] = eps;
-    this.pool.run(this.fn('normfwd'), [[call.input(x, xAt, n), call.input(w, wAt, d), call.input(b, bAt, d), py, pstats, rows, d, center ? 1 : 0, peps]]);
+    const [px, pw, pb] = [call.input(x, xAt, n), call.input(w, wAt, d), call.input(b, bAt, d)];
+    // Rows are independent: large calls are split into spans of rows, one per thread (the same bits).
+    const parts = n >= NORM_PARALLEL_MIN ? this.parts(Infinity) : 1;
+    this.pool.run(this.fn('normfwd'), spans(rows, parts, 1).map(([s, e]) => [px + 4 * d * s, pw, pb, py + 4 * d * s, pstats + 4 * s, e - s, d, center ? 1 : 0, peps, 4 * rows]));
     const h = this.f32();
     out.set(h.subarray(py / 4, py / 4 + n), 0);
     out.set(h.subarray(pstats / 4, pstats / 4 + 2 * rows), n);
