@@ -53,7 +53,7 @@ function disposeCaseInputs(): void {
  * Two cases for one computation: `name` reads the result back into a fresh JavaScript array (as a user
  * printing or saving it does), `name-op` computes it and frees it without reading it. Both engines run
  * these ops synchronously on the CPU, so the second times the op alone; the first adds the read-back,
- * whose fresh 4 MB array costs first-touch page faults on this VM that come and go with the C
+ * whose fresh array (4 MB for the 1M-element ops) costs first-touch page faults on this VM that come and go with the C
  * allocator's state (the `page faults/call` note), for either engine.
  */
 function readBackAndOpOnly(name: string, size: number, ours: () => () => NDArray, peer: () => () => tf.Tensor): Case[] {
@@ -68,20 +68,17 @@ function cases(): Case[] {
   for (const n of quick ? [64, 256] : [64, 256, 512, 1024]) {
     const a = data(n * n);
     const b = data(n * n);
-    list.push({
-      name: 'matmul',
-      size: n,
-      ours: () => {
+    list.push(...readBackAndOpOnly('matmul', n,
+      () => {
         const x = input(NDArray.fromData(a, [n, n]));
         const y = input(NDArray.fromData(b, [n, n]));
-        return () => readBackCalm(() => x.matmul(y));
+        return () => x.matmul(y);
       },
-      peer: () => {
+      () => {
         const x = input(tf.tensor2d(a, [n, n]));
         const y = input(tf.tensor2d(b, [n, n]));
-        return () => readBack(() => tf.matMul(x, y));
-      },
-    });
+        return () => tf.matMul(x, y);
+      }));
   }
   const n = 1_000_000;
   for (const op of ['add', 'mul'] as const) {
@@ -140,7 +137,7 @@ async function main(): Promise<void> {
   const results: BenchRow[] = [];
   const all = cases().filter((c) => only.length === 0 || only.includes(c.name));
   if (all.length === 0) throw new Error(`bench: no case named ${only.join(', ')}`);
-  const gflops = (c: Case, ms: number): string | undefined => (c.name === 'matmul' ? `${((2 * c.size ** 3) / (ms * 1e6)).toFixed(1)} GFLOP/s` : undefined);
+  const gflops = (c: Case, ms: number): string | undefined => (c.name.startsWith('matmul') ? `${((2 * c.size ** 3) / (ms * 1e6)).toFixed(1)} GFLOP/s` : undefined);
   const withPeers = !process.argv.includes('--ours');
   if (withPeers) await usePeer('tfjs-wasm');
   for (const c of all) {
