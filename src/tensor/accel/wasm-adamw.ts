@@ -18,7 +18,6 @@ import { wasmSimdAvailable } from './wasm-matmul.js';
 
 /** SIMD opcodes this module needs beyond wasm-emit's. */
 const V = { load64Splat: 0x0a, f64x2Sqrt: 0xef, f64x2Div: 0xf3 } as const;
-const I32_GT_S = 0x4a;
 /** The float64 scalars of one update, in the order they sit at `consts` (8 bytes each). */
 export const ADAMW_CONSTANTS = ['beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'shrink', 'stepSize', 'sqrtBc2', 'eps'] as const;
 /** Linear memory beyond this is refused (the optimiser then keeps the JavaScript loop). */
@@ -70,7 +69,7 @@ function adamwFunction(): WasmFunction {
   c.get(M).get(MLO).get(VM).simd(SIMD.i8x16Shuffle).op(...LOW_HALVES).simd(SIMD.v128Store, 2, 0);
   c.get(VV).get(VLO).get(VV2).simd(SIMD.i8x16Shuffle).op(...LOW_HALVES).simd(SIMD.v128Store, 2, 0);
   c.addTo(P, 16).addTo(G, 16).addTo(M, 16).addTo(VV, 16);
-  c.get(N).i32(4).op(OP.i32Sub).tee(N).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.get(N).i32(4).op(OP.i32Sub).tee(N).i32(0).op(OP.i32GtS).op(OP.brIf, 0);
   c.op(OP.end);
   return { name: 'adamw', params: 6, locals: [[15, T.v128]], code: c };
 }

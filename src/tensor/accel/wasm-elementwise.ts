@@ -31,7 +31,6 @@ export const WASM_UNARY_OPS: readonly WasmUnaryOp[] = ['neg', 'abs', 'sqrt'];
 
 const BINARY_CODE: Record<WasmBinaryOp, number> = { add: SIMD.f32x4Add, sub: SIMD.f32x4Sub, mul: SIMD.f32x4Mul, div: SIMD.f32x4Div };
 const UNARY_CODE: Record<WasmUnaryOp, number> = { neg: SIMD.f32x4Neg, abs: SIMD.f32x4Abs, sqrt: SIMD.f32x4Sqrt };
-const I32_GT_S = 0x4a;
 
 /** An operand as the kernels see it: `splat` = one value per row (column step 0). */
 type Kind = 'v' | 's';
@@ -45,7 +44,7 @@ type Kind = 'v' | 's';
 function vectorPasses(c: Code, counter: number, pass: (count: number) => void): void {
   for (const count of [4, 1]) {
     c.op(OP.block, T.void).op(OP.loop, T.void);
-    c.get(counter).i32(4 * count - 4).op(I32_GT_S).op(OP.i32Eqz).op(OP.brIf, 1);
+    c.get(counter).i32(4 * count - 4).op(OP.i32GtS).op(OP.i32Eqz).op(OP.brIf, 1);
     pass(count);
     c.get(counter).i32(4 * count).op(OP.i32Sub).set(counter);
     c.op(OP.br, 0);
@@ -114,7 +113,7 @@ function rowSumFunction(): WasmFunction {
   c.get(X).simd(SIMD.v128Load, 2, 0).set(V);
   addWidenedHalves(c, V, ACC0, ACC1);
   c.addTo(X, 16);
-  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(OP.i32GtS).op(OP.brIf, 0);
   c.op(OP.end);
   c.get(OUT).get(ACC0).get(ACC1).simd(SIMD.f64x2Add).simd(SIMD.v128Store, 3, 0);
   c.addTo(OUT, 16);
@@ -136,7 +135,7 @@ function rowMaxFunction(): WasmFunction {
   c.op(OP.loop, T.void);
   c.get(ACC).get(X).simd(SIMD.v128Load, 2, 0).simd(SIMD.f32x4Max).set(ACC);
   c.addTo(X, 16);
-  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(OP.i32GtS).op(OP.brIf, 0);
   c.op(OP.end);
   c.op(OP.end);
   c.get(OUT).get(ACC).simd(SIMD.v128Store, 2, 0);
@@ -307,7 +306,7 @@ function sigmoidFunction(): WasmFunction {
     c.get(OUT).get(r).get(exp.t).get(r).simd(SIMD.f32x4Mul).get(x).zero().simd(SIMD.f32x4Ge).simd(SIMD.v128Bitselect).simd(SIMD.v128Store, 2, 16 * v);
   });
   c.addTo(X, 16 * EXP_LANES).addTo(OUT, 16 * EXP_LANES);
-  c.get(N).i32(4 * EXP_LANES).op(OP.i32Sub).tee(N).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.get(N).i32(4 * EXP_LANES).op(OP.i32Sub).tee(N).i32(0).op(OP.i32GtS).op(OP.brIf, 0);
   c.op(OP.end);
   return { name: 'sigmoid', params: 3, locals: [[EXP_CONSTANT_LOCALS + 6 * EXP_LANES, T.v128]], code: c };
 }
@@ -359,7 +358,7 @@ function gatherRowsFunction(): WasmFunction {
   c.op(OP.loop, T.void); // 4 floats at a time
   c.get(OUT).get(PS).simd(SIMD.v128Load, 2, 0).simd(SIMD.v128Store, 2, 0);
   c.addTo(OUT, 16).addTo(PS, 16);
-  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.get(J).i32(4).op(OP.i32Sub).tee(J).i32(0).op(OP.i32GtS).op(OP.brIf, 0);
   c.op(OP.end);
   c.get(OUT).get(J).i32(4).op(OP.i32Mul).op(OP.i32Add).set(OUT); // back to the row's end
   c.addTo(TABLE, 4);
@@ -404,7 +403,7 @@ function siluMulBackFunction(): WasmFunction {
   db(false); c.set(LO);
   c.get(DB).get(LO); db(true); c.simd(SIMD.i8x16Shuffle).op(...LOW_HALVES).simd(SIMD.v128Store, 2, 0);
   c.addTo(A, 16).addTo(B, 16).addTo(S, 16).addTo(G, 16).addTo(DA, 16).addTo(DB, 16);
-  c.get(N).i32(4).op(OP.i32Sub).tee(N).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.get(N).i32(4).op(OP.i32Sub).tee(N).i32(0).op(OP.i32GtS).op(OP.brIf, 0);
   c.op(OP.end);
   return { name: 'silumulback', params: 7, locals: [[5, T.v128]], code: c };
 }
@@ -434,7 +433,7 @@ function siluBackFunction(): WasmFunction {
   dx(false); c.set(LO);
   c.get(DX).get(LO); dx(true); c.simd(SIMD.i8x16Shuffle).op(...LOW_HALVES).simd(SIMD.v128Store, 2, 0);
   c.addTo(X, 16).addTo(S, 16).addTo(G, 16).addTo(DX, 16);
-  c.get(N).i32(4).op(OP.i32Sub).tee(N).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.get(N).i32(4).op(OP.i32Sub).tee(N).i32(0).op(OP.i32GtS).op(OP.brIf, 0);
   c.op(OP.end);
   return { name: 'siluback', params: 5, locals: [[4, T.v128]], code: c };
 }
@@ -477,7 +476,7 @@ function ropeFunction(inverse: boolean): WasmFunction {
   plusZero();
   c.simd(SIMD.v128Store, 2, 0);
   c.addTo(XA, 16).addTo(XB, 16).addTo(OA, 16).addTo(OB, 16).addTo(CP, 16).addTo(SP, 16);
-  c.get(I).i32(4).op(OP.i32Sub).tee(I).i32(0).op(I32_GT_S).op(OP.brIf, 0);
+  c.get(I).i32(4).op(OP.i32Sub).tee(I).i32(0).op(OP.i32GtS).op(OP.brIf, 0);
   c.op(OP.end);
   c.get(OB).set(OA); // the next output row
   c.get(P).i32(1).op(OP.i32Sub).tee(P).op(OP.brIf, 0);
