@@ -12,6 +12,7 @@ import { noGrad } from '../autograd/grad-mode.js';
 import { Tensor } from '../autograd/tensor.js';
 import { KVCache } from '../nn/attention.js';
 import type { TransformerLM } from '../nn/transformer-lm.js';
+import { memoryScope } from '../tensor/memory.js';
 import { NDArray } from '../tensor/ndarray.js';
 import type { Rng } from '../tensor/random.js';
 import { checkAutoencoderMatch, type Autoencoder } from './autoencoder.js';
@@ -221,7 +222,9 @@ export function evaluateCalmBrier(sampler: CalmSampler, ids: Int32Array, blockSi
   // K ≥ 4 with a batched sampler: the same estimator over 64 blocks per model pass.
   for (let b0 = 0; batched !== undefined && b0 < blocks; b0 += BATCH_BLOCKS) {
     const count = Math.min(BATCH_BLOCKS, blocks - b0);
-    const draws = batched(ids.subarray(b0 * blockSize, (b0 + count) * blockSize), blockSize, 2); // [count, T, 2, K]
+    // A memory scope per batch (here and below): outside one, a long evaluation's dead intermediates
+    // outgrow the CPU heap's share for unscoped arrays and the rest lands in fresh, page-faulting memory.
+    const draws = memoryScope(() => batched(ids.subarray(b0 * blockSize, (b0 + count) * blockSize), blockSize, 2)); // [count, T, 2, K]
     for (let b = 0; b < count; b++) {
       const block = ids.subarray((b0 + b) * blockSize, (b0 + b + 1) * blockSize);
       const draw = (site: number, index: number): Int32Array => draws.subarray((((b * t + site) * 2) + index) * K, (((b * t + site) * 2) + index + 1) * K);
@@ -229,34 +232,36 @@ export function evaluateCalmBrier(sampler: CalmSampler, ids: Int32Array, blockSi
     }
   }
   for (let b = 0; batched === undefined && b < blocks; b++) {
-    const block = ids.subarray(b * blockSize, (b + 1) * blockSize);
-    const s = sampler.begin(block);
-    // Draw site s predicts chunk s + 1; position t at offset j uses site t + j − 1, draws 2j and 2j + 1,
-    // so every draw is used by exactly one position (all independent).
-    const per = 2 * steps;
-    const draws = s.teacherForcedDraws(per); // [T, 2·steps, K]
-    if (draws.length !== t * per * K) throw new RangeError(`evaluateCalmBrier: teacherForcedDraws(${per}) returned ${draws.length} ids, expected ${t * per * K}`);
-    const draw = (site: number, index: number): Int32Array => draws.subarray((site * per + index) * K, (site * per + index + 1) * K);
-    for (let pos = 1; pos <= lastPosition; pos++) {
-      const truth = block.subarray(pos * K, pos * K + Math.max(K, BRIER_ORDERS));
-      if (chunkAligned) {
-        acc.add(calmBrierChunkAligned(draw(pos - 1, 0), draw(pos - 1, 1), truth.subarray(0, K), K)); // CALM.md §6.2
-        continue;
+    memoryScope(() => {
+      const block = ids.subarray(b * blockSize, (b + 1) * blockSize);
+      const s = sampler.begin(block);
+      // Draw site s predicts chunk s + 1; position t at offset j uses site t + j − 1, draws 2j and 2j + 1,
+      // so every draw is used by exactly one position (all independent).
+      const per = 2 * steps;
+      const draws = s.teacherForcedDraws(per); // [T, 2·steps, K]
+      if (draws.length !== t * per * K) throw new RangeError(`evaluateCalmBrier: teacherForcedDraws(${per}) returned ${draws.length} ids, expected ${t * per * K}`);
+      const draw = (site: number, index: number): Int32Array => draws.subarray((site * per + index) * K, (site * per + index + 1) * K);
+      for (let pos = 1; pos <= lastPosition; pos++) {
+        const truth = block.subarray(pos * K, pos * K + Math.max(K, BRIER_ORDERS));
+        if (chunkAligned) {
+          acc.add(calmBrierChunkAligned(draw(pos - 1, 0), draw(pos - 1, 1), truth.subarray(0, K), K)); // CALM.md §6.2
+          continue;
+        }
+        const used = new Uint8Array(steps);
+        acc.add(
+          calmBrierSmallK({
+            truth,
+            K,
+            // calmBrierSmallK asks twice per offset (samples 1 and 2).
+            sampleChunkTeacherForced: (offset) => draw(pos + offset - 1, 2 * offset + used[offset]++),
+            sampleChunkAfter: (prefix) => {
+              rollForwardCalls++;
+              return s.drawAfter(pos, prefix);
+            },
+          }),
+        ); // CALM.md §6.3
       }
-      const used = new Uint8Array(steps);
-      acc.add(
-        calmBrierSmallK({
-          truth,
-          K,
-          // calmBrierSmallK asks twice per offset (samples 1 and 2).
-          sampleChunkTeacherForced: (offset) => draw(pos + offset - 1, 2 * offset + used[offset]++),
-          sampleChunkAfter: (prefix) => {
-            rollForwardCalls++;
-            return s.drawAfter(pos, prefix);
-          },
-        }),
-      ); // CALM.md §6.3
-    }
+    });
   }
   const protocol: BrierProtocol = {
     family: 'calm',
@@ -297,8 +302,10 @@ export function evaluateCalmEnergy(model: CalmModel, autoencoder: Autoencoder, i
   const acc = new MeanAccumulator();
   for (let b0 = 0; b0 < blocks; b0 += BATCH_BLOCKS) {
     const count = Math.min(BATCH_BLOCKS, blocks - b0);
-    const batch = new Tensor(NDArray.fromData(ids.slice(b0 * blockSize, (b0 + count) * blockSize), [count, blockSize], 'int32'));
-    const perPosition = noGrad(() => model.loss(batch, autoencoder, o.rng, o.targetSamples, o.targets, 1).perPosition.toTypedArray()); // [count·(T−1)]
+    const perPosition = memoryScope(() => {
+      const batch = new Tensor(NDArray.fromData(ids.slice(b0 * blockSize, (b0 + count) * blockSize), [count, blockSize], 'int32'));
+      return noGrad(() => model.loss(batch, autoencoder, o.rng, o.targetSamples, o.targets, 1).perPosition.toTypedArray()); // [count·(T−1)]
+    });
     for (const e of perPosition) acc.add(e);
   }
   return { energyLoss: acc.value, stdError: acc.stdError, positions: acc.count, targetSamples: o.targetSamples, nSamples: model.config.nSamples };
