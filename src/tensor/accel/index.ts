@@ -307,12 +307,14 @@ const siluBackwardAccel: CpuAccel = (inputs, attrs) => {
   if (k === null || !isContiguous(inputs[1].shape, inputs[1].strides) || !isContiguous(inputs[2].shape, inputs[2].strides)) return siluBackwardLoop(inputs, attrs);
   const [x, s, g] = inputs as (CpuView & { data: Float32Array })[];
   const n = sizeOf(x.shape);
-  const heap = cpuHeap();
-  const gathered = isContiguous(x.shape, x.strides) ? null : (heap?.scratch(n) ?? allocFloat32(n));
-  if (gathered !== null) copyInto(x.data, x, gathered, contiguousStrides(x.shape), 0);
   const out = outputF32(n);
-  k.siluBackward(gathered ?? x.data, gathered === null ? x.offset : 0, s.data, s.offset, g.data, g.offset, n, out);
-  if (gathered !== null) heap?.release(gathered);
+  if (isContiguous(x.shape, x.strides)) {
+    k.siluBackward(x.data, x.offset, s.data, s.offset, g.data, g.offset, n, out);
+  } else {
+    // Gathered into the result, which the kernel then overwrites in place (each element read before it is written).
+    copyInto(x.data, x, out, contiguousStrides(x.shape), 0);
+    k.siluBackward(out, 0, s.data, s.offset, g.data, g.offset, n, out);
+  }
   return out;
 };
 

@@ -768,8 +768,7 @@ export class WasmElementwise {
     this.f64()[peps / 8] = eps;
     const [px, pw, pb] = [call.input(x, xAt, n), call.input(w, wAt, d), call.input(b, bAt, d)];
     // Rows are independent: large calls are split into spans of rows, one per thread (the same bits).
-    const parts = n >= NORM_PARALLEL_MIN ? this.parts(Infinity) : 1;
-    this.pool.run(this.fn('normfwd'), spans(rows, parts, 1).map(([s, e]) => [px + 4 * d * s, pw, pb, py + 4 * d * s, pstats + 4 * s, e - s, d, center ? 1 : 0, peps, 4 * rows]));
+    this.pool.run(this.fn('normfwd'), spans(rows, this.parts(n, NORM_PARALLEL_MIN), 1).map(([s, e]) => [px + 4 * d * s, pw, pb, py + 4 * d * s, pstats + 4 * s, e - s, d, center ? 1 : 0, peps, 4 * rows]));
     const h = this.f32();
     out.set(h.subarray(py / 4, py / 4 + n), 0);
     out.set(h.subarray(pstats / 4, pstats / 4 + 2 * rows), n);
@@ -855,9 +854,9 @@ export class WasmElementwise {
   /** At most this many threads share one call (undefined: all of the pool's); benchmarks compare 1 and 2. */
   threadLimit: number | undefined = undefined;
 
-  /** How many threads share `n` elements of work. */
-  private parts(n: number): number {
-    return n >= ELEMENTWISE_PARALLEL_MIN ? Math.min(this.pool.threads, this.threadLimit ?? Infinity) : 1;
+  /** How many threads share `n` elements of work (all of them from `min` elements). */
+  private parts(n: number, min = ELEMENTWISE_PARALLEL_MIN): number {
+    return n >= min ? Math.min(this.pool.threads, this.threadLimit ?? Infinity) : 1;
   }
 
   private fn(name: string): number {
