@@ -1,9 +1,11 @@
 /**
  * Reuse of released CPU storage (src/tensor/recycle.ts, cpu/backend.ts): what comes back and when,
- * and that training with reuse on gives the same bits as with it off.
+ * and that training with reuse on gives the same bits as with it off; and the C allocator's reuse of
+ * large freed blocks (cpu/malloc-prime.ts).
  */
 import { test, describe, afterEach, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { calmStepRunner } from '../bench/calm-step.js';
 import { trainingDigest, transformerRunDigest } from './support/training-bits.js';
 import { allocTyped } from '../src/tensor/dtype.js';
@@ -124,5 +126,44 @@ describe('recycling released CPU storage', () => {
     const on = run();
     assert.ok(recycledBytes() > 0, 'the CALM steps released arrays for reuse');
     assert.ok(on === off, 'parameters or losses differ with reuse on');
+  });
+});
+
+describe('the C allocator reuses large freed blocks (cpu/malloc-prime.ts)', () => {
+  /**
+   * Page faults per 4 MB array allocated, filled and collected in a fresh process that has started the
+   * CPU backend. --no-concurrent-array-buffer-sweeping makes gc() free the array before it returns, so
+   * the next one can reuse its memory.
+   */
+  const faultsPerArray = (recycle: 'on' | 'off'): number => {
+    const ndarray = new URL('../src/tensor/ndarray.js', import.meta.url).href;
+    const script = `
+      const { NDArray } = await import(${JSON.stringify(ndarray)});
+      NDArray.fromData(new Float32Array(4), [4]); // starts the CPU backend
+      globalThis.gc();
+      const faults = () => process.resourceUsage().minorPageFault;
+      let x = new Float32Array(1 << 20).fill(1);
+      x = null;
+      globalThis.gc();
+      const before = faults();
+      for (let i = 0; i < 8; i++) { x = new Float32Array(1 << 20); x.fill(i); x = null; globalThis.gc(); }
+      console.log((faults() - before) / 8);`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '--no-concurrent-array-buffer-sweeping', '--input-type=module', '-e', script], {
+      env: { ...process.env, CALM_CPU_RECYCLE: recycle },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    return Number(r.stdout.trim());
+  };
+
+  const glibc = process.platform === 'linux' && (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime !== undefined;
+  test('a fresh 4 MB array reuses a freed one instead of faulting its pages in (glibc)', { skip: glibc ? false : 'the allocator is not glibc' }, () => {
+    // 4 MB is 1,024 pages of 4 KiB. Without the prime (CALM_CPU_RECYCLE=off skips it) glibc maps and
+    // unmaps every array; with it, the memory is reused.
+    const off = faultsPerArray('off');
+    const on = faultsPerArray('on');
+    assert.ok(off >= 32, `without the prime: ${off} faults an array (expected fresh mappings)`);
+    assert.ok(on < 4, `with the prime: ${on} faults an array`);
   });
 });

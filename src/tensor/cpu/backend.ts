@@ -28,6 +28,7 @@ import type { Float32Heap } from '../accel/heap.js';
 import { heapStorage } from '../accel/kernels.js';
 import { profiling, recordOp } from '../profile.js';
 import { offerRecycled } from '../recycle.js';
+import { primeMallocReuse } from './malloc-prime.js';
 
 /** A CPU buffer: a typed array plus a disposed flag. */
 export class CpuBuffer implements BackendBuffer {
@@ -111,6 +112,10 @@ export class CpuBackend implements Backend {
   private readonly accel = cpuAccelEnabled();
   /** Where large float32 storage lives when it can (null: ordinary memory only). */
   private readonly heap = this.accel ? cpuHeap() : null;
+
+  constructor() {
+    primeMallocReuse();
+  }
 
   // ---------------------------------------------------------------- memory
 
