@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { CpuBackend } from '../src/tensor/cpu/backend.js';
 import type { BackendBuffer, View } from '../src/tensor/backend.js';
-import type { DType, TypedArray } from '../src/tensor/dtype.js';
+import { copyTyped, type DType, type TypedArray } from '../src/tensor/dtype.js';
 import { contiguousStrides, sizeOf, type Shape } from '../src/tensor/shape.js';
 import { layoutArb, shapeArb as shapesOf, type LayoutChoice } from './support/arbitraries.js';
 import { unravel, ravel, close } from './support/reference.js';
@@ -71,6 +71,33 @@ describe('cpu backend: memory', () => {
     assert.deepEqual(Array.from(readBuf(f, [3])), [2.5, 2.5, 2.5]);
     assert.deepEqual(Array.from(readBuf(be.run('fill', [], { size: 2, value: -3.7, dtype: 'int32' }), [2])), [-3, -3]);
     assert.equal(be.run('fill', [], { size: 2, value: 1, dtype: 'float32' }).dtype, 'float32');
+  });
+
+  test('copyTyped: a fresh array of the same type holding the window, from ordinary and shared memory', () => {
+    const makers: Record<DType, (buffer: ArrayBufferLike, n: number) => TypedArray> = {
+      float32: (buffer, n) => new Float32Array(buffer, 0, n),
+      float64: (buffer, n) => new Float64Array(buffer, 0, n),
+      int32: (buffer, n) => new Int32Array(buffer, 0, n),
+    };
+    fc.assert(
+      fc.property(fc.constantFrom<DType>('float32', 'float64', 'int32'), fc.boolean(), fc.integer({ min: 0, max: 40 }), fc.nat(), fc.nat(), (dtype, shared, n, s, e) => {
+        const bytes = 8 * Math.max(1, n);
+        const src = makers[dtype](shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes), n);
+        for (let i = 0; i < n; i++) src[i] = dtype === 'int32' ? i * 7 - 50 : (i - 10) / 3;
+        const start = n === 0 ? 0 : s % (n + 1);
+        const end = start + (n - start === 0 ? 0 : e % (n - start + 1));
+        const copy = copyTyped(src, start, end);
+        assert.equal(copy.constructor, src.constructor);
+        assert.ok(!(copy.buffer instanceof SharedArrayBuffer), 'the copy lives in ordinary memory');
+        assert.deepEqual(Array.from(copy), Array.from(src).slice(start, end));
+        if (end > start) {
+          src[start] = 123;
+          assert.notEqual(copy[0], 123, 'the copy does not share the source');
+        }
+        assert.deepEqual(Array.from(copyTyped(src)), Array.from(src));
+      }),
+      FC,
+    );
   });
 
   test('liveBuffers counts, dispose twice is a no-op, a disposed buffer is refused naming the op', () => {

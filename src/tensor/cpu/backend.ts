@@ -19,7 +19,7 @@
  *   moves the buffer to ordinary memory (the caller may keep that window for as long as it likes).
  */
 import type { Backend, BackendBuffer, View } from '../backend.js';
-import { allocTyped, dtypeOfTyped, type DType, type TypedArray } from '../dtype.js';
+import { allocTyped, copyTyped, dtypeOfTyped, type DType, type TypedArray } from '../dtype.js';
 import { opEntry, type CpuView, type OpAttrs, type OpName } from '../ops/index.js';
 import { materialize } from './strided.js';
 import { isContiguous, sizeOf } from '../shape.js';
@@ -125,7 +125,7 @@ export class CpuBackend implements Backend {
 
   upload(data: TypedArray): BackendBuffer {
     const block = this.heapStorage(data.length, dtypeOfTyped(data));
-    if (block === null) return this.wrap(data.slice());
+    if (block === null) return this.wrap(copyTyped(data));
     block.set(data);
     return this.wrap(block);
   }
@@ -133,10 +133,9 @@ export class CpuBackend implements Backend {
   read(view: View): TypedArray {
     const data = this.data('read', view);
     const n = sizeOf(view.shape);
-    // A contiguous view is one slice: an uninitialised allocation and one copy, where a zeroed array and
-    // a copy into it write the memory twice; for a fresh 4 MB result that also measured about half the
-    // first-touch page faults (bench/cpu.ts's notes). Always ordinary memory, even from a heap block.
-    if (isContiguous(view.shape, view.strides)) return data.slice(view.offset, view.offset + n);
+    // A contiguous view is one copy (copyTyped), where a zeroed array and a copy into it write the
+    // memory twice. Always ordinary memory, even from a heap block.
+    if (isContiguous(view.shape, view.strides)) return copyTyped(data, view.offset, view.offset + n);
     return materialize(data, view);
   }
 
@@ -158,7 +157,7 @@ export class CpuBackend implements Backend {
       // The caller may keep this window after the buffer is gone, when the block would be reused: move
       // the storage to ordinary memory first.
       const block = data;
-      data = block.slice();
+      data = copyTyped(block);
       cpu.replaceStore(data);
       this.heap.release(block);
       addWrapper(data);
@@ -193,7 +192,7 @@ export class CpuBackend implements Backend {
         heapBackstop.register(buffer, { heap: this.heap, block: data });
         return buffer;
       }
-      data = data.slice(); // a second wrapper of a block, or a window onto one: see the file comment
+      data = copyTyped(data); // a second wrapper of a block, or a window onto one: see the file comment
     }
     addWrapper(data);
     return new CpuBuffer(data);
