@@ -26,7 +26,7 @@ export const { specs, help, run } = defineCommand({
   summary: 'Train autoencoders and CALM models for each K and the baseline Transformer with the same backbone under matched training FLOPs, evaluate BrierLM on the held-out split, measure generation speed, and write RESULTS.md, results.json and brierlm-vs-flops.svg.',
   options: {
     out: { type: 'string', default: 'results', description: 'output folder (RESULTS.md, results.json, brierlm-vs-flops.svg, runs/)' },
-    budget: { type: 'number', min: 0.01, default: 1, description: 'scales every step count (1: about 10 minutes on 2 idle cores with the default --ks; 6: about 40 minutes)' },
+    budget: { type: 'number', min: 0.01, default: 1, description: 'scales every step count (1: about 5 minutes on 2 idle cores with the default --ks; 6: about 20 minutes)' },
     ks: { type: 'string', default: '4', description: 'chunk sizes K of the CALM models (comma-separated; 1,2,4,8 for the K ablation)' },
     baselineSteps: { type: 'number', integer: true, min: 1, default: 1500, description: 'baseline optimiser steps at budget 1; CALM steps follow from matched FLOPs' },
     aeSteps: { type: 'number', integer: true, min: 1, default: 1500, description: `autoencoder steps (of ${AE.batch} chunks, peak lr ${AE.lr.toExponential()}, as in the demo) at budget 1` },
