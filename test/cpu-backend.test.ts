@@ -84,8 +84,8 @@ describe('cpu backend: memory', () => {
         const bytes = 8 * Math.max(1, n);
         const src = makers[dtype](shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes), n);
         for (let i = 0; i < n; i++) src[i] = dtype === 'int32' ? i * 7 - 50 : (i - 10) / 3;
-        const start = n === 0 ? 0 : s % (n + 1);
-        const end = start + (n - start === 0 ? 0 : e % (n - start + 1));
+        const start = s % (n + 1);
+        const end = start + (e % (n - start + 1));
         const copy = copyTyped(src, start, end);
         assert.equal(copy.constructor, src.constructor);
         assert.ok(!(copy.buffer instanceof SharedArrayBuffer), 'the copy lives in ordinary memory');
